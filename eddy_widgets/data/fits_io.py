@@ -1,0 +1,504 @@
+"""Read rotation maps (``*_v0.fits``) and their uncertainties from FITS files.
+
+Conventions follow astro-eddy so that results are comparable:
+
+- sky axes in arcsec, offsets from the image centre
+  (``3600 * cdelt * (arange(n) - (n - 1) / 2)``; CRPIX is ignored);
+- the x axis decreases with column index (east to the left) and the y axis
+  increases with row index; images stored the other way round are flipped;
+- beam FWHM in arcsec and position angle in degrees modulo 180;
+- velocities in m/s (maps in km/s are converted on load).
+
+Unlike astro-eddy, nothing here ever prompts for input: every problem with a
+file raises :class:`MapFormatError` (or ``FileNotFoundError``) with a message
+naming the file, the problem and how to fix it, and the remaining soft
+problems (no beam, no uncertainty map, a FOV larger than the map) give a
+``warnings.warn``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from pathlib import Path
+import re
+import warnings
+
+from astropy.io import fits
+import numpy as np
+
+__all__ = ["MapFormatError", "RotationMapData", "read_rotation_map"]
+
+#: Velocity units understood in BUNIT, mapped to their factor to m/s. The key
+#: is the unit after lower-casing and removing spaces, dots and carets.
+_VELOCITY_UNITS = {
+    "m/s": ("m/s", 1.0),
+    "ms-1": ("m/s", 1.0),
+    "ms**-1": ("m/s", 1.0),
+    "km/s": ("km/s", 1.0e3),
+    "kms-1": ("km/s", 1.0e3),
+    "kms**-1": ("km/s", 1.0e3),
+}
+
+#: Relative tolerance used when comparing pixel scales and FOV edges.
+_RTOL = 1e-6
+
+
+class MapFormatError(ValueError):
+    """A FITS file cannot be used as a rotation map (or its uncertainty).
+
+    The message names the file, the problem and what to change.
+    """
+
+
+@dataclass
+class RotationMapData:
+    """A rotation map and its uncertainty, ready for the model.
+
+    All arrays are native-endian float64 and go straight into ``jax.numpy``.
+
+    Attributes:
+        data: line-of-sight velocity v0 [m/s], shape ``(ny, nx)``; NaN where
+            there is no data.
+        error: uncertainty of v0 [m/s], same shape; absolute values, 0 where
+            unknown (NaN in the file, or no data).
+        xaxis: sky x offset of each column from the image centre [arcsec],
+            decreasing (east to the left).
+        yaxis: sky y offset of each row from the image centre [arcsec],
+            increasing (north up).
+        dpix: pixel size [arcsec] (mean spacing of ``yaxis``).
+        bmaj, bmin: beam FWHM along the major and minor axes [arcsec].
+        bpa: beam position angle, east of north [deg], in ``[0, 180)``.
+        header: astropy header of the v0 file.
+        path: path of the v0 file.
+        uncertainty_path: path of the uncertainty file, or ``None`` when the
+            uniform fallback was used.
+        velocity_unit: unit of the v0 file as read (``'m/s'`` or ``'km/s'``).
+        uncertainty_note: where ``error`` came from, in words.
+    """
+
+    data: np.ndarray
+    error: np.ndarray
+    xaxis: np.ndarray
+    yaxis: np.ndarray
+    dpix: float
+    bmaj: float
+    bmin: float
+    bpa: float
+    header: fits.Header
+    path: str
+    uncertainty_path: str | None
+    velocity_unit: str
+    uncertainty_note: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)`` of the map."""
+        return self.data.shape
+
+    @property
+    def extent(self) -> list[float]:
+        """``[x max, x min, y min, y max]`` of the pixel edges [arcsec], for
+        ``imshow(..., origin='lower', extent=...)``."""
+        half = 0.5 * self.dpix
+        return [float(self.xaxis.max() + half), float(self.xaxis.min() - half),
+                float(self.yaxis.min() - half), float(self.yaxis.max() + half)]
+
+    @property
+    def beam(self) -> tuple[float, float, float]:
+        """``(bmaj, bmin, bpa)`` in [arcsec], [arcsec], [deg]."""
+        return self.bmaj, self.bmin, self.bpa
+
+
+@dataclass
+class _Image:
+    """One 2-D image as read from a file, before clipping (internal)."""
+
+    data: np.ndarray
+    xaxis: np.ndarray
+    yaxis: np.ndarray
+    header: fits.Header
+    beam_table: np.ndarray | None
+
+
+# -- Public reader ---------------------------------------------------------- #
+
+
+def read_rotation_map(path, uncertainty=None, FOV=None,
+                      downsample=None) -> RotationMapData:
+    """Read a rotation map and its uncertainty.
+
+    Args:
+        path: the v0 map, e.g. ``'HD163296_v0.fits'`` from bettermoments. A 2-D
+            image (degenerate Stokes / frequency axes are fine) with BUNIT
+            ``'m/s'`` or ``'km/s'`` and a pixel scale (CDELT1/2 or CD1_1/CD2_2).
+        uncertainty: the uncertainty map on the same pixel grid. If ``None``,
+            bettermoments' naming is tried (``X_v0.fits`` -> ``X_dv0.fits``,
+            generally the last ``_suffix`` -> ``_dsuffix`` in the same folder);
+            if that file does not exist a uniform uncertainty is used with a
+            warning (10% of the median absolute deviation of v0 about its
+            median, where v0 is finite).
+        FOV: full side of a square field of view centred on the image centre
+            [arcsec]; pixels with ``|x| < FOV / 2`` and ``|y| < FOV / 2`` are
+            kept. ``None`` keeps the whole map.
+        downsample: ``None`` or ``1`` for none; an integer ``N > 1`` keeps every
+            N-th pixel starting at ``N // 2`` in both axes (astro-eddy's
+            convention); ``'beam'`` uses ``N = ceil(bmaj / dpix)``.
+
+    Returns:
+        :class:`RotationMapData` with velocities in m/s and axes in arcsec.
+
+    Raises:
+        FileNotFoundError: ``path`` or a given ``uncertainty`` does not exist.
+        MapFormatError: a file is not a usable rotation map (not FITS, a cube,
+            no pixel scale, no or unknown BUNIT, all NaN, uncertainty on
+            another grid).
+        ValueError: bad ``FOV`` or ``downsample`` argument.
+    """
+    _check_fov(FOV)
+    _check_downsample(downsample)
+    path = _existing_path(path, "rotation map")
+
+    image = _read_image(path)
+    unit, factor = _velocity_unit(image.header, path, required=True)
+    data = image.data * factor
+    xaxis, yaxis = image.xaxis, image.yaxis
+    dpix = _pixel_size(yaxis, image.header)
+    if not np.any(np.isfinite(data)):
+        raise MapFormatError(
+            f"{path}: every pixel of the map is NaN. Check that this is the v0 map "
+            "you meant (e.g. bettermoments' *_v0.fits) and that its clipping "
+            "threshold did not remove the whole disk.")
+    bmaj, bmin, bpa = _read_beam(image, path, dpix)
+
+    # Uncertainty: given, bettermoments' sibling, or uniform fallback.
+    error = None
+    uncertainty_path = None
+    if uncertainty is not None:
+        uncertainty_path = _existing_path(uncertainty, "uncertainty map")
+        note = f"read from {uncertainty_path.name}"
+    else:
+        candidate = _bettermoments_uncertainty(path)
+        if candidate is not None and candidate.is_file():
+            uncertainty_path = candidate
+            note = f"read from {candidate.name} (found by bettermoments' naming)"
+    if uncertainty_path is not None:
+        error = _read_uncertainty(uncertainty_path, path, image, unit, data.shape)
+
+    # Field of view.
+    if FOV is not None:
+        keep_y, keep_x = _fov_slices(xaxis, yaxis, dpix, FOV, path)
+        data, xaxis, yaxis = data[keep_y, keep_x], xaxis[keep_x], yaxis[keep_y]
+        if error is not None:
+            error = error[keep_y, keep_x]
+        if not np.any(np.isfinite(data)):
+            raise MapFormatError(
+                f"{path}: every pixel inside FOV = {FOV:g} arcsec is NaN. Use a "
+                "larger FOV (or FOV=None) or check the map.")
+
+    finite = np.isfinite(data)
+    if error is None:
+        error, note = _fallback_uncertainty(data, finite, path)
+    else:
+        error = np.where(np.isfinite(error), np.abs(error), 0.0)
+
+    # Downsampling.
+    if downsample == "beam":
+        step = max(1, int(math.ceil(bmaj / dpix - _RTOL)))
+    else:
+        step = 1 if downsample is None else int(downsample)
+    if step > 1:
+        start = step // 2
+        data = data[start::step, start::step]
+        error = error[start::step, start::step]
+        xaxis = xaxis[start::step]
+        yaxis = yaxis[start::step]
+        dpix = float(np.mean(np.diff(yaxis))) if yaxis.size > 1 else dpix * step
+
+    return RotationMapData(
+        data=_native(data), error=_native(error), xaxis=_native(xaxis),
+        yaxis=_native(yaxis), dpix=float(dpix), bmaj=float(bmaj), bmin=float(bmin),
+        bpa=float(bpa), header=image.header, path=str(path),
+        uncertainty_path=None if uncertainty_path is None else str(uncertainty_path),
+        velocity_unit=unit, uncertainty_note=note)
+
+
+# -- Argument checks -------------------------------------------------------- #
+
+
+def _existing_path(path, what: str) -> Path:
+    """``path`` as an absolute ``Path``; ``FileNotFoundError`` if it is missing."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    return p.resolve()
+
+
+def _check_fov(FOV) -> None:
+    if FOV is None:
+        return
+    try:
+        ok = math.isfinite(float(FOV)) and float(FOV) > 0.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"FOV must be None or a positive number of arcsec, got {FOV!r}.")
+
+
+def _check_downsample(downsample) -> None:
+    allowed = "None, 1, an integer N > 1, or 'beam'"
+    if downsample is None or (isinstance(downsample, str) and downsample == "beam"):
+        return
+    if isinstance(downsample, (bool, np.bool_)) or not isinstance(
+            downsample, (int, np.integer)):
+        raise ValueError(f"downsample must be {allowed}; got {downsample!r}.")
+    if downsample < 1:
+        raise ValueError(f"downsample must be {allowed}; got {downsample!r}.")
+
+
+# -- Reading one image ------------------------------------------------------ #
+
+
+def _read_image(path: Path) -> _Image:
+    """Read the first image HDU of ``path`` as a 2-D float64 array with axes.
+
+    Flips the image so that x decreases and y increases with index.
+    """
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+            if hdu is None:
+                raise MapFormatError(
+                    f"{path}: the FITS file holds no image data. Pass the v0 map "
+                    "(an image HDU), e.g. bettermoments' *_v0.fits.")
+            header = hdu.header.copy()
+            raw = np.array(hdu.data)
+            beam_table = _beam_table(hdul, header)
+    except MapFormatError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError...
+        raise MapFormatError(
+            f"{path}: not a readable FITS file ({type(exc).__name__}: {exc}). "
+            "Pass a FITS image such as bettermoments' *_v0.fits; if the file was "
+            "copied or downloaded, check it is complete.") from exc
+
+    data = np.squeeze(raw)
+    if data.ndim == 3:
+        raise MapFormatError(
+            f"{path}: this looks like a spectral cube ({data.shape[0]} planes of "
+            f"{data.shape[1]} x {data.shape[2]} pixels), not a rotation map. Make a "
+            "v0 map first (e.g. with bettermoments: `bettermoments cube.fits "
+            "-method quadratic`) and pass the resulting *_v0.fits file.")
+    if data.ndim != 2:
+        raise MapFormatError(
+            f"{path}: expected a 2-D image after removing length-1 axes, got shape "
+            f"{raw.shape} ({data.ndim}-D). Pass a 2-D rotation map (*_v0.fits).")
+    nx, ny = header.get("NAXIS1"), header.get("NAXIS2")
+    if data.shape != (ny, nx):
+        raise MapFormatError(
+            f"{path}: the image has shape {data.shape} but NAXIS1 = {nx} and NAXIS2 = "
+            f"{ny}: the first two FITS axes must be the spatial ones (RA, Dec). "
+            "Reorder the axes of the file.")
+
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    xaxis = _position_axis(header, 1, path)
+    yaxis = _position_axis(header, 2, path)
+    if xaxis.size > 1 and xaxis[1] > xaxis[0]:
+        xaxis, data = xaxis[::-1], data[:, ::-1]
+    if yaxis.size > 1 and yaxis[1] < yaxis[0]:
+        yaxis, data = yaxis[::-1], data[::-1, :]
+    return _Image(np.ascontiguousarray(data), np.ascontiguousarray(xaxis),
+                  np.ascontiguousarray(yaxis), header, beam_table)
+
+
+def _position_axis(header: fits.Header, a: int, path: Path) -> np.ndarray:
+    """Sky offsets of axis ``a`` (1 = x, 2 = y) from the image centre [arcsec]."""
+    n = int(header[f"NAXIS{a}"])
+    cdelt = header.get(f"CDELT{a}", header.get(f"CD{a}_{a}"))
+    try:
+        cdelt = float(cdelt)
+    except (TypeError, ValueError):
+        cdelt = math.nan
+    if not np.isfinite(cdelt) or cdelt == 0.0:
+        raise MapFormatError(
+            f"{path}: no pixel scale for axis {a}: neither CDELT{a} nor CD{a}_{a} is "
+            "in the header (or it is zero). Add CDELT1 (negative, e.g. -0.025/3600) "
+            "and CDELT2 (positive) in degrees per pixel to the header.")
+    off_diagonal = [abs(float(header.get(k, 0.0))) for k in ("CD1_2", "CD2_1")]
+    if a == 1 and max(off_diagonal) > 1e-3 * abs(cdelt):
+        warnings.warn(f"{path}: the pixel grid is rotated (CD1_2 / CD2_1 non-zero); "
+                      "the rotation is ignored and axes are read from CD1_1 and CD2_2.",
+                      stacklevel=4)
+    return 3600.0 * cdelt * (np.arange(n) - 0.5 * (n - 1))
+
+
+def _pixel_size(yaxis: np.ndarray, header: fits.Header) -> float:
+    """Pixel size [arcsec]: mean spacing of ``yaxis`` (|CDELT2| for one row)."""
+    if yaxis.size > 1:
+        return float(np.mean(np.diff(yaxis)))
+    return 3600.0 * abs(float(header.get("CDELT2", header.get("CD2_2"))))
+
+
+def _velocity_unit(header: fits.Header, path: Path, required: bool):
+    """``(unit, factor to m/s)`` from BUNIT, or ``(None, None)`` if absent and
+    not ``required``."""
+    bunit = header.get("BUNIT")
+    if bunit is None or not str(bunit).strip():
+        if not required:
+            return None, None
+        raise MapFormatError(
+            f"{path}: no BUNIT keyword, so the velocity unit is unknown. Add "
+            f"BUNIT = 'm/s' or 'km/s' to the header of {path.name}, e.g. "
+            f"astropy.io.fits.setval('{path.name}', 'BUNIT', value='km/s').")
+    key = re.sub(r"[\s.^]", "", str(bunit).lower())
+    if key in _VELOCITY_UNITS:
+        return _VELOCITY_UNITS[key]
+    hint = ""
+    if "jy" in key or key in ("k", "kelvin"):
+        hint = (" This looks like an intensity map, not a line-of-sight velocity "
+                "map: pass the v0 map (e.g. bettermoments' *_v0.fits).")
+    raise MapFormatError(
+        f"{path}: BUNIT = {bunit!r} is not a velocity unit this reader knows.{hint} "
+        f"If the map is a velocity, set BUNIT = 'm/s' or 'km/s' in the header of "
+        f"{path.name}.")
+
+
+# -- Beam ------------------------------------------------------------------- #
+
+
+def _beam_table(hdul, header: fits.Header):
+    """``(n, 3)`` array of per-channel beams [arcsec, arcsec, deg] from a CASA
+    beam table, or ``None``."""
+    if not header.get("CASAMBM", False):
+        return None
+    for hdu in hdul[1:]:
+        if not isinstance(hdu, fits.BinTableHDU):
+            continue
+        names = [n.upper() for n in hdu.columns.names]
+        if not all(k in names for k in ("BMAJ", "BMIN", "BPA")):
+            continue
+        columns = []
+        defaults = (("BMAJ", "arcsec"), ("BMIN", "arcsec"), ("BPA", "deg"))
+        for key, default_unit in defaults:
+            column = hdu.columns[names.index(key)]
+            values = np.asarray(hdu.data[column.name], dtype=np.float64)
+            unit = (column.unit or default_unit).strip().lower()
+            if key != "BPA" and unit in ("deg", "degree", "degrees"):
+                values = values * 3600.0
+            elif key == "BPA" and unit in ("rad", "radian", "radians"):
+                values = np.degrees(values)
+            columns.append(values)
+        return np.stack(columns, axis=1)
+    return None
+
+
+def _read_beam(image: _Image, path: Path, dpix: float):
+    """``(bmaj, bmin, bpa)`` in [arcsec, arcsec, deg mod 180].
+
+    Uses the median of a CASA beam table if there is one, else BMAJ / BMIN /
+    BPA (degrees) from the header, else the pixel size with a warning.
+    """
+    header = image.header
+    if image.beam_table is not None and len(image.beam_table):
+        bmaj, bmin, bpa = np.nanmedian(image.beam_table, axis=0)
+    elif header.get("BMAJ") is not None and header.get("BMIN") is not None:
+        bmaj = 3600.0 * float(header["BMAJ"])
+        bmin = 3600.0 * float(header["BMIN"])
+        bpa = float(header.get("BPA", 0.0))
+    else:
+        warnings.warn(
+            f"{path}: no beam found (no BMAJ/BMIN in the header, no CASA beam "
+            f"table): using the pixel size ({dpix:.4g} arcsec) as the beam. Add "
+            "BMAJ, BMIN (deg) and BPA to the header if beam convolution or "
+            "downsample='beam' matter.", stacklevel=3)
+        bmaj, bmin, bpa = dpix, dpix, 0.0
+    return float(bmaj), float(bmin), float(bpa) % 180.0
+
+
+# -- Uncertainty ------------------------------------------------------------ #
+
+
+def _bettermoments_uncertainty(path: Path) -> Path | None:
+    """bettermoments' name of the uncertainty of ``path``: the last
+    ``_suffix`` becomes ``_dsuffix`` (``X_v0.fits`` -> ``X_dv0.fits``)."""
+    if "_" not in path.name:
+        return None
+    stem, suffix = path.name.rsplit("_", 1)
+    return path.with_name(f"{stem}_d{suffix}")
+
+
+def _read_uncertainty(upath: Path, path: Path, image: _Image, unit: str,
+                      shape) -> np.ndarray:
+    """Uncertainty map [m/s] on the grid of ``image`` (before FOV clipping)."""
+    uimage = _read_image(upath)
+    if uimage.data.shape != shape:
+        raise MapFormatError(
+            f"{upath}: the uncertainty map has shape {uimage.data.shape} but the map "
+            f"{path.name} has shape {shape}: the uncertainty must be on the same "
+            "pixel grid as the map. Pass the matching *_dv0.fits (same FOV and "
+            "pixel size), or regrid it first.")
+    same_x = np.allclose(uimage.xaxis, image.xaxis, rtol=1e-4, atol=1e-9)
+    same_y = np.allclose(uimage.yaxis, image.yaxis, rtol=1e-4, atol=1e-9)
+    if not (same_x and same_y):
+        raise MapFormatError(
+            f"{upath}: the uncertainty map has the same shape as {path.name} but a "
+            "different pixel scale (CDELT1/CDELT2): the uncertainty must be on the "
+            "same pixel grid as the map.")
+    u_unit, factor = _velocity_unit(uimage.header, upath, required=False)
+    if u_unit is None:
+        factor = _VELOCITY_UNITS[unit][1]
+    return uimage.data * factor
+
+
+def _fallback_uncertainty(data: np.ndarray, finite: np.ndarray, path: Path):
+    """Uniform uncertainty [m/s] where ``data`` is finite, and its note."""
+    values = data[finite]
+    sigma = 0.1 * float(np.median(np.abs(values - np.median(values))))
+    if not sigma > 0.0:
+        sigma = 1.0
+        how = "1 m/s (the map has no spread to scale from)"
+    else:
+        how = (f"{sigma:.4g} m/s (10% of the median absolute deviation of v0 about "
+               "its median)")
+    candidate = _bettermoments_uncertainty(path)
+    missing = (f"{candidate.name} not found" if candidate is not None
+               else "no bettermoments-style name (X_v0.fits -> X_dv0.fits) to look for")
+    note = f"uniform fallback: {how}"
+    warnings.warn(
+        f"No uncertainty map given and {missing}: using a uniform uncertainty of "
+        f"{how}. Pass uncertainty='...' to use a real one.", stacklevel=3)
+    return np.where(finite, sigma, 0.0), note
+
+
+# -- Field of view ---------------------------------------------------------- #
+
+
+def _fov_slices(xaxis, yaxis, dpix, FOV, path):
+    """Slices of the field of view, with astro-eddy's rule so that the same
+    pixels are fitted: every pixel with ``|offset| < FOV / 2`` plus, on each
+    side, the first pixel at or beyond ``FOV / 2``. An axis shorter than the
+    FOV is kept whole with a warning."""
+    half = 0.5 * float(FOV)
+    tol = 1e-9 * abs(dpix)
+    slices = []
+    for name, axis in (("y", yaxis), ("x", xaxis)):
+        outer_hi = np.flatnonzero(axis >= half - tol)
+        outer_lo = np.flatnonzero(axis <= -half + tol)
+        if outer_hi.size == 0 or outer_lo.size == 0:
+            warnings.warn(
+                f"{path}: FOV = {FOV:g} arcsec is larger than the map along {name} "
+                f"({np.ptp(axis) + abs(dpix):.4g} arcsec): keeping the whole {name} "
+                f"axis.", stacklevel=3)
+            slices.append(slice(None))
+            continue
+        hi = outer_hi[np.argmin(axis[outer_hi])]
+        lo = outer_lo[np.argmax(axis[outer_lo])]
+        i0, i1 = sorted((int(lo), int(hi)))
+        slices.append(slice(i0, i1 + 1))
+    return slices[0], slices[1]
+
+
+def _native(a) -> np.ndarray:
+    """Contiguous native-endian float64 copy of ``a``."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float64))

@@ -1,0 +1,208 @@
+"""The log-posterior of a rotation map: compiled, batched and differentiated.
+
+A :class:`Posterior` binds a map, a :class:`FitSpec` and priors. It keeps only
+the fitted pixels (``r_min <= r <= r_max``, finite data, error > 0, optional
+azimuth and velocity limits, user mask), so one evaluation costs what those
+pixels cost. With ``beam=True`` the model is evaluated on the whole grid,
+convolved with the beam and then read at the fitted pixels.
+
+Two parameterisations are offered:
+
+- the *constrained* one, ``theta`` (the user's values, in ``spec.free`` order),
+  used by emcee and the optimiser: :meth:`log_prob`, :meth:`log_prob_batch`,
+  :meth:`value_and_grad`;
+- an *unconstrained* one, ``u``, used by NUTS: each free parameter is mapped to
+  the real line by the bijection of its prior's support (numpyro's
+  ``biject_to``) and then shifted and scaled to order one by a
+  :class:`Standardizer`. :meth:`potential` is minus the log-density in ``u``
+  including the Jacobian.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..model import (FLARED_NITER, beam_kernel, convolve_fft, disk_coords, v0_map,
+                     v0_model)
+from .priors import Prior
+from .spec import FitSpec
+
+
+def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
+    """Boolean map of the pixels to fit, for the geometry at ``theta``.
+
+    Uses astro-eddy's mask settings from ``spec.mask``: ``r_min``, ``r_max``,
+    ``exclude_r``, ``phi_min``, ``phi_max`` (deg), ``exclude_phi``,
+    ``abs_phi``, ``v_min``, ``v_max`` (m/s), ``exclude_v``, ``user_mask``.
+    """
+    m = spec.mask
+    params = spec.model_params(np.asarray(theta, dtype=float))
+    x_sky, y_sky = np.meshgrid(data.xaxis, data.yaxis)
+    r, phi, _ = disk_coords(x_sky, y_sky, params["x0"], params["y0"], params["inc"],
+                            params["PA"], params["z0"], params["psi"], params["r_cavity"],
+                            params["r_taper"], params["q_taper"])
+    r, phi = np.asarray(r), np.degrees(np.asarray(phi))
+    phi = np.abs(phi) if m["abs_phi"] else phi
+    r_min = 0.0 if m["r_min"] is None else m["r_min"]
+    r_max = np.inf if m["r_max"] is None else m["r_max"]
+    keep_r = (r >= r_min) & (r <= r_max)
+    keep_r = ~keep_r if m["exclude_r"] else keep_r
+    keep_phi = (phi >= m["phi_min"]) & (phi <= m["phi_max"])
+    keep_phi = ~keep_phi if m["exclude_phi"] else keep_phi
+    finite = np.isfinite(data.data) & np.isfinite(data.error) & (data.error > 0.0)
+    with np.errstate(invalid="ignore"):
+        v = data.data
+        v_min = -np.inf if m["v_min"] is None else m["v_min"]
+        v_max = np.inf if m["v_max"] is None else m["v_max"]
+        keep_v = (v >= v_min) & (v <= v_max)
+    keep_v = ~keep_v if m["exclude_v"] else keep_v
+    mask = keep_r & keep_phi & finite & keep_v
+    if m["user_mask"] is not None:
+        user = np.asarray(m["user_mask"])
+        if user.shape != mask.shape:
+            raise ValueError(f"user_mask has shape {user.shape} but the map is "
+                             f"{mask.shape}.")
+        mask &= user.astype(bool)
+    return mask
+
+
+class Standardizer:
+    """Affine map ``u = (w - centre) / scale`` on the unconstrained space."""
+
+    def __init__(self, centre, scale):
+        self.centre = jnp.asarray(centre, dtype=float)
+        self.scale = jnp.asarray(scale, dtype=float)
+
+
+class Posterior:
+    """Log-posterior of a rotation map for one fit set-up.
+
+    Args:
+        data: a :class:`~eddy_widgets.data.RotationMapData`.
+        spec: free/fixed parameters and mask settings.
+        priors: prior of each free parameter (others are ignored).
+        theta_mask: free-parameter values whose geometry defines the mask.
+        niter: fixed-point iterations of the flared surface.
+    """
+
+    def __init__(self, data, spec: FitSpec, priors: dict[str, Prior], theta_mask,
+                 niter: int = FLARED_NITER):
+        self.data = data
+        self.spec = spec
+        self.priors = [priors[name] for name in spec.free]
+        self.niter = niter
+        self.mask = fit_mask(data, spec, theta_mask)
+        self.npix = int(self.mask.sum())
+        if self.npix == 0:
+            raise ValueError("No pixel is left to fit: check r_min / r_max, the "
+                             "phi and velocity limits, x0 / y0 and the uncertainty map.")
+        self.beam = bool(spec.mask.get("beam", False))
+        x_sky, y_sky = np.meshgrid(data.xaxis, data.yaxis)
+        rows, cols = np.nonzero(self.mask)
+        self._rows, self._cols = rows, cols
+        self._x = jnp.asarray(x_sky[rows, cols])
+        self._y = jnp.asarray(y_sky[rows, cols])
+        self._d = jnp.asarray(data.data[rows, cols])
+        self._ivar = jnp.asarray(data.error[rows, cols] ** -2.0)
+        if self.beam:
+            self._xgrid, self._ygrid = jnp.asarray(x_sky), jnp.asarray(y_sky)
+            self._kernel = jnp.asarray(beam_kernel(data.bmaj, data.bmin, data.bpa,
+                                                   data.dpix))
+        self._bijections = None
+        self.standardizer = Standardizer(np.zeros(spec.ndim), np.ones(spec.ndim))
+        self.log_prob_jit = jax.jit(self.log_prob)
+        self.log_prob_batch = jax.jit(jax.vmap(self.log_prob))
+        self.value_and_grad = jax.jit(jax.value_and_grad(self.log_prob))
+
+    # -- Constrained space -----------------------------------------------------
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.spec.free
+
+    def model_pixels(self, theta):
+        """Model v0 [m/s] at the fitted pixels."""
+        params = self.spec.model_params(theta)
+        if self.beam:
+            v0 = v0_model(self._xgrid, self._ygrid, params, self.niter)
+            return convolve_fft(v0, self._kernel)[self._rows, self._cols]
+        return v0_model(self._x, self._y, params, self.niter)
+
+    def log_likelihood(self, theta):
+        """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels."""
+        resid = self._d - self.model_pixels(theta)
+        return -0.5 * jnp.sum(self._ivar * resid * resid)
+
+    def log_prior(self, theta):
+        return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
+
+    def log_prob(self, theta):
+        """Log-posterior (up to a constant); ``-inf`` outside the prior support."""
+        theta = jnp.asarray(theta)
+        lp = self.log_prior(theta)
+        ll = self.log_likelihood(theta)
+        total = lp + ll
+        return jnp.where(jnp.isfinite(lp) & jnp.isfinite(ll), total, -jnp.inf)
+
+    def log_prob_numpy(self, thetas: np.ndarray) -> np.ndarray:
+        """Batch log-posterior for emcee: ``(n, ndim)`` -> ``(n,)`` numpy."""
+        return np.asarray(self.log_prob_batch(jnp.asarray(thetas, dtype=float)))
+
+    def model_map(self, theta) -> np.ndarray:
+        """Model v0 map [m/s] on the whole grid of the data."""
+        params = self.spec.model_params(jnp.asarray(theta, dtype=float))
+        kernel = self._kernel if self.beam else None
+        return np.asarray(v0_map(self.data.xaxis, self.data.yaxis, params, kernel,
+                                 self.niter))
+
+    def in_support(self, theta) -> list[str]:
+        """Names of the free parameters whose value lies outside its prior."""
+        return [name for name, prior, v in zip(self.names, self.priors, theta)
+                if not prior.contains(float(v))]
+
+    # -- Unconstrained space (NUTS) --------------------------------------------
+
+    @property
+    def bijections(self):
+        if self._bijections is None:
+            from numpyro.distributions.transforms import biject_to
+            self._distributions = [p.distribution() for p in self.priors]
+            self._bijections = [biject_to(d.support) for d in self._distributions]
+        return self._bijections
+
+    def unbounded(self) -> list[str]:
+        """Free parameters whose flat prior has an infinite bound."""
+        return [n for n, p in zip(self.names, self.priors) if not p.bounded]
+
+    def set_standardizer(self, centre, scale) -> None:
+        """Set the affine rescaling of the unconstrained space (see module doc)."""
+        self.standardizer = Standardizer(centre, scale)
+
+    def to_unconstrained(self, theta) -> np.ndarray:
+        """Constrained ``theta`` -> standardised unconstrained ``u``."""
+        w = jnp.stack([t.inv(jnp.asarray(float(v)))
+                       for t, v in zip(self.bijections, np.asarray(theta))])
+        return np.asarray((w - self.standardizer.centre) / self.standardizer.scale)
+
+    def to_constrained(self, u):
+        """Standardised unconstrained ``u`` -> constrained ``theta`` (JAX)."""
+        w = self.standardizer.centre + self.standardizer.scale * u
+        return jnp.stack([t(w[i]) for i, t in enumerate(self.bijections)])
+
+    def potential(self, u):
+        """Minus the log-density of ``u``: NUTS' potential energy."""
+        s = self.standardizer
+        w = s.centre + s.scale * u
+        theta = []
+        log_det = 0.0
+        log_prior = 0.0
+        for i, (t, d) in enumerate(zip(self.bijections, self._distributions)):
+            x = t(w[i])
+            theta.append(x)
+            log_det = log_det + t.log_abs_det_jacobian(w[i], x)
+            log_prior = log_prior + d.log_prob(x)
+        theta = jnp.stack(theta)
+        # The constant log|scale| of the standardisation is dropped.
+        return -(self.log_likelihood(theta) + log_prior + log_det)

@@ -1,0 +1,173 @@
+"""A fit run: posterior + sampler + result, streamed in chunks, stoppable and
+continuable. ``rotationmap.fit_map`` and the widgets' session both drive one.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .backends import get_backend, split_options
+from .posterior import Posterior
+from .result import FitResult
+from .samplers import EmceeSampler, NutsSampler, RunInfo, drive
+
+
+def unconstrained_metric(posterior: Posterior, theta):
+    """Standardise the unconstrained space at ``theta`` and return the inverse
+    mass matrix there (the inverse Hessian of the potential), or the identity
+    where the Hessian is not positive definite (e.g. far from the optimum)."""
+    ndim = posterior.spec.ndim
+    posterior.set_standardizer(np.zeros(ndim), np.ones(ndim))
+    w = jnp.asarray(posterior.to_unconstrained(theta))
+    hess = np.asarray(jax.hessian(posterior.potential)(w))
+    curv = np.diag(hess)
+    ok = np.isfinite(curv) & (curv > 0)
+    scale = np.where(ok, 1.0 / np.sqrt(np.where(ok, curv, 1.0)), 1.0)
+    posterior.set_standardizer(w, scale)
+    h = hess * np.outer(scale, scale)
+    try:
+        inv = np.linalg.inv(h)
+        np.linalg.cholesky(inv)
+        if not np.all(np.isfinite(inv)):
+            raise np.linalg.LinAlgError
+        return inv
+    except np.linalg.LinAlgError:
+        return np.eye(ndim)
+
+
+class FitRun:
+    """One MCMC run that can be driven in pieces.
+
+    Args:
+        posterior: the log-posterior (mask fixed).
+        theta0: start (the optimum, or p0).
+        mcmc: ``'emcee'`` or ``'numpyro'``.
+        nwalkers, nburnin, nsteps: astro-eddy's counts (numpyro: num_chains,
+            num_warmup, num_samples).
+        options: backend options (see :mod:`eddy_widgets.inference.backends`).
+        settings: the set-up to store with the result.
+        result: an existing result to continue (e.g. loaded from a file).
+    """
+
+    def __init__(self, posterior: Posterior, theta0, mcmc: str, nwalkers: int,
+                 nburnin: int, nsteps: int, options: dict | None = None,
+                 settings: dict | None = None, result: FitResult | None = None):
+        self.backend = get_backend(mcmc)
+        self.options = split_options(self.backend, options)
+        self.posterior = posterior
+        self.theta0 = np.asarray(theta0, dtype=float)
+        nwalkers, nburnin, nsteps = int(nwalkers), int(nburnin), int(nsteps)
+        if nwalkers < 1 or nburnin < 0 or nsteps < 0:
+            raise ValueError("nwalkers must be >= 1 and nburnin, nsteps >= 0.")
+        state = result.sampler_state if result is not None else None
+        if result is not None:
+            nwalkers = result.nchains
+        if self.backend.name == "emcee":
+            self.sampler = EmceeSampler(posterior, nwalkers, self.theta0,
+                                        seed=self.options["seed"],
+                                        scatter=self.options["scatter"],
+                                        moves=self.options["moves"], state=state)
+        else:
+            if result is not None and "standardizer_centre" in result.settings:
+                posterior.set_standardizer(result.settings["standardizer_centre"],
+                                           result.settings["standardizer_scale"])
+                inv_mass = None
+            else:
+                inv_mass = unconstrained_metric(posterior, self.theta0)
+            if not self.options["dense_mass"] and inv_mass is not None:
+                inv_mass = np.diag(inv_mass)
+            nuts_state = {k[5:]: v for k, v in (state or {}).items()
+                          if k.startswith("nuts_")}
+            warm = result.n_warmup_target if result is not None else nburnin
+            self.sampler = NutsSampler(
+                posterior, nwalkers, warm, self.theta0, seed=self.options["seed"],
+                max_tree_depth=self.options["max_tree_depth"],
+                chain_method=self.options["chain_method"],
+                dense_mass=self.options["dense_mass"],
+                target_accept_prob=self.options["target_accept_prob"],
+                inverse_mass_matrix=inv_mass, state=nuts_state or None)
+        settings = dict(settings or {})
+        settings.update({"mcmc": self.backend.name,
+                         "options": {k: v for k, v in self.options.items()
+                                     if k != "moves"},
+                         "start": self.theta0.tolist()})
+        if self.backend.name == "numpyro":
+            settings["standardizer_centre"] = np.asarray(
+                posterior.standardizer.centre).tolist()
+            settings["standardizer_scale"] = np.asarray(
+                posterior.standardizer.scale).tolist()
+        if result is None:
+            result = FitResult(posterior.names, self.backend.name, nwalkers, settings)
+            result.n_warmup_target, result.n_samples_target = nburnin, nsteps
+        self.result = result
+        self.info = RunInfo(self.backend.name, posterior.names, nwalkers,
+                            result.n_warmup_target, result.n_samples_target,
+                            result.n_draws("warmup"), result.n_draws("sampling"))
+        self._stop = threading.Event()
+
+    @property
+    def complete(self) -> bool:
+        return self.info.done >= self.info.total
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the chunk in progress (thread-safe)."""
+        self._stop.set()
+
+    def run(self, callbacks=(), target_seconds: float = 0.3) -> FitResult:
+        """Run (or resume) until the planned draws are made or a stop request.
+
+        Every chunk goes to the result first, then to ``callbacks`` in order.
+        """
+        self._stop.clear()
+        finished = drive(self.sampler, self.info, [self.result, *callbacks],
+                         self._stop, target_seconds)
+        self.result.stopped = not finished
+        self.result.sampler_state = self._export_state()
+        return self.result
+
+    def extend(self, nsteps: int, callbacks=(), target_seconds: float = 0.3) -> FitResult:
+        """Add ``nsteps`` post-warmup draws to a finished (or stopped) run and
+        run until all planned draws are made."""
+        if nsteps < 0:
+            raise ValueError("nsteps must be >= 0")
+        self.info.n_samples += int(nsteps)
+        self.result.n_samples_target = self.info.n_samples
+        return self.run(callbacks, target_seconds)
+
+    def _export_state(self) -> dict:
+        state = self.sampler.export_state()
+        if self.backend.name == "numpyro":
+            return {f"nuts_{k}": v for k, v in state.items()}
+        return state
+
+
+def check_start(posterior: Posterior, theta, what: str = "p0") -> None:
+    """Raise ``ValueError`` if a start value lies outside its prior."""
+    for name, prior, value in zip(posterior.names, posterior.priors, theta):
+        if not prior.contains(float(value)):
+            args, kind = prior.as_args()
+            raise ValueError(
+                f"{what} value for '{name}' ({value:g}) is outside its prior "
+                f"{prior.describe()}: change {what}, or widen the prior with "
+                f"set_prior('{name}', [low, high], 'flat').")
+
+
+def warn_unbounded(posterior: Posterior) -> list[str]:
+    """Warn (once per call) about unbounded flat priors before a NUTS run."""
+    names = posterior.unbounded()
+    if names:
+        hints = "; ".join(f"set_prior('{n}', [{posterior.priors[posterior.names.index(n)].a:g}"
+                          f", <finite upper bound>], 'flat')"
+                          if np.isfinite(posterior.priors[posterior.names.index(n)].a)
+                          else f"set_prior('{n}', [<low>, <high>], 'flat')" for n in names)
+        warnings.warn(
+            f"NUTS with an unbounded flat prior on {', '.join(names)}: the "
+            f"sampler works in an unbounded transformed space and trees can grow "
+            f"very long. Set a finite bound larger than the physically "
+            f"interesting range, e.g. {hints}.", UserWarning, stacklevel=3)
+    return names

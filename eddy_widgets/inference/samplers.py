@@ -1,0 +1,348 @@
+"""emcee and numpyro NUTS behind one streaming interface.
+
+A sampler advances all its chains (walkers) by ``k`` draws at a time and
+returns them; :func:`drive` calls it in chunks sized to take a fraction of a
+second, hands each chunk to the callbacks (result, progress bar, live chain
+view), and honours a stop request between chunks. Nothing is recompiled
+between chunks: the NUTS chunk is one compiled loop whose length is a runtime
+argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+import threading
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .posterior import Posterior
+
+
+@dataclass
+class Chunk:
+    """Draws made in one step of the stream, all in one phase.
+
+    Attributes:
+        phase: ``'warmup'`` (burn-in) or ``'sampling'``.
+        start: index of the first draw within its phase.
+        draws: ``(nchains, k, ndim)`` parameter values (constrained).
+        log_prob: ``(nchains, k)`` log-posterior of the draws.
+        stats: per-draw sampler statistics, each ``(nchains, k)``: emcee has
+            ``accepted``; NUTS has ``step_size``, ``num_steps``,
+            ``tree_depth``, ``diverging`` and ``accept_prob``.
+    """
+
+    phase: str
+    start: int
+    draws: np.ndarray
+    log_prob: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.draws.shape[1]
+
+
+@dataclass
+class RunInfo:
+    """Where a run stands, passed to callbacks with every chunk."""
+
+    backend: str
+    names: tuple
+    nchains: int
+    n_warmup: int
+    n_samples: int
+    done_warmup: int = 0
+    done_samples: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    draws_this_call: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.n_warmup + self.n_samples
+
+    @property
+    def done(self) -> int:
+        return self.done_warmup + self.done_samples
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Draws (per chain) per second in this call."""
+        return self.draws_this_call / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def remaining_seconds(self) -> float:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else math.nan
+
+
+class StopRequested(Exception):
+    """Raised by a callback to stop the run after the current chunk."""
+
+
+# ----------------------------------------------------------------------------
+# emcee
+# ----------------------------------------------------------------------------
+
+
+def scatter_start(theta0, scatter, nwalkers, rng, posterior: Posterior):
+    """astro-eddy's walker start: ``p0 * (1 + scatter * N(0, 1))`` (absolute
+    scatter where p0 = 0), redrawn until every walker is inside the prior."""
+    theta0 = np.asarray(theta0, dtype=float)
+    base = np.where(theta0 == 0.0, 1.0, theta0)
+    out = np.empty((nwalkers, theta0.size))
+    for w in range(nwalkers):
+        for _ in range(1000):
+            trial = base * (1.0 + scatter * rng.standard_normal(theta0.size))
+            trial = np.where(theta0 == 0.0, trial - 1.0, trial)
+            if not posterior.in_support(trial):
+                break
+        else:
+            trial = theta0
+        out[w] = trial
+    return out
+
+
+class EmceeSampler:
+    """emcee's ensemble sampler; the whole walker batch is one compiled call."""
+
+    backend = "emcee"
+
+    def __init__(self, posterior: Posterior, nwalkers: int, theta0, seed=0,
+                 scatter=1e-3, moves=None, state=None):
+        import emcee
+
+        ndim = posterior.spec.ndim
+        if nwalkers < 2 * ndim:
+            raise ValueError(f"emcee needs at least 2 x {ndim} = {2 * ndim} walkers "
+                             f"for {ndim} free parameters; got nwalkers={nwalkers}.")
+        self.posterior = posterior
+        self.nchains = int(nwalkers)
+        self.sampler = emcee.EnsembleSampler(nwalkers, ndim, posterior.log_prob_numpy,
+                                             vectorize=True, moves=moves)
+        rng = np.random.default_rng(seed)
+        self.sampler.random_state = np.random.RandomState(seed).get_state()
+        if state is not None:
+            self.load_state(state)
+        else:
+            coords = scatter_start(theta0, scatter, nwalkers, rng, posterior)
+            self.state = emcee.State(coords, log_prob=posterior.log_prob_numpy(coords),
+                                     random_state=self.sampler.random_state)
+        self._checked = state is not None
+
+    def advance(self, k: int):
+        """Move every walker ``k`` steps; returns draws, log-probs and stats."""
+        ndim = self.posterior.spec.ndim
+        draws = np.empty((self.nchains, k, ndim))
+        logp = np.empty((self.nchains, k))
+        accepted = np.empty((self.nchains, k), dtype=bool)
+        prev = self.state.coords
+        for j, state in enumerate(self.sampler.sample(
+                self.state, iterations=k, store=False,
+                skip_initial_state_check=self._checked)):
+            draws[:, j] = state.coords
+            logp[:, j] = state.log_prob
+            accepted[:, j] = np.any(state.coords != prev, axis=1)
+            prev = state.coords
+            self.state = state
+        self._checked = True
+        return draws, logp, {"accepted": accepted}
+
+    def export_state(self) -> dict:
+        rs = self.sampler.random_state
+        return {"coords": np.asarray(self.state.coords),
+                "log_prob": np.asarray(self.state.log_prob),
+                "rng_key": np.asarray(rs[1]), "rng_pos": np.asarray(rs[2]),
+                "rng_gauss": np.asarray([rs[3], rs[4]])}
+
+    def load_state(self, saved: dict) -> None:
+        import emcee
+
+        rs = ("MT19937", np.asarray(saved["rng_key"], dtype=np.uint32),
+              int(saved["rng_pos"]), int(saved["rng_gauss"][0]),
+              float(saved["rng_gauss"][1]))
+        self.sampler.random_state = rs
+        self.state = emcee.State(np.asarray(saved["coords"]),
+                                 log_prob=np.asarray(saved["log_prob"]),
+                                 random_state=rs)
+
+
+# ----------------------------------------------------------------------------
+# numpyro NUTS
+# ----------------------------------------------------------------------------
+
+
+class NutsSampler:
+    """numpyro's NUTS kernel on the posterior's unconstrained potential.
+
+    Every chain starts near the MAP, with the inverse mass matrix set from the
+    curvature there (the posterior's standardiser already scales each
+    direction to order one), and adapts step size and mass matrix during
+    warmup with numpyro's windowed schedule.
+    """
+
+    backend = "numpyro"
+
+    def __init__(self, posterior: Posterior, num_chains: int, num_warmup: int, theta0,
+                 seed=0, max_tree_depth=8, chain_method="sequential", dense_mass=True,
+                 target_accept_prob=0.8, inverse_mass_matrix=None, state=None,
+                 buffer: int = 256):
+        from numpyro.infer.hmc import hmc
+
+        self.posterior = posterior
+        self.nchains = int(num_chains)
+        self.num_warmup = int(num_warmup)
+        self.buffer = int(buffer)
+        ndim = posterior.spec.ndim
+        init_kernel, self._sample_kernel = hmc(potential_fn=posterior.potential,
+                                               algo="NUTS")
+        if chain_method == "parallel" and jax.local_device_count() < self.nchains:
+            warnings.warn(f"chain_method='parallel' needs {self.nchains} devices but "
+                          f"JAX sees {jax.local_device_count()}; running the chains "
+                          f"sequentially.", stacklevel=3)
+            chain_method = "sequential"
+        self.chain_method = chain_method
+        u0 = np.asarray(posterior.to_unconstrained(theta0))
+        if inverse_mass_matrix is None:
+            inverse_mass_matrix = np.eye(ndim) if dense_mass else np.ones(ndim)
+        inverse_mass_matrix = np.asarray(inverse_mass_matrix)
+        if not dense_mass and inverse_mass_matrix.ndim == 2:
+            inverse_mass_matrix = np.diag(inverse_mass_matrix)
+        keys = jax.random.split(jax.random.PRNGKey(int(seed)), self.nchains + 1)
+        rng = np.random.default_rng(seed)
+        chol = (np.linalg.cholesky(inverse_mass_matrix) if dense_mass
+                else np.diag(np.sqrt(inverse_mass_matrix)))
+        states = []
+        for c in range(self.nchains):
+            # Chains start at the MAP, spread by a quarter of the posterior
+            # width so that R-hat can see if they disagree.
+            start = u0 if c == 0 else u0 + 0.25 * chol @ rng.standard_normal(ndim)
+            states.append(init_kernel(
+                jnp.asarray(start), self.num_warmup, step_size=1.0,
+                inverse_mass_matrix=jnp.asarray(inverse_mass_matrix),
+                dense_mass=dense_mass, target_accept_prob=target_accept_prob,
+                max_tree_depth=int(max_tree_depth), find_heuristic_step_size=True,
+                rng_key=keys[c + 1]))
+        self.state = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+        if state is not None:
+            self.load_state(state)
+        self._run = self._compile()
+
+    def _compile(self):
+        sample_kernel = self._sample_kernel
+        to_constrained = self.posterior.to_constrained
+        log_prob = self.posterior.log_prob
+        ndim = self.posterior.spec.ndim
+        nbuf = self.buffer
+
+        def chunk(state, count):
+            def body(j, carry):
+                state, out = carry
+                state = sample_kernel(state)
+                theta = to_constrained(state.z)
+                row = (theta, log_prob(theta), state.adapt_state.step_size,
+                       state.num_steps.astype(jnp.int32), state.diverging,
+                       state.accept_prob)
+                out = tuple(o.at[j].set(r) for o, r in zip(out, row))
+                return state, out
+
+            out = (jnp.zeros((nbuf, ndim)), jnp.zeros(nbuf), jnp.zeros(nbuf),
+                   jnp.zeros(nbuf, dtype=jnp.int32), jnp.zeros(nbuf, dtype=bool),
+                   jnp.zeros(nbuf))
+            return jax.lax.fori_loop(0, count, body, (state, out))
+
+        if self.chain_method == "vectorized":
+            return jax.jit(jax.vmap(chunk, in_axes=(0, None)))
+        if self.chain_method == "parallel":
+            return jax.pmap(chunk, in_axes=(0, None))
+        one = jax.jit(chunk)
+
+        def sequential(states, count):
+            results = [one(jax.tree_util.tree_map(lambda x: x[c], states), count)
+                       for c in range(self.nchains)]
+            return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *results)
+
+        return sequential
+
+    def advance(self, k: int):
+        """Make ``k`` NUTS transitions in every chain."""
+        k = int(min(k, self.buffer))
+        self.state, out = self._run(self.state, k)
+        theta, logp, step, nsteps, div, acc = (np.asarray(o)[:, :k] for o in out)
+        depth = np.ceil(np.log2(nsteps.astype(float) + 1.0)).astype(int)
+        return theta, logp, {"step_size": step, "num_steps": nsteps,
+                             "tree_depth": depth, "diverging": div,
+                             "accept_prob": acc}
+
+    def export_state(self) -> dict:
+        leaves = jax.tree_util.tree_leaves(self.state)
+        return {f"leaf_{i:03d}": np.asarray(jax.random.key_data(x)
+                                            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+                                            else x)
+                for i, x in enumerate(leaves)}
+
+    def load_state(self, saved: dict) -> None:
+        leaves, treedef = jax.tree_util.tree_flatten(self.state)
+        new = [jnp.asarray(saved[f"leaf_{i:03d}"], dtype=leaf.dtype)
+               for i, leaf in enumerate(leaves)]
+        self.state = jax.tree_util.tree_unflatten(treedef, new)
+
+
+# ----------------------------------------------------------------------------
+# The driver
+# ----------------------------------------------------------------------------
+
+
+def drive(sampler, info: RunInfo, callbacks=(), stop: threading.Event | None = None,
+          target_seconds: float = 0.3, first_chunk: int = 2) -> bool:
+    """Advance ``sampler`` until ``info`` says the run is complete or a stop is
+    requested (``stop`` set, a callback raising :class:`StopRequested`, or
+    Ctrl-C). Every draw made is handed to the callbacks.
+
+    Returns True if the run completed, False if it was stopped.
+    """
+    k = first_chunk
+    limit = getattr(sampler, "buffer", None) or 10 ** 9
+    info.started = time.perf_counter()
+    info.draws_this_call = 0
+    while info.done < info.total:
+        if stop is not None and stop.is_set():
+            return False
+        in_warmup = info.done_warmup < info.n_warmup
+        remaining = (info.n_warmup - info.done_warmup if in_warmup
+                     else info.n_samples - info.done_samples)
+        k = max(1, min(k, remaining, limit))
+        t0 = time.perf_counter()
+        try:
+            draws, logp, stats = sampler.advance(k)
+        except KeyboardInterrupt:
+            return False
+        seconds = time.perf_counter() - t0
+        phase = "warmup" if in_warmup else "sampling"
+        start = info.done_warmup if in_warmup else info.done_samples
+        chunk = Chunk(phase, start, draws, logp, stats)
+        if in_warmup:
+            info.done_warmup += k
+        else:
+            info.done_samples += k
+        info.draws_this_call += k
+        try:
+            for callback in callbacks:
+                callback(chunk, info)
+        except StopRequested:
+            return False
+        except KeyboardInterrupt:
+            return False
+        # Size the next chunk to take about target_seconds.
+        per_draw = seconds / k
+        k = int(np.clip(target_seconds / max(per_draw, 1e-9), 1, 2 * k + 1))
+    return True

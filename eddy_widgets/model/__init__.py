@@ -1,0 +1,17 @@
+"""Pure JAX rotation-map model: geometry, emission surface, velocities, beam.
+
+No state, no I/O: every function takes arrays and parameters and returns
+arrays, and is differentiable with ``jax.grad``.
+"""
+
+from .beam import beam_kernel, convolve_fft
+from .geometry import (FLARED_NITER, disk_coords, disk_frame, effective_inclination,
+                       emission_surface, midplane_coords)
+from .rotation import complete, v0_map, v0_model
+from .velocity import enclosed_disk_mass, keplerian, power_law, project
+
+__all__ = [
+    "FLARED_NITER", "beam_kernel", "complete", "convolve_fft", "disk_coords",
+    "disk_frame", "effective_inclination", "emission_surface", "enclosed_disk_mass",
+    "keplerian", "midplane_coords", "power_law", "project", "v0_map", "v0_model",
+]

@@ -1,0 +1,139 @@
+"""Sky to disk coordinates and the emission surface (pure JAX).
+
+Sky offsets are in arcsec from the image centre, x positive to the east, y to
+the north. Disk-frame cylindrical coordinates are ``r`` (arcsec), ``phi``
+(radians, 0 along the red-shifted major axis) and ``z`` (arcsec).
+
+All functions are differentiable everywhere inside the prior support: the
+few places where a naive expression has an infinite or undefined derivative
+(``r = r_cavity``, the pixel at the disk centre, ``r ** psi`` at zero) use
+the "double where" pattern so that the gradient is finite.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+#: Fixed-point iterations used to find where a line of sight meets a flared
+#: surface (astro-eddy uses 5).
+FLARED_NITER = 5
+
+
+def effective_inclination(inc):
+    """Inclination in degrees with astro-eddy's convention (>= 90 -> inc - 180)."""
+    return jnp.where(inc < 90.0, inc, inc - 180.0)
+
+
+def safe_norm(x, y):
+    """``hypot(x, y)`` with a finite (zero) gradient at the origin."""
+    r2 = x * x + y * y
+    positive = r2 > 0.0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+
+
+def emission_surface(r, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0):
+    """Height of the emission surface in arcsec.
+
+    ``z(r) = z0 * max(r - r_cavity, 0) ** psi * exp(-(r / r_taper) ** q_taper)``
+
+    Args:
+        r: midplane radius [arcsec], any shape.
+        z0: height at 1 arcsec [arcsec]; negative values give the far side.
+        psi: flaring index.
+        r_cavity: radius inside which z = 0 [arcsec].
+        r_taper: taper radius [arcsec]; ``inf`` switches the taper off.
+        q_taper: taper exponent.
+
+    Returns:
+        z [arcsec], same shape as ``r``; 0 inside the cavity.
+    """
+    r_eff = r - r_cavity
+    inside = r_eff > 0.0
+    r_safe = jnp.where(inside, r_eff, 1.0)
+    log_r = jnp.log(r_safe)
+    # The taper uses r itself (not r - r_cavity), as astro-eddy does. An
+    # infinite r_taper switches it off without a NaN in any derivative.
+    tapered = jnp.logical_and(jnp.isfinite(r_taper), r > 0.0)
+    r_pos = jnp.where(tapered, r, 1.0)
+    r_taper_safe = jnp.where(jnp.isfinite(r_taper), r_taper, 1.0)
+    taper_arg = jnp.exp(q_taper * (jnp.log(r_pos) - jnp.log(r_taper_safe)))
+    taper = jnp.where(tapered, jnp.exp(-taper_arg), 1.0)
+    return jnp.where(inside, z0 * jnp.exp(psi * log_r) * taper, 0.0)
+
+
+def midplane_coords(x_sky, y_sky, x0, y0, inc, PA):
+    """Rotate sky offsets into the disk frame and deproject the minor axis.
+
+    Args:
+        x_sky, y_sky: sky offsets [arcsec], any (equal) shape.
+        x0, y0: disk centre [arcsec].
+        inc: inclination [deg] (already through :func:`effective_inclination`).
+        PA: position angle [deg].
+
+    Returns:
+        ``(x_mid, y_mid)``: major-axis and deprojected minor-axis offsets
+        [arcsec].
+    """
+    dx = x_sky - x0
+    dy = y_sky - y0
+    pa = jnp.radians(PA)
+    cos_pa, sin_pa = jnp.cos(pa), jnp.sin(pa)
+    x_mid = dy * cos_pa + dx * sin_pa
+    y_rot = dx * cos_pa - dy * sin_pa
+    return x_mid, y_rot / jnp.cos(jnp.radians(inc))
+
+
+def disk_coords(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
+                r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER):
+    """Disk-frame cylindrical coordinates of each sky position.
+
+    With ``z0=None`` the disk is flat. Otherwise the point where each line of
+    sight meets the surface ``z(r)`` (see :func:`emission_surface`) is found
+    by the fixed-point iteration ``y = y_mid + z(r) tan(inc)``.
+
+    Args:
+        x_sky, y_sky: sky offsets [arcsec], any (equal) shape.
+        x0, y0: disk centre [arcsec].
+        inc: inclination [deg]; the sign sets the rotation sense and which
+            side of the surface faces us; >= 90 maps to inc - 180.
+        PA: position angle of the red-shifted major axis [deg].
+        z0, psi, r_cavity, r_taper, q_taper: emission surface.
+        niter: fixed-point iterations.
+
+    Returns:
+        ``(r, phi, z)`` in [arcsec], [rad], [arcsec]; ``cos(phi)`` and
+        ``sin(phi)`` are better taken from :func:`disk_frame` which avoids
+        ``arctan2`` at the centre.
+    """
+    r, cos_phi, sin_phi, z = disk_frame(x_sky, y_sky, x0, y0, inc, PA, z0, psi,
+                                        r_cavity, r_taper, q_taper, niter)
+    return r, jnp.arctan2(sin_phi, cos_phi), z
+
+
+def disk_frame(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
+               r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER):
+    """Like :func:`disk_coords` but returns ``(r, cos_phi, sin_phi, z)``.
+
+    ``cos_phi`` and ``sin_phi`` are 1 and 0 at the exact disk centre so that
+    projected velocities and their gradients stay finite there.
+    """
+    inc = effective_inclination(inc)
+    x_mid, y_mid = midplane_coords(x_sky, y_sky, x0, y0, inc, PA)
+    if z0 is None:
+        y = y_mid
+        r = safe_norm(x_mid, y)
+        z = jnp.zeros_like(r)
+    else:
+        tan_inc = jnp.tan(jnp.radians(inc))
+        y = y_mid
+        r = safe_norm(x_mid, y)
+        for _ in range(niter):
+            z = emission_surface(r, z0, psi, r_cavity, r_taper, q_taper)
+            y = y_mid + z * tan_inc
+            r = safe_norm(x_mid, y)
+        z = emission_surface(r, z0, psi, r_cavity, r_taper, q_taper)
+    positive = r > 0.0
+    r_safe = jnp.where(positive, r, 1.0)
+    cos_phi = jnp.where(positive, x_mid / r_safe, 1.0)
+    sin_phi = jnp.where(positive, y / r_safe, 0.0)
+    return r, cos_phi, sin_phi, z

@@ -1,0 +1,75 @@
+"""The rotation-map model: line-of-sight velocity v0 of a disk (pure JAX)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..parameters import MODEL_PARAMETERS, PARAMETERS
+from .beam import convolve_fft
+from .geometry import FLARED_NITER, disk_frame, effective_inclination
+from .velocity import keplerian, power_law, project
+
+
+def complete(params: dict) -> dict:
+    """Fill missing model parameters with the defaults of the parameter table."""
+    return {name: params.get(name, PARAMETERS[name].default) for name in MODEL_PARAMETERS}
+
+
+def check_combination(params: dict) -> None:
+    """Raise ``ValueError`` for parameter combinations the model cannot use."""
+    if params.get("vp_100") is not None and params.get("vp_q") is None:
+        raise ValueError("A power-law rotation needs both 'vp_100' and 'vp_q'.")
+
+
+def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER):
+    """Line-of-sight velocity [m/s] at the given sky offsets.
+
+    Args:
+        x_sky, y_sky: sky offsets [arcsec] (east and north of the image
+            centre), any equal shape, e.g. a meshgrid or a list of pixels.
+        params: model parameters by name (see :mod:`eddy_widgets.parameters`);
+            missing names take their table default, ``None`` switches a
+            component off. Values may be floats or JAX tracers.
+        niter: fixed-point iterations for a flared surface.
+
+    Components:
+        - rotation: Keplerian with height (``mstar``, ``dist``, optional
+          ``mdisk`` self-gravity), or a power law if ``vp_100`` is set;
+        - optional radial flow ``vr_100 * (r / 100 au) ** vr_q``;
+        - projection ``v cos(phi) sin|i| + vlsr``.
+    """
+    p = complete(params)
+    check_combination(p)
+    r, cos_phi, sin_phi, z = disk_frame(
+        x_sky, y_sky, p["x0"], p["y0"], p["inc"], p["PA"], p["z0"], p["psi"],
+        p["r_cavity"], p["r_taper"], p["q_taper"], niter)
+    if p["vp_100"] is not None:
+        v_phi = power_law(r, p["dist"], p["vp_100"], p["vp_q"])
+    else:
+        v_phi = keplerian(r, z, p["mstar"], p["dist"], p["mdisk"], p["gamma"],
+                          p["r_in"], p["r_out"])
+    v_r = None
+    if p["vr_100"] is not None:
+        v_r = power_law(r, p["dist"], p["vr_100"], p["vr_q"])
+    inc = effective_inclination(p["inc"])
+    return project(v_phi, v_r, cos_phi, sin_phi, inc, p["vlsr"])
+
+
+def v0_map(xaxis, yaxis, params: dict, kernel=None, niter: int = FLARED_NITER):
+    """Model v0 map [m/s] on an image grid, optionally beam-convolved.
+
+    Args:
+        xaxis: sky x offsets of the columns [arcsec] (decreasing: east left).
+        yaxis: sky y offsets of the rows [arcsec].
+        params: model parameters (see :func:`v0_model`).
+        kernel: beam kernel from :func:`eddy_widgets.model.beam_kernel`, or
+            ``None`` for no convolution.
+
+    Returns:
+        ``(len(yaxis), len(xaxis))`` array.
+    """
+    x_sky, y_sky = jnp.meshgrid(jnp.asarray(xaxis), jnp.asarray(yaxis))
+    v0 = v0_model(x_sky, y_sky, params, niter)
+    if kernel is not None:
+        v0 = convolve_fft(v0, kernel)
+    return v0

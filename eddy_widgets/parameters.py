@@ -1,0 +1,127 @@
+"""The one table of model parameters.
+
+Every layer reads this table: the model (which keys exist and their defaults),
+``fit_map`` (default priors, labels in the printed parameter order), the plots
+(axis labels) and the parameter editor widget (rows, units, descriptions).
+
+Conventions follow astro-eddy so that scripts and results carry over: angles in
+degrees, sky offsets and radii in arcsec, velocities in m/s, masses in solar
+masses, distances in parsec. A default of ``None`` means the model component is
+switched off unless the user gives a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter.
+
+    Attributes:
+        name: key used in ``params`` dictionaries.
+        unit: unit of the value, as shown to the user.
+        label: matplotlib (LaTeX) label for plots.
+        default: value used when ``params`` does not give one (``None`` = off).
+        prior: default prior as ``(type, (a, b))``; ``'flat'`` takes
+            ``(low, high)``, ``'gaussian'`` takes ``(mean, sigma)``.
+        group: where the editor lists it.
+        description: one line for tooltips and tutorials.
+    """
+
+    name: str
+    unit: str
+    label: str
+    default: float | None
+    prior: tuple[str, tuple[float, float]]
+    group: str
+    description: str
+
+
+PARAMETERS: dict[str, Parameter] = {
+    p.name: p
+    for p in [
+        # Geometry.
+        Parameter("x0", "arcsec", r"$x_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
+                  "offset of the disk centre from the image centre, east positive"),
+        Parameter("y0", "arcsec", r"$y_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
+                  "offset of the disk centre from the image centre, north positive"),
+        Parameter("inc", "deg", r"$i$", 0.0, ("flat", (-90.0, 90.0)), "geometry",
+                  "inclination; its sign sets the rotation sense (>= 90 means inc - 180)"),
+        Parameter("PA", "deg", r"${\rm PA}$", 0.0, ("flat", (-360.0, 360.0)), "geometry",
+                  "position angle of the red-shifted major axis, east of north"),
+        # Star.
+        Parameter("mstar", "Msun", r"$M_{\star}$", 1.0, ("flat", (0.01, 10.0)), "star",
+                  "stellar mass driving the Keplerian rotation"),
+        Parameter("dist", "pc", r"$d$", 100.0, ("flat", (0.0, 1000.0)), "star",
+                  "distance to the source"),
+        Parameter("vlsr", "m/s", r"$v_{\rm LSR}$", 0.0, ("flat", (-1.0e4, 1.0e4)), "star",
+                  "systemic velocity"),
+        # Emission surface.
+        Parameter("z0", "arcsec", r"$z_0$", None, ("flat", (0.0, 5.0)), "surface",
+                  "height of the emission surface at 1 arcsec (None: flat disk)"),
+        Parameter("psi", "", r"$\psi$", 1.0, ("flat", (0.0, 5.0)), "surface",
+                  "flaring index of the emission surface"),
+        Parameter("r_cavity", "arcsec", r"$r_{\rm cav}$", 0.0, ("flat", (0.0, 1000.0)),
+                  "surface", "radius inside which the surface lies in the midplane"),
+        Parameter("r_taper", "arcsec", r"$r_{\rm taper}$", INF, ("flat", (0.0, INF)),
+                  "surface", "radius of the exponential taper of the surface"),
+        Parameter("q_taper", "", r"$q_{\rm taper}$", 1.0, ("flat", (0.0, 15.0)),
+                  "surface", "exponent of the exponential taper"),
+        # Velocity profiles.
+        Parameter("vp_100", "m/s", r"$v_{\phi,100}$", None, ("flat", (0.0, 1.0e4)),
+                  "velocity", "power-law rotation speed at 100 au (replaces Keplerian)"),
+        Parameter("vp_q", "", r"$q_{\phi}$", None, ("flat", (-2.0, 0.0)), "velocity",
+                  "power-law index of the rotation speed"),
+        Parameter("vr_100", "m/s", r"$v_{r,100}$", None, ("flat", (-1.0e3, 1.0e3)),
+                  "velocity", "radial speed at 100 au (positive: outflow)"),
+        Parameter("vr_q", "", r"$q_{r}$", 0.0, ("flat", (-2.0, 2.0)), "velocity",
+                  "power-law index of the radial speed"),
+        Parameter("mdisk", "Msun", r"$M_{\rm disk}$", None, ("flat", (0.0, 10.0)),
+                  "velocity", "disk mass for the pseudo self-gravity term"),
+        Parameter("gamma", "", r"$\gamma$", 1.0, ("flat", (-20.0, 20.0)), "velocity",
+                  "surface-density index of the self-gravity term"),
+        Parameter("r_in", "arcsec", r"$r_{\rm in}$", 0.0, ("flat", (0.0, 10.0)),
+                  "velocity", "inner radius of the self-gravitating disk"),
+        Parameter("r_out", "arcsec", r"$r_{\rm out}$", 10.0, ("flat", (0.0, 100.0)),
+                  "velocity", "outer radius of the self-gravitating disk"),
+    ]
+}
+
+#: Names of the parameters the model reads, in table order.
+MODEL_PARAMETERS: tuple[str, ...] = tuple(PARAMETERS)
+
+#: Mask and switch settings accepted in ``params`` besides model parameters,
+#: with astro-eddy's defaults. They are never free.
+MASK_SETTINGS: dict[str, object] = {
+    "r_min": 0.0,
+    "r_max": INF,
+    "exclude_r": False,
+    "phi_min": -180.0,
+    "phi_max": 180.0,
+    "exclude_phi": False,
+    "abs_phi": False,
+    "v_min": None,
+    "v_max": None,
+    "exclude_v": False,
+    "beam": False,
+    "user_mask": None,
+}
+
+
+def label(name: str) -> str:
+    """Plot label of a parameter, falling back to its name."""
+    p = PARAMETERS.get(name)
+    return p.label if p is not None else name
+
+
+def label_with_unit(name: str) -> str:
+    """Plot label with the unit in brackets when the parameter has one."""
+    p = PARAMETERS.get(name)
+    if p is None or not p.unit:
+        return label(name)
+    return f"{p.label} [{p.unit}]"

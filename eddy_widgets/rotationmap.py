@@ -1,0 +1,325 @@
+"""astro-eddy's ``rotationmap`` calling convention over our data, model and
+inference layers: ``rotationmap(path, uncertainty, FOV, downsample)``,
+``set_prior``, ``fit_map`` and ``evaluate_models``.
+
+Scripts written for astro-eddy move over by changing the import::
+
+    from eddy_widgets import rotationmap
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import read_rotation_map
+from .inference.backends import COUNT_ARGS, get_backend
+from .inference.optimize import find_map
+from .inference.posterior import Posterior, fit_mask
+from .inference.priors import Prior, PriorError, default_priors
+from .inference.progress import ProgressBar
+from .inference.result import FitResult
+from .inference.run import FitRun, check_start, warn_unbounded
+from .inference.spec import FitSpec
+from .model import disk_coords, v0_map
+from .parameters import PARAMETERS
+
+PLOTS = ("walkers", "corner", "bestfit", "residual", "none")
+RETURNS = ("samples", "sampler", "lnprob", "percentiles", "dict", "model",
+           "residual", "residuals", "result", "none")
+
+
+class rotationmap:  # noqa: N801 - astro-eddy's name
+    """A rotation map (``*_v0.fits``) and its uncertainty, ready to fit.
+
+    Args:
+        path: the v0 map.
+        uncertainty: its uncertainty map; by default bettermoments' partner
+            file (``X_v0.fits`` -> ``X_dv0.fits``), else a stated fallback.
+        FOV: side of the square field to keep [arcsec].
+        downsample: keep every N-th pixel (int), or ``'beam'``.
+
+    Attributes:
+        data, error: maps in m/s (NaN / 0 where unknown).
+        xaxis, yaxis: offsets from the image centre [arcsec].
+        dpix, bmaj, bmin, bpa: pixel size and beam [arcsec, arcsec, arcsec, deg].
+        priors: prior of every parameter (see :meth:`set_prior`).
+        last_run: the :class:`~eddy_widgets.inference.run.FitRun` of the last
+            fit (continue it with :meth:`continue_fit`).
+        figures: the figures of the last ``fit_map`` by name.
+    """
+
+    def __init__(self, path, uncertainty=None, FOV=None, downsample=None):
+        self.map = read_rotation_map(path, uncertainty=uncertainty, FOV=FOV,
+                                     downsample=downsample)
+        self.priors: dict[str, Prior] = default_priors()
+        self.last_run: FitRun | None = None
+        self.figures: dict = {}
+
+    # -- Data access -----------------------------------------------------------
+
+    def __getattr__(self, name):
+        # data, error, xaxis, yaxis, dpix, bmaj, bmin, bpa, header, path, ...
+        if name != "map" and "map" in self.__dict__ and hasattr(self.map, name):
+            return getattr(self.map, name)
+        raise AttributeError(name)
+
+    @property
+    def vlsr(self) -> float:
+        """Median line-of-sight velocity of the data [m/s]."""
+        return float(np.nanmedian(self.map.data))
+
+    def disk_coords(self, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
+                    r_cavity=0.0, r_taper=np.inf, q_taper=1.0, **_):
+        """``(r, phi, z)`` [arcsec, rad, arcsec] of every pixel."""
+        x, y = np.meshgrid(self.map.xaxis, self.map.yaxis)
+        return tuple(np.asarray(a) for a in disk_coords(
+            x, y, x0, y0, inc, PA, z0, psi, r_cavity, r_taper, q_taper))
+
+    # -- Priors ------------------------------------------------------------------
+
+    def set_prior(self, param: str, args, type: str = "flat") -> None:  # noqa: A002
+        """Set the prior of ``param``: ``'flat'`` with ``[low, high]`` or
+        ``'gaussian'`` with ``[mean, sigma]``. Affects this map only."""
+        if param not in PARAMETERS:
+            raise PriorError(f"Unknown parameter '{param}'; known: "
+                             f"{', '.join(PARAMETERS)}.")
+        self.priors[param] = Prior.from_args(args, type, param)
+
+    def print_default_prior(self, param: str) -> None:
+        print(f"`{param}` has a {Prior.default(param).describe()} prior.")
+
+    # -- Fitting -----------------------------------------------------------------
+
+    def posterior(self, params: dict, theta_mask, r_min=None, r_max=None) -> Posterior:
+        """The :class:`Posterior` for ``params``, masked at ``theta_mask``."""
+        params = dict(params)
+        if r_min is not None:
+            params["r_min"] = r_min
+        if r_max is not None:
+            params["r_max"] = r_max
+        spec = FitSpec.parse(params, theta_mask)
+        return Posterior(self.map, spec, self.priors, theta_mask)
+
+    def prepare_fit(self, p0, params, r_min=None, r_max=None, optimize=True,
+                    nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
+                    mcmc_kwargs=None, verbose=True) -> FitRun:
+        """Validate the set-up, optimise the start and build a :class:`FitRun`
+        (not yet run). ``fit_map`` runs it; the widgets run it in a thread."""
+        backend = get_backend(mcmc)
+        mcmc_kwargs = dict(mcmc_kwargs or {})
+        p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        post = self.posterior(params, p0, r_min, r_max)
+        check_start(post, p0)
+        if backend.name == "numpyro":
+            warn_unbounded(post)
+        if verbose:
+            print("Assuming:\n\tp0 = [%s]." % ", ".join(post.names))
+        theta = p0
+        if optimize:
+            estimate = find_map(post, p0)
+            theta = estimate.theta
+            if verbose:
+                if not estimate.success:
+                    print(f"WARNING: the optimiser did not converge "
+                          f"({estimate.message}); starting from its last point.")
+                print("Optimized starting positions:")
+                print("\tp0 =", ["%.2e" % t for t in theta])
+            post = self.posterior(params, theta, r_min, r_max)
+        counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
+        counts = {k: backend.count_defaults[k] if v is None else int(v)
+                  for k, v in counts.items()}
+        settings = {"params": post.spec.to_json(), "p0": p0.tolist(),
+                    "priors": {n: list(p.as_args()) for n, p in
+                               zip(post.names, post.priors)},
+                    "r_min": r_min, "r_max": r_max,
+                    "user_mask": post.spec.mask.get("user_mask"),
+                    "optimize": bool(optimize), "counts": counts}
+        return FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
+                      counts["nsteps"], mcmc_kwargs, settings)
+
+    def fit_map(self, p0, params, r_min=None, r_max=None, optimize=True,
+                nwalkers=None, nburnin=300, nsteps=100, scatter=1e-3, plots=None,
+                returns=None, pool=None, mcmc="emcee", mcmc_kwargs=None, niter=1,
+                callbacks=()):
+        """Fit the map (astro-eddy's ``fit_map``).
+
+        Args:
+            p0: start values of the free parameters.
+            params: ``{name: value}``; an int is an index into ``p0`` (free),
+                a float is fixed; mask settings (``r_min``, ``r_max``,
+                ``phi_min``, ..., ``beam``) may also go here.
+            r_min, r_max: radial range to fit [arcsec].
+            optimize: find the maximum a posteriori start first (JAX gradient).
+            nwalkers, nburnin, nsteps: emcee walkers, burn-in and steps; for
+                ``mcmc='numpyro'`` num_chains, num_warmup, num_samples.
+            scatter: relative scatter of the emcee walkers' start.
+            plots: any of ``'walkers'``, ``'corner'``, ``'bestfit'``,
+                ``'residual'``, or ``'none'`` (default: all four).
+            returns: any of ``'samples'``, ``'sampler'``, ``'lnprob'``,
+                ``'percentiles'``, ``'dict'``, ``'model'``, ``'residual'``,
+                ``'result'`` or ``'none'`` (default ``'samples'``).
+            pool: not used (the walker batch is one compiled call).
+            mcmc: ``'emcee'`` (default) or ``'numpyro'``.
+            mcmc_kwargs: backend options: ``seed``, ``progress``; emcee:
+                ``moves``; numpyro: ``max_tree_depth``, ``chain_method``,
+                ``dense_mass``, ``target_accept_prob``.
+            niter: runs, each starting from the previous medians.
+            callbacks: extra streaming callbacks ``f(chunk, info)``.
+
+        Returns:
+            The items of ``returns`` in that order (a single item alone).
+        """
+        plots = _choices(plots, PLOTS, ("walkers", "corner", "bestfit", "residual"),
+                         "plots")
+        returns = _choices(returns, RETURNS, ("samples",), "returns")
+        mcmc_kwargs = dict(mcmc_kwargs or {})
+        backend = get_backend(mcmc)
+        progress = bool(mcmc_kwargs.pop("progress", True))
+        if backend.name == "emcee":
+            mcmc_kwargs.setdefault("scatter", scatter)
+        counts = {}
+        for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):
+            values = np.atleast_1d(value) if value is not None else [None]
+            counts[arg] = values
+        p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        for n in range(int(niter)):
+            run = self.prepare_fit(
+                p0, params, r_min, r_max, optimize if n == 0 else False,
+                *(counts[a][n % len(counts[a])] for a in COUNT_ARGS),
+                mcmc=mcmc, mcmc_kwargs=mcmc_kwargs)
+            self.last_run = run
+            bar = [ProgressBar()] if progress else []
+            result = run.run([*bar, *callbacks])
+            if result.stopped:
+                print(f"Stopped after {result.n_draws('warmup')} warmup and "
+                      f"{result.n_draws('sampling')} post-warmup draws; every "
+                      f"draw is kept. Continue with cube.continue_fit().")
+                break
+            p0 = np.median(result.chains["sampling"].reshape(-1, len(p0)), axis=0)
+        self.figures = self.make_plots(run, plots)
+        return self._returns(run, returns)
+
+    def continue_fit(self, nsteps: int = 0, result: FitResult | None = None,
+                     callbacks=(), progress: bool = True) -> FitResult:
+        """Continue the last run (or a saved ``result``) where it stopped, then
+        add ``nsteps`` more post-warmup draws."""
+        if result is None:
+            if self.last_run is None:
+                raise ValueError("No run to continue: run fit_map first, or pass "
+                                 "result=FitResult.load(path).")
+            run = self.last_run
+        else:
+            run = self.resume(result)
+            self.last_run = run
+        bar = [ProgressBar("continuing")] if progress else []
+        return run.extend(nsteps, [*bar, *callbacks])
+
+    def resume(self, result: FitResult) -> FitRun:
+        """Rebuild the :class:`FitRun` of a saved result on this map."""
+        s = result.settings
+        spec = FitSpec.from_json(s["params"], s.get("user_mask"))
+        priors = dict(self.priors)
+        for name, (args, kind) in s["priors"].items():
+            priors[name] = Prior.from_args(args, kind, name)
+        post = Posterior(self.map, spec, priors, s["start"])
+        return FitRun(post, s["start"], result.backend, result.nchains,
+                      result.n_warmup_target, result.n_samples_target,
+                      s["options"], s, result=result)
+
+    # -- Models and outputs ------------------------------------------------------
+
+    def evaluate_models(self, samples=None, params=None, draws=50,
+                        collapse_func=np.median):
+        """The v0 model map [m/s] on this map's grid.
+
+        With ``samples=None``, ``params`` gives every value (floats); else
+        ``draws`` random draws from ``samples`` (an int) are collapsed with
+        ``collapse_func``, or a float in (0, 1) takes that percentile.
+        """
+        if params is None:
+            raise ValueError("Must provide the model parameters dictionary.")
+        spec = FitSpec.parse({k: v for k, v in params.items()})
+        kernel = None
+        if spec.mask.get("beam"):
+            from .model import beam_kernel
+            kernel = beam_kernel(self.map.bmaj, self.map.bmin, self.map.bpa,
+                                 self.map.dpix)
+
+        def one(theta):
+            return np.asarray(v0_map(self.map.xaxis, self.map.yaxis,
+                                     spec.model_params(theta), kernel))
+
+        if samples is None:
+            if spec.free:
+                raise ValueError(f"params has free parameters ({', '.join(spec.free)}) "
+                                 f"but no samples were given.")
+            return one([])
+        samples = np.atleast_2d(samples)
+        if samples.shape[1] != spec.ndim:
+            raise ValueError(f"samples have {samples.shape[1]} columns but params has "
+                             f"{spec.ndim} free parameters.")
+        if isinstance(draws, float) and 0.0 < draws < 1.0:
+            return one(np.percentile(samples, 100 * draws, axis=0))
+        rng = np.random.default_rng(0)
+        picks = rng.integers(0, samples.shape[0], int(draws))
+        return collapse_func([one(samples[i]) for i in picks], axis=0)
+
+    def _median_model(self, run: FitRun):
+        samples = run.result.samples
+        theta = np.median(samples, axis=0) if samples.size else run.theta0
+        return run.posterior.model_map(theta)
+
+    def make_plots(self, run: FitRun, plots) -> dict:
+        from . import plots as P
+
+        figures = {}
+        if "walkers" in plots:
+            figures["walkers"] = P.plot_walkers(run.result)
+        if run.result.n_draws("sampling") == 0:
+            return figures
+        if "corner" in plots:
+            figures["corner"] = P.plot_corner(run.result)
+        if "bestfit" in plots or "residual" in plots:
+            model = self._median_model(run)
+            if "bestfit" in plots:
+                figures["bestfit"] = P.plot_bestfit(self.map, model, run.posterior.mask)
+            if "residual" in plots:
+                figures["residual"] = P.plot_residual(self.map, model,
+                                                      run.posterior.mask)
+        return figures
+
+    def _returns(self, run: FitRun, returns):
+        if "none" in returns:
+            return None
+        result = run.result
+        out = []
+        model = None
+        for item in returns:
+            if item == "samples":
+                out.append(result.samples)
+            elif item in ("sampler", "result"):
+                out.append(result)
+            elif item == "lnprob":
+                out.append(result.log_prob["sampling"].T)
+            elif item == "percentiles":
+                out.append(result.percentiles())
+            elif item == "dict":
+                out.append(run.posterior.spec.to_params(result.percentiles([50])[0]))
+            elif item in ("model", "residual", "residuals"):
+                model = self._median_model(run) if model is None else model
+                out.append(model if item == "model" else self.map.data - model)
+        return out if len(out) > 1 else out[0]
+
+    def fit_mask(self, params, theta) -> np.ndarray:
+        """Pixels that a fit with ``params`` at ``theta`` would use."""
+        return fit_mask(self.map, FitSpec.parse(params, theta), theta)
+
+
+def _choices(value, allowed, default, what):
+    if value is None:
+        return list(default)
+    items = [str(v).lower() for v in np.atleast_1d(value)]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise ValueError(f"Unknown {what} {bad}: choose from {', '.join(allowed)}.")
+    return [] if "none" in items and what == "plots" else items
