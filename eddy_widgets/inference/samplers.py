@@ -145,14 +145,14 @@ class EmceeSampler:
         draws = np.empty((self.nchains, k, ndim))
         logp = np.empty((self.nchains, k))
         accepted = np.empty((self.nchains, k), dtype=bool)
-        prev = self.state.coords
+        prev = self.state.coords.copy()
         for j, state in enumerate(self.sampler.sample(
                 self.state, iterations=k, store=False,
                 skip_initial_state_check=self._checked)):
             draws[:, j] = state.coords
             logp[:, j] = state.log_prob
             accepted[:, j] = np.any(state.coords != prev, axis=1)
-            prev = state.coords
+            prev = state.coords.copy()
             self.state = state
         self._checked = True
         return draws, logp, {"accepted": accepted}
