@@ -1,12 +1,43 @@
 """eddy_widgets: fit protoplanetary-disk rotation maps, from a script or live in
 JupyterLab.
 
-The model works in float64 (velocities of km/s fitted to m/s precision, sums
-over thousands of pixels), so importing the package enables JAX's 64-bit mode.
+Importing the package configures JAX (unless you configured it first):
+
+- 64-bit floats (velocities of km/s fitted to m/s precision, sums over
+  thousands of pixels);
+- one host device per CPU core, so NUTS chains can run in parallel
+  (``chain_method='parallel'``); this only applies if JAX was not imported yet;
+- a persistent compilation cache in ``~/.cache/eddy_widgets/jax`` (set
+  ``EDDY_WIDGETS_JAX_CACHE`` to another folder, or to ``off``), so a second
+  session skips most of the compilation.
 """
 
-import jax
+import os
+import sys
+
+if "jax" not in sys.modules:
+    _flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in _flags:
+        os.environ["XLA_FLAGS"] = (
+            f"{_flags} --xla_force_host_platform_device_count={os.cpu_count() or 1}"
+        ).strip()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+_cache = os.environ.get("EDDY_WIDGETS_JAX_CACHE",
+                        os.path.join(os.path.expanduser("~"), ".cache", "eddy_widgets",
+                                     "jax"))
+if _cache.lower() != "off" and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
 __version__ = "0.1.0"
+
+from .data import example_paths, load_example, read_rotation_map  # noqa: E402
+from .inference.result import FitResult  # noqa: E402
+from .rotationmap import rotationmap  # noqa: E402
+
+__all__ = ["FitResult", "example_paths", "load_example", "read_rotation_map",
+           "rotationmap"]

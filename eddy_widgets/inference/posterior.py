@@ -30,6 +30,9 @@ from .priors import Prior
 from .spec import FitSpec
 
 
+_disk_coords_jit = jax.jit(disk_coords, static_argnames=("niter",))
+
+
 def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     """Boolean map of the pixels to fit, for the geometry at ``theta``.
 
@@ -40,7 +43,7 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     m = spec.mask
     params = spec.model_params(np.asarray(theta, dtype=float))
     x_sky, y_sky = np.meshgrid(data.xaxis, data.yaxis)
-    r, phi, _ = disk_coords(x_sky, y_sky, params["x0"], params["y0"], params["inc"],
+    r, phi, _ = _disk_coords_jit(x_sky, y_sky, params["x0"], params["y0"], params["inc"],
                             params["PA"], params["z0"], params["psi"], params["r_cavity"],
                             params["r_taper"], params["q_taper"])
     r, phi = np.asarray(r), np.degrees(np.asarray(phi))
@@ -180,29 +183,47 @@ class Posterior:
         """Set the affine rescaling of the unconstrained space (see module doc)."""
         self.standardizer = Standardizer(centre, scale)
 
+    def _bijection_vector(self, w):
+        """Each prior's bijection at its own coordinate: ``(theta, log|J|)``."""
+        x = [t(w[i]) for i, t in enumerate(self.bijections)]
+        log_det = [t.log_abs_det_jacobian(w[i], xi)
+                   for i, (t, xi) in enumerate(zip(self.bijections, x))]
+        return jnp.stack(x), jnp.stack(log_det)
+
+    def _inverse_vector(self, theta):
+        return jnp.stack([t.inv(theta[i]) for i, t in enumerate(self.bijections)])
+
+    def bijection(self, w) -> tuple[np.ndarray, np.ndarray]:
+        """``(theta, log|J|)`` of plain unconstrained ``w`` (numpy, compiled once)."""
+        if not hasattr(self, "_bijection_jit"):
+            self._bijection_jit = jax.jit(self._bijection_vector)
+        x, log_det = self._bijection_jit(jnp.asarray(w, dtype=float))
+        return np.asarray(x), np.asarray(log_det)
+
     def to_unconstrained(self, theta) -> np.ndarray:
         """Constrained ``theta`` -> standardised unconstrained ``u``."""
-        w = jnp.stack([t.inv(jnp.asarray(float(v)))
-                       for t, v in zip(self.bijections, np.asarray(theta))])
+        if not hasattr(self, "_inverse_jit"):
+            self._inverse_jit = jax.jit(self._inverse_vector)
+        w = self._inverse_jit(jnp.asarray(theta, dtype=float))
         return np.asarray((w - self.standardizer.centre) / self.standardizer.scale)
 
-    def to_constrained(self, u):
-        """Standardised unconstrained ``u`` -> constrained ``theta`` (JAX)."""
-        w = self.standardizer.centre + self.standardizer.scale * u
-        return jnp.stack([t(w[i]) for i, t in enumerate(self.bijections)])
+    def to_constrained(self, u, centre=None, scale=None):
+        """Standardised unconstrained ``u`` -> constrained ``theta`` (JAX).
 
-    def potential(self, u):
-        """Minus the log-density of ``u``: NUTS' potential energy."""
-        s = self.standardizer
-        w = s.centre + s.scale * u
-        theta = []
-        log_det = 0.0
-        log_prior = 0.0
-        for i, (t, d) in enumerate(zip(self.bijections, self._distributions)):
-            x = t(w[i])
-            theta.append(x)
-            log_det = log_det + t.log_abs_det_jacobian(w[i], x)
-            log_prior = log_prior + d.log_prob(x)
-        theta = jnp.stack(theta)
+        ``centre`` and ``scale`` default to the current standardiser; compiled
+        code passes them as arguments so that the program does not depend on
+        their values (and a compiled program can be reused from the cache).
+        """
+        centre = self.standardizer.centre if centre is None else centre
+        scale = self.standardizer.scale if scale is None else scale
+        return self._bijection_vector(centre + scale * u)[0]
+
+    def potential(self, u, centre=None, scale=None):
+        """Minus the log-density of ``u``: NUTS' potential energy (see
+        :meth:`to_constrained` for ``centre`` and ``scale``)."""
+        centre = self.standardizer.centre if centre is None else centre
+        scale = self.standardizer.scale if scale is None else scale
+        theta, log_det = self._bijection_vector(centre + scale * u)
+        log_prior = sum(d.log_prob(theta[i]) for i, d in enumerate(self._distributions))
         # The constant log|scale| of the standardisation is dropped.
-        return -(self.log_likelihood(theta) + log_prior + log_det)
+        return -(self.log_likelihood(theta) + log_prior + jnp.sum(log_det))

@@ -51,8 +51,9 @@ def emission_surface(r, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0)
     inside = r_eff > 0.0
     r_safe = jnp.where(inside, r_eff, 1.0)
     log_r = jnp.log(r_safe)
-    # The taper uses r itself (not r - r_cavity), as astro-eddy does. An
-    # infinite r_taper switches it off without a NaN in any derivative.
+    # The taper uses r itself, as our design specifies (astro-eddy 3.2 tapers
+    # r - r_cavity; the two differ only when there is a cavity). An infinite
+    # r_taper switches it off without a NaN in any derivative.
     tapered = jnp.logical_and(jnp.isfinite(r_taper), r > 0.0)
     r_pos = jnp.where(tapered, r, 1.0)
     r_taper_safe = jnp.where(jnp.isfinite(r_taper), r_taper, 1.0)

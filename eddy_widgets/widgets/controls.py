@@ -1,0 +1,95 @@
+"""Run / Stop / Continue for a :class:`~eddy_widgets.session.FitSession`, with
+the reason when Run is disabled and the error of a failed run."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+from traitlets import link
+
+from ..session import FitSession
+
+__all__ = ["RunControls"]
+
+STATUS_TEXT = {
+    "idle": "ready",
+    "optimising": "preparing (mask, optimiser, compilation)&hellip;",
+    "running": "sampling&hellip;",
+    "stopped": "stopped &ndash; every draw is kept; Continue resumes",
+    "done": "done",
+    "error": "failed",
+}
+
+
+class RunControls(W.VBox):
+    """Buttons that start, stop and continue the session's fit.
+
+    Attributes:
+        run, stop, resume: the Run, Stop and Continue buttons.
+        extend_steps: draws Continue adds once a run has reached its end.
+        reason: why Run is disabled (invalid rows, no map, running).
+        status: the run's state in words.
+        error: the message of an exception in the run (red), and warnings the
+            engine gave while preparing (orange).
+    """
+
+    def __init__(self, session: FitSession, **kwargs):
+        self.session = session
+        self.run = W.Button(description="Run", icon="play", button_style="success",
+                            tooltip="start a new fit with this set-up")
+        self.stop = W.Button(description="Stop", icon="stop", button_style="danger",
+                             tooltip="stop after the current chunk; keeps every draw")
+        self.resume = W.Button(description="Continue", icon="forward",
+                               tooltip="resume a stopped run, or add draws to a "
+                                       "finished one")
+        self.extend_steps = W.IntText(description="Continue adds", style={
+            "description_width": "initial"}, layout=W.Layout(width="160px"))
+        self.links = [link((session, "extend_steps"), (self.extend_steps, "value"))]
+        self.status = W.HTML()
+        self.reason = W.HTML()
+        self.error = W.HTML()
+        self.run.on_click(lambda _: self._call(self.session.start))
+        self.stop.on_click(lambda _: self.session.stop())
+        self.resume.on_click(lambda _: self._call(self.session.resume))
+        super().__init__([W.HBox([self.run, self.stop, self.resume, self.extend_steps,
+                                  W.HTML("draws")]),
+                          self.status, self.reason, self.error], **kwargs)
+        session.observe(self._update, names=["status", "issues", "valid", "cube",
+                                             "error", "messages"])
+        self._update()
+
+    def _call(self, action) -> None:
+        """Run a session action; a refusal shows in the error area."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.session.error = f"{type(exc).__name__}: {exc}"
+
+    def _update(self, change=None) -> None:
+        s = self.session
+        busy = s.busy
+        reasons = []
+        if s.cube is None:
+            reasons.append("no map: give the session a cube")
+        if s.issues:
+            reasons += [f"{html.escape(k)}: {html.escape(v)}" for k, v in s.issues.items()]
+        self.run.disabled = busy or bool(reasons)
+        self.stop.disabled = not busy
+        self.resume.disabled = not s.can_resume
+        self.extend_steps.disabled = busy
+        if reasons and not busy:
+            self.reason.value = ("<div style='color:#c62828'><b>Run is disabled</b> "
+                                 "until these are fixed:<ul style='margin:2px 0'>"
+                                 + "".join(f"<li>{r}</li>" for r in reasons)
+                                 + "</ul></div>")
+        else:
+            self.reason.value = ""
+        self.status.value = f"<b>Status</b>: {STATUS_TEXT[s.status]}"
+        parts = []
+        if s.error:
+            parts.append(f"<div style='color:#c62828; white-space:pre-wrap'>"
+                         f"<b>Error</b>: {html.escape(s.error)}</div>")
+        parts += [f"<div style='color:#b26a00'>{html.escape(m)}</div>"
+                  for m in s.messages]
+        self.error.value = "".join(parts)

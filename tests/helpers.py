@@ -1,0 +1,21 @@
+"""Constants and small helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The tutorial's 9 free parameters, with inc and dist fixed.
+FREE = ["x0", "y0", "PA", "mstar", "vlsr", "z0", "psi", "r_taper", "q_taper"]
+P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
+
+
+def tutorial_params(cube) -> dict:
+    params = {name: i for i, name in enumerate(FREE)}
+    params.update(inc=46.7, dist=101.0, r_min=2.0 * cube.bmaj)
+    return params
+
+
+def sd(result) -> np.ndarray:
+    """Posterior standard deviation from the 16/84 percentiles."""
+    p16, _, p84 = result.percentiles()
+    return 0.5 * (p84 - p16)
