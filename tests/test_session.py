@@ -1,0 +1,333 @@
+"""Tests of the fit session: conversion to and from fit_map's arguments, the
+exported script, validation, and the run thread's error handling (no map
+needed except for the script test)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from eddy_widgets.inference.backends import BACKENDS
+from eddy_widgets.inference.priors import Prior
+from eddy_widgets.parameters import PARAMETERS
+from eddy_widgets.session import (DEFAULT_FREE, FitSession, SetupError, emcee_moves,
+                                  format_number, parse_number)
+
+TUTORIAL_PARAMS = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
+                   "r_taper": 7, "q_taper": 8, "inc": 46.7, "dist": 101.0,
+                   "r_min": 0.2}
+TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
+
+
+def tutorial_kwargs(**changes):
+    """astro-eddy's numpyro tutorial call, with every fit_map set-up key."""
+    kwargs = dict(p0=list(TUTORIAL_P0), params=dict(TUTORIAL_PARAMS), r_min=None,
+                  r_max=None, optimize=True, nwalkers=1, nburnin=500, nsteps=500,
+                  mcmc="numpyro",
+                  mcmc_kwargs={"seed": 0, "progress": True, "max_tree_depth": 6})
+    kwargs.update(changes)
+    return kwargs
+
+
+# -- Numbers as typed ---------------------------------------------------------
+
+
+def test_parse_and_format_numbers_keep_what_was_typed():
+    assert parse_number("2.5") == 2.5
+    assert parse_number(" 1e3 ") == 1000.0
+    assert parse_number("inf") == math.inf
+    assert parse_number("") is None and parse_number("None") is None
+    assert parse_number("abc") == "abc"
+    assert parse_number("nan") == "nan"  # kept as text, flagged later
+    assert format_number(312.0) == "312"
+    assert format_number(0.1) == "0.1"
+    assert format_number(math.inf) == "inf"
+    assert format_number(None) == ""
+    assert format_number("2,5") == "2,5"
+    for value in (0.0123456789012, 5763.0, -1e-7, 2.02):
+        assert parse_number(format_number(value)) == value
+
+
+def test_values_are_floats_or_text():
+    session = FitSession()
+    row = session.parameters["dist"]
+    row.value = 101  # an int would mean "free" in params
+    assert isinstance(row.value, float) and row.value == 101.0
+    row.value = np.float32(2.5)
+    assert type(row.value) is float
+    row.value = float("nan")
+    assert row.value == "nan"
+
+
+# -- Defaults and round trips ------------------------------------------------
+
+
+def test_defaults_are_generic_and_valid():
+    session = FitSession()
+    assert session.free_order == list(DEFAULT_FREE)
+    assert session.valid and session.issues == {}
+    kwargs = session.to_fit_kwargs()
+    assert kwargs["params"] == {name: i for i, name in enumerate(DEFAULT_FREE)}
+    assert kwargs["p0"] == [PARAMETERS[n].default for n in DEFAULT_FREE]
+    assert kwargs["mcmc"] == "emcee" and kwargs["mcmc_kwargs"] == {}
+    for arg, value in BACKENDS["emcee"].count_defaults.items():
+        assert kwargs[arg] == value
+
+
+def test_round_trip_of_the_numpyro_tutorial_is_exact():
+    kwargs = tutorial_kwargs()
+    priors = {"r_taper": Prior("flat", 0.0, 50.0)}
+    session = FitSession.from_fit_kwargs(priors=priors, **kwargs)
+    assert session.to_fit_kwargs() == kwargs
+    assert session.free_order == ["x0", "y0", "PA", "mstar", "vlsr", "z0", "psi",
+                                  "r_taper", "q_taper"]
+    out = session.priors()
+    assert set(out) == set(session.free_order)
+    assert out["r_taper"] == Prior("flat", 0.0, 50.0)
+    assert out["mstar"] == Prior.default("mstar")
+    assert session.prior_warnings == {}
+
+
+def test_round_trip_keeps_order_placement_and_extra_settings():
+    params = {"mstar": 0, "PA": 2, "x0": 1, "inc": 46.7, "psi": 1.0, "z0": None,
+              "phi_min": -90.0, "beam": False}
+    kwargs = dict(p0=[2.0, 0.01, 312.0], params=params, r_min=0.3, r_max=3.5,
+                  optimize=False, nwalkers=12, nburnin=40, nsteps=60, mcmc="emcee",
+                  mcmc_kwargs={"seed": 3, "scatter": 0.01})
+    session = FitSession.from_fit_kwargs(**kwargs)
+    assert session.to_fit_kwargs() == kwargs
+    assert session.free_order == ["mstar", "x0", "PA"]
+    # psi equals the table default but was written out: it stays written out.
+    assert session.to_fit_kwargs()["params"]["psi"] == 1.0
+
+
+def test_load_fit_kwargs_replaces_the_whole_set_up():
+    session = FitSession.from_fit_kwargs(**tutorial_kwargs())
+    session.load_fit_kwargs(p0=[1.5], params={"mstar": 0}, nwalkers=4, nsteps=10)
+    kwargs = session.to_fit_kwargs()
+    assert kwargs["params"] == {"mstar": 0} and kwargs["p0"] == [1.5]
+    assert kwargs["mcmc"] == "emcee" and kwargs["mcmc_kwargs"] == {}
+    assert kwargs["nburnin"] == 300 and kwargs["nwalkers"] == 4
+    assert session.parameters["r_taper"].prior_b == math.inf
+
+
+def test_loading_fills_missing_counts_from_the_backend_table():
+    session = FitSession.from_fit_kwargs([2.0], {"mstar": 0}, mcmc="numpyro",
+                                         nwalkers=None)
+    assert session.nwalkers == BACKENDS["numpyro"].count_defaults["nwalkers"]
+
+
+def test_loading_accepts_set_prior_arguments_and_rejects_unknown_ones():
+    session = FitSession.from_fit_kwargs([2.0], {"mstar": 0},
+                                         priors={"mstar": ([1.0, 0.5], "gaussian")})
+    assert session.priors()["mstar"] == Prior("gaussian", 1.0, 0.5)
+    with pytest.raises(TypeError, match="Unknown fit_map argument"):
+        FitSession.from_fit_kwargs([2.0], {"mstar": 0}, nwalker=3)
+    with pytest.raises(ValueError, match="both point at p0"):
+        FitSession.from_fit_kwargs([2.0, 1.0], {"mstar": 0, "inc": 0})
+    with pytest.raises(ValueError, match="not an option"):
+        FitSession.from_fit_kwargs([2.0], {"mstar": 0}, mcmc="emcee",
+                                   mcmc_kwargs={"max_tree_depth": 4})
+    # fit_map-only arguments are accepted and ignored.
+    FitSession.from_fit_kwargs([2.0], {"mstar": 0}, plots="none", returns="result")
+
+
+def test_emcee_moves_by_name_and_object():
+    import emcee
+
+    session = FitSession()
+    session.options["emcee"].moves = "de"
+    moves = session.to_fit_kwargs()["mcmc_kwargs"]["moves"]
+    assert isinstance(moves, emcee.moves.DEMove)
+    both = emcee_moves("de+snooker")
+    assert [type(m).__name__ for m, _ in both] == ["DEMove", "DESnookerMove"]
+    loaded = FitSession.from_fit_kwargs([2.0, 0, 0, 0, 0, 0], {"mstar": 0, "x0": 1,
+                                        "y0": 2, "PA": 3, "vlsr": 4, "psi": 5},
+                                        mcmc_kwargs={"moves": emcee.moves.DEMove()})
+    assert loaded.options["emcee"].moves == "de"
+    custom = emcee.moves.GaussianMove(0.1)
+    loaded.load_fit_kwargs([2.0], {"mstar": 0}, mcmc_kwargs={"moves": custom})
+    assert loaded.to_fit_kwargs()["mcmc_kwargs"]["moves"] is custom
+
+
+# -- The script ----------------------------------------------------------------
+
+
+def test_script_of_the_tutorial_reads_like_the_tutorial():
+    session = FitSession.from_fit_kwargs(priors={"r_taper": Prior("flat", 0, 50)},
+                                         **tutorial_kwargs())
+    script = session.to_script(path="HD163296_CO_v0.fits", FOV=8.0, downsample=4)
+    assert "cube = rotationmap('HD163296_CO_v0.fits', uncertainty=None, FOV=8.0, " \
+           "downsample=4)" in script
+    assert "cube.set_prior('r_taper', [0.0, 50.0], 'flat')" in script
+    assert script.count("set_prior") == 1  # only non-default priors
+    assert "params['x0'] = 0\n" in script and "params['inc'] = 46.7\n" in script
+    assert "p0 = [0.0, 0.0, 312.0, 2.0, 5700.0, 0.25, 1.0, 3.0, 2.0]" in script
+    assert "nwalkers=1,  # numpyro: num_chains" in script
+    assert "mcmc='numpyro'" in script and "'max_tree_depth': 6" in script
+    compile(script, "<script>", "exec")
+
+
+def test_script_runs(tmp_path):
+    from eddy_widgets.data import load_example
+
+    ex = load_example()
+    session = FitSession.from_fit_kwargs(
+        p0=[312.0, 2.0, 5763.0], params={"PA": 0, "mstar": 1, "vlsr": 2, "inc": 46.7,
+                                         "dist": 101.0},
+        priors={"mstar": Prior("flat", 0.5, 5.0), "r_taper": Prior("flat", 0, 50)},
+        optimize=False, nwalkers=8, nburnin=3, nsteps=4, mcmc="emcee",
+        mcmc_kwargs={"seed": 1, "moves": "de", "progress": False})
+    script = session.to_script(path=ex.v0, FOV=4.0, downsample=8, plots="none",
+                               returns=["result"])
+    assert "import emcee" in script and "emcee.moves.DEMove()" in script
+    path = tmp_path / "fit.py"
+    path.write_text(script)
+    namespace: dict = {}
+    exec(compile(script, str(path), "exec"), namespace)
+    result = namespace["samples"]
+    assert result.names == ("PA", "mstar", "vlsr")
+    assert result.chains["sampling"].shape == (8, 4, 3)
+    assert namespace["cube"].priors["mstar"] == Prior("flat", 0.5, 5.0)
+
+
+def test_script_needs_a_path():
+    with pytest.raises(ValueError, match="path"):
+        FitSession().to_script()
+
+
+# -- Validation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, name, words", [
+    (dict(prior=("flat", 1.0, 1.0)), "mstar", "smaller than high"),
+    (dict(prior=("flat", 5.0, 1.0)), "mstar", "smaller than high"),
+    (dict(prior=("gaussian", 2.0, 0.0)), "mstar", "sigma (0) must be > 0"),
+    (dict(prior=("gaussian", 2.0, -1.0)), "mstar", "must be > 0"),
+    (dict(value=20.0), "mstar", "outside the prior"),
+    (dict(value="two"), "mstar", "not a number ('two')"),
+    (dict(prior=("flat", "zero", 10.0)), "mstar", "prior low is not a number"),
+    (dict(prior=("flat", 0.1, None)), "mstar", "prior high is not a number (empty)"),
+    (dict(value=math.inf), "mstar", "must be finite"),
+])
+def test_validate_flags_each_invalid_row(change, name, words):
+    session = FitSession()
+    session.set_parameter(name, **change)
+    issues = session.validate()
+    assert list(issues) == [name]
+    assert words in issues[name]
+    assert session.issues == issues and not session.valid
+    with pytest.raises(SetupError) as info:
+        session.to_fit_kwargs()
+    assert name in info.value.issues
+
+
+def test_validate_fixed_rows_counts_and_mask():
+    session = FitSession()
+    session.parameters["inc"].value = "forty"
+    session.parameters["dist"].value = None
+    session.parameters["z0"].value = None  # optional component: off is fine
+    session.r_min, session.r_max = 2.0, 1.0
+    session.nwalkers = 6  # emcee needs 2 x 5
+    session.nsteps = -1
+    issues = session.validate()
+    assert "not a number ('forty')" in issues["inc"]
+    assert "needs a value" in issues["dist"]
+    assert "z0" not in issues
+    assert "must be smaller than r_max" in issues["r_max"]
+    assert "at least 2 x 5 = 10 walkers" in issues["nwalkers"]
+    assert "nsteps must be >= 0" in issues["nsteps"]
+    session.mcmc = "numpyro"
+    assert "num_samples must be >= 0" in session.issues["nsteps"]
+    assert "nwalkers" not in session.issues
+
+
+def test_validate_model_combinations_and_no_free_parameter():
+    session = FitSession()
+    session.parameters["vp_100"].value = 300.0
+    assert "vp_q" in session.issues["model"]
+    session.parameters["vp_q"].value = -0.5
+    assert session.valid
+    session = FitSession(free=())
+    assert "no free parameter" in session.issues["free"]
+
+
+def test_unbounded_flat_prior_is_a_warning_for_numpyro_only():
+    session = FitSession()
+    session.set_parameter("r_taper", free=True, value=3.0)
+    assert session.valid and session.prior_warnings == {}
+    session.mcmc = "numpyro"
+    assert session.valid  # legal, so Run stays possible
+    assert list(session.prior_warnings) == ["r_taper"]
+    assert "[0, 50]" in session.prior_warnings["r_taper"]
+    session.bound_prior("r_taper")
+    assert session.priors()["r_taper"] == Prior("flat", 0.0, 50.0)
+    assert session.prior_warnings == {}
+
+
+def test_suggested_bounds_elsewhere_scale_with_the_start_value():
+    session = FitSession()
+    session.set_parameter("vlsr", prior=("flat", -math.inf, math.inf), value=5000.0)
+    assert session.suggested_bounds("vlsr") == (-50000.0, 50000.0)
+    session.set_parameter("mstar", prior=("flat", 0.1, math.inf), value=2.0)
+    low, high = session.suggested_bounds("mstar")
+    assert low == 0.1 and high == 20.0
+
+
+def test_counts_are_kept_across_backend_switches():
+    session = FitSession()
+    session.nwalkers, session.nburnin, session.nsteps = 40, 123, 456
+    session.mcmc = "numpyro"
+    assert (session.nwalkers, session.nburnin, session.nsteps) == (40, 123, 456)
+    kwargs = session.to_fit_kwargs()
+    assert (kwargs["nwalkers"], kwargs["nburnin"], kwargs["nsteps"]) == (40, 123, 456)
+    session.options["numpyro"].max_tree_depth = 5
+    session.mcmc = "emcee"
+    assert (session.nwalkers, session.nburnin, session.nsteps) == (40, 123, 456)
+    assert session.to_fit_kwargs()["mcmc_kwargs"] == {}
+    session.mcmc = "numpyro"
+    assert session.to_fit_kwargs()["mcmc_kwargs"] == {"max_tree_depth": 5}
+
+
+def test_free_order_follows_the_order_of_ticking():
+    session = FitSession(free=())
+    for name in ("mstar", "inc", "x0"):
+        session.parameters[name].free = True
+    session.parameters["inc"].free = False
+    session.parameters["inc"].free = True
+    assert session.free_order == ["mstar", "x0", "inc"]
+    assert session.to_fit_kwargs()["params"] == {"mstar": 0, "x0": 1, "inc": 2}
+
+
+# -- Running without a usable map ----------------------------------------------
+
+
+def test_start_needs_a_map_and_a_valid_set_up():
+    session = FitSession()
+    with pytest.raises(RuntimeError, match="No map"):
+        session.start()
+    session.cube = object()
+    session.parameters["mstar"].value = "x"
+    with pytest.raises(SetupError):
+        session.start()
+    assert session.status == "idle"
+
+
+def test_exceptions_in_the_thread_become_the_error():
+    class BrokenCube:
+        priors: dict = {}
+
+        def set_prior(self, *args):
+            pass
+
+        def prepare_fit(self, **kwargs):
+            raise ValueError("No pixel is left to fit")
+
+    session = FitSession(cube=BrokenCube())
+    session.start()
+    assert session.wait(10)
+    assert session.status == "error"
+    assert session.error == "ValueError: No pixel is left to fit"
+    assert not session.can_resume
