@@ -75,6 +75,7 @@ class RotationMapData:
             uniform fallback was used.
         velocity_unit: unit of the v0 file as read (``'m/s'`` or ``'km/s'``).
         uncertainty_note: where ``error`` came from, in words.
+        FOV, downsample: the arguments the map was read with.
     """
 
     data: np.ndarray
@@ -90,6 +91,8 @@ class RotationMapData:
     uncertainty_path: str | None
     velocity_unit: str
     uncertainty_note: str
+    FOV: float | None = None
+    downsample: int | str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -220,7 +223,7 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
         yaxis=_native(yaxis), dpix=float(dpix), bmaj=float(bmaj), bmin=float(bmin),
         bpa=float(bpa), header=image.header, path=str(path),
         uncertainty_path=None if uncertainty_path is None else str(uncertainty_path),
-        velocity_unit=unit, uncertainty_note=note)
+        velocity_unit=unit, uncertainty_note=note, FOV=FOV, downsample=downsample)
 
 
 # -- Argument checks -------------------------------------------------------- #

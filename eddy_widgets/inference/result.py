@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import numpy as np
 
@@ -41,6 +42,8 @@ class FitResult:
         self._stats = {p: {} for p in PHASES}
         self.sampler_state: dict = {}
         self.stopped = False
+        # A run appends from its thread while views may read from another.
+        self._lock = threading.RLock()
         self.n_warmup_target = 0
         self.n_samples_target = 0
 
@@ -50,20 +53,22 @@ class FitResult:
         self.append(chunk)
 
     def append(self, chunk: Chunk) -> None:
-        expected = self.n_draws(chunk.phase)
-        if chunk.start != expected:
-            raise ValueError(f"chunk starts at draw {chunk.start} of {chunk.phase} "
-                             f"but the result holds {expected}")
-        self._chains[chunk.phase].append(np.asarray(chunk.draws, dtype=float))
-        self._log_prob[chunk.phase].append(np.asarray(chunk.log_prob, dtype=float))
-        for key, value in chunk.stats.items():
-            self._stats[chunk.phase].setdefault(key, []).append(np.asarray(value))
+        with self._lock:
+            expected = self.n_draws(chunk.phase)
+            if chunk.start != expected:
+                raise ValueError(f"chunk starts at draw {chunk.start} of "
+                                 f"{chunk.phase} but the result holds {expected}")
+            self._chains[chunk.phase].append(np.asarray(chunk.draws, dtype=float))
+            self._log_prob[chunk.phase].append(np.asarray(chunk.log_prob, dtype=float))
+            for key, value in chunk.stats.items():
+                self._stats[chunk.phase].setdefault(key, []).append(np.asarray(value))
 
     def _joined(self, store, phase):
-        parts = store[phase]
-        if len(parts) > 1:
-            store[phase] = [np.concatenate(parts, axis=1)]
-        return store[phase][0]
+        with self._lock:
+            parts = store[phase]
+            if len(parts) > 1:
+                store[phase] = [np.concatenate(parts, axis=1)]
+            return store[phase][0]
 
     @property
     def chains(self) -> dict:
@@ -83,7 +88,8 @@ class FitResult:
         return out
 
     def n_draws(self, phase: str = "sampling") -> int:
-        return sum(part.shape[1] for part in self._chains[phase])
+        with self._lock:
+            return sum(part.shape[1] for part in self._chains[phase])
 
     # -- Summaries -------------------------------------------------------------
 
@@ -126,13 +132,14 @@ class FitResult:
             if name == "PA":
                 x = x % 360.0
             ess = rhat = math.nan
-            if n >= 4:
+            if n >= 4 and self.nchains * n > 4:
                 if self.backend == "emcee":
                     tau = _integrated_time(x)
                     ess = x.size / max(float(tau), 1.0)
                 else:
                     ess = float(effective_sample_size(x))
-                rhat = float(split_gelman_rubin(x))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rhat = float(split_gelman_rubin(x))
             out[name] = {"ess": ess, "r_hat": rhat}
         return out
 
