@@ -20,6 +20,8 @@ Two parameterisations are offered:
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,8 +117,8 @@ class Posterior:
                                                    data.dpix))
         self._bijections = None
         self.standardizer = Standardizer(np.zeros(spec.ndim), np.ones(spec.ndim))
-        self.log_prob_jit = jax.jit(self.log_prob)
-        self.log_prob_batch = jax.jit(jax.vmap(self.log_prob))
+        self.log_prob_jit = jax.jit(partial(self.log_prob, rolled=True))
+        self.log_prob_batch = jax.jit(jax.vmap(partial(self.log_prob, rolled=True)))
         self.value_and_grad = jax.jit(jax.value_and_grad(self.log_prob))
 
     # -- Constrained space -----------------------------------------------------
@@ -125,27 +127,29 @@ class Posterior:
     def names(self) -> tuple[str, ...]:
         return self.spec.free
 
-    def model_pixels(self, theta):
-        """Model v0 [m/s] at the fitted pixels."""
+    def model_pixels(self, theta, rolled: bool = False):
+        """Model v0 [m/s] at the fitted pixels (``rolled``: see
+        :func:`~eddy_widgets.model.v0_model`; True when no gradient is taken)."""
         params = self.spec.model_params(theta)
         if self.beam:
-            v0 = v0_model(self._xgrid, self._ygrid, params, self.niter)
+            v0 = v0_model(self._xgrid, self._ygrid, params, self.niter, rolled)
             return convolve_fft(v0, self._kernel)[self._rows, self._cols]
-        return v0_model(self._x, self._y, params, self.niter)
+        return v0_model(self._x, self._y, params, self.niter, rolled)
 
-    def log_likelihood(self, theta):
+    def log_likelihood(self, theta, rolled: bool = False):
         """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels."""
-        resid = self._d - self.model_pixels(theta)
+        resid = self._d - self.model_pixels(theta, rolled)
         return -0.5 * jnp.sum(self._ivar * resid * resid)
 
     def log_prior(self, theta):
         return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
 
-    def log_prob(self, theta):
-        """Log-posterior (up to a constant); ``-inf`` outside the prior support."""
+    def log_prob(self, theta, rolled: bool = False):
+        """Log-posterior (up to a constant); ``-inf`` outside the prior support.
+        Pass ``rolled=True`` where no gradient is taken (3x faster on a CPU)."""
         theta = jnp.asarray(theta)
         lp = self.log_prior(theta)
-        ll = self.log_likelihood(theta)
+        ll = self.log_likelihood(theta, rolled)
         total = lp + ll
         return jnp.where(jnp.isfinite(lp) & jnp.isfinite(ll), total, -jnp.inf)
 

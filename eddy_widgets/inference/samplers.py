@@ -259,7 +259,8 @@ class NutsSampler:
                 state, out = carry
                 state = sample_kernel(state, model_args=(centre, scale))
                 theta = to_constrained(state.z, centre, scale)
-                row = (theta, log_prob(theta), state.adapt_state.step_size,
+                row = (theta, log_prob(theta, rolled=True),
+                       state.adapt_state.step_size,
                        state.num_steps.astype(jnp.int32), state.diverging,
                        state.accept_prob)
                 out = tuple(o.at[j].set(r) for o, r in zip(out, row))

@@ -6,12 +6,14 @@ arrays, and is differentiable with ``jax.grad``.
 
 from .beam import beam_kernel, convolve_fft
 from .geometry import (FLARED_NITER, disk_coords, disk_frame, effective_inclination,
-                       emission_surface, midplane_coords)
+                       emission_surface, midplane_coords, polar_from_point,
+                       surface_from_r2, surface_point)
 from .rotation import complete, v0_map, v0_model
-from .velocity import enclosed_disk_mass, keplerian, power_law, project
+from .velocity import enclosed_disk_mass, keplerian, keplerian_los, power_law, project
 
 __all__ = [
     "FLARED_NITER", "beam_kernel", "complete", "convolve_fft", "disk_coords",
     "disk_frame", "effective_inclination", "emission_surface", "enclosed_disk_mass",
-    "keplerian", "midplane_coords", "power_law", "project", "v0_map", "v0_model",
+    "keplerian", "keplerian_los", "midplane_coords", "polar_from_point", "power_law",
+    "project", "surface_from_r2", "surface_point", "v0_map", "v0_model",
 ]

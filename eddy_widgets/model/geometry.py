@@ -12,6 +12,7 @@ the "double where" pattern so that the gradient is finite.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 #: Fixed-point iterations used to find where a line of sight meets a flared
@@ -31,13 +32,48 @@ def safe_norm(x, y):
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
 
 
+def _is_static(value, target) -> bool:
+    """Whether ``value`` is a plain Python number equal to ``target`` (known
+    when the model is traced, so a branch can be dropped from the program)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        value == target)
+
+
+def surface_from_r2(r2, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0):
+    """:func:`emission_surface` from the squared radius ``r2`` [arcsec^2].
+
+    Works in ``log r = log(r2) / 2`` so that one logarithm and two
+    exponentials per pixel give the surface; a cavity fixed at 0 and a taper
+    fixed at infinity drop out of the compiled program altogether.
+    """
+    positive = r2 > 0.0
+    log_r = 0.5 * jnp.log(jnp.where(positive, r2, 1.0))
+    if _is_static(r_cavity, 0.0):
+        inside = positive
+        log_r_eff = log_r
+    else:
+        r_eff = jnp.where(positive, jnp.exp(log_r), 0.0) - r_cavity
+        inside = r_eff > 0.0
+        log_r_eff = jnp.log(jnp.where(inside, r_eff, 1.0))
+    exponent = psi * log_r_eff
+    if not _is_static(r_taper, jnp.inf):
+        # The taper uses r itself, as our design specifies (astro-eddy 3.2
+        # tapers r - r_cavity; the two differ only when there is a cavity).
+        # An infinite r_taper switches it off without a NaN in any derivative.
+        finite = jnp.isfinite(r_taper)
+        r_taper_safe = jnp.where(finite, r_taper, 1.0)
+        taper = jnp.exp(q_taper * (log_r - jnp.log(r_taper_safe)))
+        exponent = exponent - jnp.where(finite, taper, 0.0)
+    return jnp.where(inside, z0 * jnp.exp(exponent), 0.0)
+
+
 def emission_surface(r, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0):
     """Height of the emission surface in arcsec.
 
     ``z(r) = z0 * max(r - r_cavity, 0) ** psi * exp(-(r / r_taper) ** q_taper)``
 
     Args:
-        r: midplane radius [arcsec], any shape.
+        r: midplane radius [arcsec], any shape, >= 0.
         z0: height at 1 arcsec [arcsec]; negative values give the far side.
         psi: flaring index.
         r_cavity: radius inside which z = 0 [arcsec].
@@ -47,19 +83,8 @@ def emission_surface(r, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0)
     Returns:
         z [arcsec], same shape as ``r``; 0 inside the cavity.
     """
-    r_eff = r - r_cavity
-    inside = r_eff > 0.0
-    r_safe = jnp.where(inside, r_eff, 1.0)
-    log_r = jnp.log(r_safe)
-    # The taper uses r itself, as our design specifies (astro-eddy 3.2 tapers
-    # r - r_cavity; the two differ only when there is a cavity). An infinite
-    # r_taper switches it off without a NaN in any derivative.
-    tapered = jnp.logical_and(jnp.isfinite(r_taper), r > 0.0)
-    r_pos = jnp.where(tapered, r, 1.0)
-    r_taper_safe = jnp.where(jnp.isfinite(r_taper), r_taper, 1.0)
-    taper_arg = jnp.exp(q_taper * (jnp.log(r_pos) - jnp.log(r_taper_safe)))
-    taper = jnp.where(tapered, jnp.exp(-taper_arg), 1.0)
-    return jnp.where(inside, z0 * jnp.exp(psi * log_r) * taper, 0.0)
+    r = jnp.asarray(r)
+    return surface_from_r2(r * r, z0, psi, r_cavity, r_taper, q_taper)
 
 
 def midplane_coords(x_sky, y_sky, x0, y0, inc, PA):
@@ -111,6 +136,52 @@ def disk_coords(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
     return r, jnp.arctan2(sin_phi, cos_phi), z
 
 
+def surface_point(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
+                  r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER,
+                  rolled=False):
+    """Where each line of sight meets the emission surface, in the disk frame.
+
+    Returns ``(x_mid, y, r2, z)``: the major-axis coordinate, the minor-axis
+    coordinate on the surface, the squared cylindrical radius ``x_mid^2 +
+    y^2`` [arcsec^2] and the height [arcsec]. The model's hot path works with
+    these directly (no square root, no angle).
+
+    ``rolled`` only changes speed: the compiler makes the fastest value-only
+    program from a rolled loop (about 3x faster than unrolled on a CPU) and
+    the fastest gradient from an unrolled one (about 2x).
+    """
+    inc = effective_inclination(inc)
+    x_mid, y_mid = midplane_coords(x_sky, y_sky, x0, y0, inc, PA)
+    x2 = x_mid * x_mid
+    if z0 is None:
+        r2 = x2 + y_mid * y_mid
+        return x_mid, y_mid, r2, jnp.zeros_like(r2)
+    tan_inc = jnp.tan(jnp.radians(inc))
+
+    def step(_, y):
+        return y_mid + surface_from_r2(x2 + y * y, z0, psi, r_cavity, r_taper,
+                                       q_taper) * tan_inc
+
+    if rolled:
+        y = jax.lax.fori_loop(0, niter, step, y_mid)
+    else:
+        y = y_mid
+        for i in range(niter):
+            y = step(i, y)
+    r2 = x2 + y * y
+    return x_mid, y, r2, surface_from_r2(r2, z0, psi, r_cavity, r_taper, q_taper)
+
+
+def polar_from_point(x_mid, y, r2):
+    """``(r, cos_phi, sin_phi)`` of disk-frame points; ``cos_phi = 1`` and
+    ``sin_phi = 0`` at the exact centre so that gradients stay finite."""
+    positive = r2 > 0.0
+    r = jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+    r_safe = jnp.where(positive, r, 1.0)
+    return (r, jnp.where(positive, x_mid / r_safe, 1.0),
+            jnp.where(positive, y / r_safe, 0.0))
+
+
 def disk_frame(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
                r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER):
     """Like :func:`disk_coords` but returns ``(r, cos_phi, sin_phi, z)``.
@@ -118,23 +189,7 @@ def disk_frame(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
     ``cos_phi`` and ``sin_phi`` are 1 and 0 at the exact disk centre so that
     projected velocities and their gradients stay finite there.
     """
-    inc = effective_inclination(inc)
-    x_mid, y_mid = midplane_coords(x_sky, y_sky, x0, y0, inc, PA)
-    if z0 is None:
-        y = y_mid
-        r = safe_norm(x_mid, y)
-        z = jnp.zeros_like(r)
-    else:
-        tan_inc = jnp.tan(jnp.radians(inc))
-        y = y_mid
-        r = safe_norm(x_mid, y)
-        for _ in range(niter):
-            z = emission_surface(r, z0, psi, r_cavity, r_taper, q_taper)
-            y = y_mid + z * tan_inc
-            r = safe_norm(x_mid, y)
-        z = emission_surface(r, z0, psi, r_cavity, r_taper, q_taper)
-    positive = r > 0.0
-    r_safe = jnp.where(positive, r, 1.0)
-    cos_phi = jnp.where(positive, x_mid / r_safe, 1.0)
-    sin_phi = jnp.where(positive, y / r_safe, 0.0)
+    x_mid, y, r2, z = surface_point(x_sky, y_sky, x0, y0, inc, PA, z0, psi, r_cavity,
+                                    r_taper, q_taper, niter)
+    r, cos_phi, sin_phi = polar_from_point(x_mid, y, r2)
     return r, cos_phi, sin_phi, z

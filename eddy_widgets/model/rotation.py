@@ -6,8 +6,8 @@ import jax.numpy as jnp
 
 from ..parameters import MODEL_PARAMETERS, PARAMETERS
 from .beam import convolve_fft
-from .geometry import FLARED_NITER, disk_frame, effective_inclination
-from .velocity import keplerian, power_law, project
+from .geometry import FLARED_NITER, effective_inclination, polar_from_point, surface_point
+from .velocity import keplerian, keplerian_los, power_law, project
 
 
 def complete(params: dict) -> dict:
@@ -21,7 +21,8 @@ def check_combination(params: dict) -> None:
         raise ValueError("A power-law rotation needs both 'vp_100' and 'vp_q'.")
 
 
-def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER):
+def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
+             rolled: bool = False):
     """Line-of-sight velocity [m/s] at the given sky offsets.
 
     Args:
@@ -31,6 +32,8 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER):
             missing names take their table default, ``None`` switches a
             component off. Values may be floats or JAX tracers.
         niter: fixed-point iterations for a flared surface.
+        rolled: compile the iterations as a loop (faster when no gradient is
+            taken; see :func:`~eddy_widgets.model.geometry.surface_point`).
 
     Components:
         - rotation: Keplerian with height (``mstar``, ``dist``, optional
@@ -40,9 +43,17 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER):
     """
     p = complete(params)
     check_combination(p)
-    r, cos_phi, sin_phi, z = disk_frame(
+    x_mid, y, r2, z = surface_point(
         x_sky, y_sky, p["x0"], p["y0"], p["inc"], p["PA"], p["z0"], p["psi"],
-        p["r_cavity"], p["r_taper"], p["q_taper"], niter)
+        p["r_cavity"], p["r_taper"], p["q_taper"], niter, rolled)
+    inc = effective_inclination(p["inc"])
+    plain_keplerian = p["vp_100"] is None and p["mdisk"] is None
+    if plain_keplerian and p["vr_100"] is None:
+        # The hot path: Keplerian rotation seen along the line of sight,
+        # without square roots or angles.
+        v_los = keplerian_los(x_mid, r2, z, p["mstar"], p["dist"])
+        return v_los * jnp.abs(jnp.sin(jnp.radians(inc))) + p["vlsr"]
+    r, cos_phi, sin_phi = polar_from_point(x_mid, y, r2)
     if p["vp_100"] is not None:
         v_phi = power_law(r, p["dist"], p["vp_100"], p["vp_q"])
     else:
@@ -51,7 +62,6 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER):
     v_r = None
     if p["vr_100"] is not None:
         v_r = power_law(r, p["dist"], p["vr_100"], p["vr_q"])
-    inc = effective_inclination(p["inc"])
     return project(v_phi, v_r, cos_phi, sin_phi, inc, p["vlsr"])
 
 

@@ -6,6 +6,7 @@ masses and velocities in m/s. An arcsec at ``dist`` pc is ``dist`` au.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 #: Gravitational constant [m^3 kg^-1 s^-2] (CODATA 2018).
@@ -55,6 +56,20 @@ def keplerian(r, z, mstar, dist, mdisk=None, gamma=1.0, r_in=0.0, r_out=10.0):
     z_m = z * dist * AU
     v2 = G * mass * MSUN * r_m ** 2 * (r_m ** 2 + z_m ** 2) ** -1.5
     return jnp.where(positive, jnp.sqrt(v2), 0.0)
+
+
+def keplerian_los(x_mid, r2, z, mstar, dist):
+    """Line-of-sight part ``v_kep(r, z) cos(phi)`` of Keplerian rotation [m/s].
+
+    Equal to ``keplerian(r, z, ...) * x_mid / r`` but needs neither ``r`` nor
+    an angle: ``sqrt(G M / (dist au)) * x_mid * (r^2 + z^2)^(-3/4)`` with the
+    coordinates in arcsec. This is the model's hot path.
+    """
+    s2 = r2 + z * z
+    positive = s2 > 0.0
+    inv_sqrt = jax.lax.rsqrt(jnp.where(positive, s2, 1.0))
+    scale = jnp.sqrt(G * MSUN * mstar / (dist * AU))
+    return jnp.where(positive, scale * x_mid * inv_sqrt * jnp.sqrt(inv_sqrt), 0.0)
 
 
 def power_law(r, dist, v_100, q):
