@@ -122,14 +122,18 @@ def test_unconstrained_round_trip_and_hessian(small_cube):
 
 
 def test_value_only_and_gradient_programs_agree(small_cube):
-    # The rolled (value-only) and unrolled (gradient) programs give the same
-    # log-posterior, and the batch matches single calls.
+    # The value-only program (rolled loop, float32 geometry) and the gradient
+    # program (unrolled, float64) agree to a hundredth of a unit of
+    # log-probability, far below what moves a sampler; the batch matches
+    # single calls.
     theta = np.array(P0)
     post = _posterior(small_cube, tutorial_params(small_cube), theta)
     batch = np.stack([theta, theta * 1.001])
-    single = [float(post.value_and_grad(jnp.asarray(t))[0]) for t in batch]
-    np.testing.assert_allclose(post.log_prob_numpy(batch), single, rtol=1e-12)
-    assert float(post.log_prob_jit(jnp.asarray(theta))) == pytest.approx(single[0],
+    exact = [float(post.value_and_grad(jnp.asarray(t))[0]) for t in batch]
+    fast = post.log_prob_numpy(batch)
+    np.testing.assert_allclose(fast, exact, rtol=0, atol=0.01)
+    assert abs((fast[1] - fast[0]) - (exact[1] - exact[0])) < 0.01
+    assert float(post.log_prob_jit(jnp.asarray(theta))) == pytest.approx(fast[0],
                                                                          rel=1e-12)
     outside = theta.copy()
     outside[FREE.index("x0")] = 0.9  # prior is [-0.5, 0.5]

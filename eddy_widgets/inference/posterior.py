@@ -117,8 +117,8 @@ class Posterior:
                                                    data.dpix))
         self._bijections = None
         self.standardizer = Standardizer(np.zeros(spec.ndim), np.ones(spec.ndim))
-        self.log_prob_jit = jax.jit(partial(self.log_prob, rolled=True))
-        self.log_prob_batch = jax.jit(jax.vmap(partial(self.log_prob, rolled=True)))
+        self.log_prob_jit = jax.jit(partial(self.log_prob, value_only=True))
+        self.log_prob_batch = jax.jit(jax.vmap(partial(self.log_prob, value_only=True)))
         self.value_and_grad = jax.jit(jax.value_and_grad(self.log_prob))
 
     # -- Constrained space -----------------------------------------------------
@@ -127,29 +127,44 @@ class Posterior:
     def names(self) -> tuple[str, ...]:
         return self.spec.free
 
-    def model_pixels(self, theta, rolled: bool = False):
-        """Model v0 [m/s] at the fitted pixels (``rolled``: see
-        :func:`~eddy_widgets.model.v0_model`; True when no gradient is taken)."""
+    def model_pixels(self, theta, value_only: bool = False):
+        """Model v0 [m/s] at the fitted pixels.
+
+        ``value_only=True`` builds the program for when no gradient is taken
+        (emcee, the reported log-probability): the fixed-point loop is rolled
+        and the geometry runs in float32 (velocities to ~1 mm/s, far below
+        any map's noise), 3-4x faster on a CPU. Gradients always use float64.
+        """
+        if value_only:
+            theta = jnp.asarray(theta).astype(jnp.float32)
         params = self.spec.model_params(theta)
         if self.beam:
-            v0 = v0_model(self._xgrid, self._ygrid, params, self.niter, rolled)
+            x, y = self._xgrid, self._ygrid
+        else:
+            x, y = self._x, self._y
+        if value_only:
+            x, y = x.astype(jnp.float32), y.astype(jnp.float32)
+        v0 = v0_model(x, y, params, self.niter, rolled=value_only).astype(float)
+        if self.beam:
             return convolve_fft(v0, self._kernel)[self._rows, self._cols]
-        return v0_model(self._x, self._y, params, self.niter, rolled)
+        return v0
 
-    def log_likelihood(self, theta, rolled: bool = False):
-        """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels."""
-        resid = self._d - self.model_pixels(theta, rolled)
+    def log_likelihood(self, theta, value_only: bool = False):
+        """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels
+        (residuals and sum in float64)."""
+        resid = self._d - self.model_pixels(theta, value_only)
         return -0.5 * jnp.sum(self._ivar * resid * resid)
 
     def log_prior(self, theta):
         return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
 
-    def log_prob(self, theta, rolled: bool = False):
+    def log_prob(self, theta, value_only: bool = False):
         """Log-posterior (up to a constant); ``-inf`` outside the prior support.
-        Pass ``rolled=True`` where no gradient is taken (3x faster on a CPU)."""
+        Pass ``value_only=True`` where no gradient is taken (see
+        :meth:`model_pixels`)."""
         theta = jnp.asarray(theta)
         lp = self.log_prior(theta)
-        ll = self.log_likelihood(theta, rolled)
+        ll = self.log_likelihood(theta, value_only)
         total = lp + ll
         return jnp.where(jnp.isfinite(lp) & jnp.isfinite(ll), total, -jnp.inf)
 

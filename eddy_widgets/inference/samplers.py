@@ -136,7 +136,12 @@ class EmceeSampler:
             self.load_state(state)
         else:
             coords = scatter_start(theta0, scatter, nwalkers, rng, posterior)
-            self.state = emcee.State(coords, log_prob=posterior.log_prob_numpy(coords),
+            # In the two halves emcee's moves use, so no other batch shape
+            # is compiled.
+            half = nwalkers // 2
+            log_prob = np.concatenate([posterior.log_prob_numpy(coords[:half]),
+                                       posterior.log_prob_numpy(coords[half:])])
+            self.state = emcee.State(coords, log_prob=log_prob,
                                      random_state=self.sampler.random_state)
         self._checked = state is not None
 
@@ -209,9 +214,13 @@ class NutsSampler:
         ndim = posterior.spec.ndim
         # The standardiser goes in as model arguments, not constants, so that
         # the compiled sampler is the same program from one fit to the next.
+        # The potential is one compiled program even where numpyro calls it
+        # outside a compiled sampler (its start-up evaluates the gradient
+        # eagerly, which would otherwise compile each operation on its own).
+        potential = jax.jit(posterior.potential)
         init_kernel, self._sample_kernel = hmc(
-            potential_fn_gen=lambda centre, scale: partial(
-                posterior.potential, centre=centre, scale=scale),
+            potential_fn_gen=lambda centre, scale: partial(potential, centre=centre,
+                                                           scale=scale),
             algo="NUTS")
         self._standardizer = (posterior.standardizer.centre,
                               posterior.standardizer.scale)
@@ -231,17 +240,29 @@ class NutsSampler:
         rng = np.random.default_rng(seed)
         chol = (np.linalg.cholesky(inverse_mass_matrix) if dense_mass
                 else np.diag(np.sqrt(inverse_mass_matrix)))
+        # numpyro's start-up as one compiled program (run eagerly it compiles
+        # dozens of single operations, seconds on every new process).
+        # Settings that numpyro keeps in its sampler's closure stay Python
+        # values here, so no traced value outlives this program.
+        num_warmup, depth = self.num_warmup, int(max_tree_depth)
+        accept = float(target_accept_prob)
+
+        @jax.jit
+        def init(start, step_size, inverse_mass_matrix, key, model_args):
+            return init_kernel(start, num_warmup, step_size=step_size,
+                               inverse_mass_matrix=inverse_mass_matrix,
+                               dense_mass=dense_mass, target_accept_prob=accept,
+                               max_tree_depth=depth, find_heuristic_step_size=False,
+                               rng_key=key, model_args=model_args)
+
         states = []
         for c in range(self.nchains):
             # Chains start at the MAP, spread by a quarter of the posterior
             # width so that R-hat can see if they disagree.
             start = u0 if c == 0 else u0 + 0.25 * chol @ rng.standard_normal(ndim)
-            states.append(init_kernel(
-                jnp.asarray(start), self.num_warmup, step_size=step_size,
-                inverse_mass_matrix=jnp.asarray(inverse_mass_matrix),
-                dense_mass=dense_mass, target_accept_prob=target_accept_prob,
-                max_tree_depth=int(max_tree_depth), find_heuristic_step_size=False,
-                rng_key=keys[c + 1], model_args=self._standardizer))
+            states.append(init(jnp.asarray(start), jnp.asarray(float(step_size)),
+                               jnp.asarray(inverse_mass_matrix), keys[c + 1],
+                               self._standardizer))
         self.state = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
         if state is not None:
             self.load_state(state)
@@ -259,7 +280,7 @@ class NutsSampler:
                 state, out = carry
                 state = sample_kernel(state, model_args=(centre, scale))
                 theta = to_constrained(state.z, centre, scale)
-                row = (theta, log_prob(theta, rolled=True),
+                row = (theta, log_prob(theta, value_only=True),
                        state.adapt_state.step_size,
                        state.num_steps.astype(jnp.int32), state.diverging,
                        state.accept_prob)
