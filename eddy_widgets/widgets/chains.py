@@ -5,7 +5,8 @@ emcee acceptance fraction) and a progress line.
 bqplot Figures and Marks are built once per set of free parameters and updated
 in place (``x``/``y`` inside ``hold_sync``). Chunks arrive in the fit's thread;
 they are stored thinned and the marks are redrawn at most every
-``min_interval`` seconds, plus once when the run stops or ends.
+``min_interval`` seconds (longer for heavy redraws, see
+:attr:`ChainView.redraw_budget`), plus once when the run stops or ends.
 
 Thinning keeps at most ``max_points`` points per line: the view holds draws
 ``0, k, 2k, ...`` and doubles ``k`` (dropping every other point) whenever that
@@ -48,13 +49,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
 
 
+def _ordinal(n: int) -> str:
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    if 10 <= n % 100 <= 20:
+        suffix = "th"
+    return f"{n}{suffix}"
+
+
 class TracePanel:
     """One bqplot Figure: a Lines mark with every shown chain, a shaded
-    warmup band and (optionally) a red Scatter of divergent draws."""
+    warmup band and (optionally) a red Scatter of divergent draws. The title
+    names the quantity (the y axis has no label: in a small panel it would
+    overlap the tick labels)."""
 
-    def __init__(self, title: str, ylabel: str, divergences: bool = False,
-                 height: str = "170px"):
-        self.x_scale = bq.LinearScale()
+    def __init__(self, title: str, divergences: bool = False, height: str = "170px"):
+        # No padding for the scatter's marker size: draws start at 0.
+        self.x_scale = bq.LinearScale(allow_padding=False)
         self.y_scale = bq.LinearScale()
         scales = {"x": self.x_scale, "y": self.y_scale}
         self.warmup = bq.Lines(x=np.zeros(0), y=np.zeros((2, 0)), scales=scales,
@@ -71,12 +81,12 @@ class TracePanel:
                                           stroke=DIVERGENCE_COLOUR)
             marks.append(self.divergences)
         axes = [bq.Axis(scale=self.x_scale, side="bottom", label="draw", num_ticks=5),
-                bq.Axis(scale=self.y_scale, side="left", label=ylabel,
-                        tick_format=".4~g", num_ticks=4)]
+                bq.Axis(scale=self.y_scale, side="left", tick_format=".4~g",
+                        num_ticks=4)]
         self.figure = bq.Figure(marks=marks, axes=axes, title=title,
                                 animation_duration=0,
-                                fig_margin={"top": 30, "bottom": 35, "left": 70,
-                                            "right": 10},
+                                fig_margin={"top": 30, "bottom": 35, "left": 60,
+                                            "right": 20},
                                 layout=W.Layout(height=height, width="100%"),
                                 title_style={"font-size": "12px"})
 
@@ -115,8 +125,11 @@ class ChainView(W.VBox):
         session: the session to watch.
         max_points: most points per line before thinning doubles.
         max_lines: most walkers/chains drawn.
-        min_interval: least time between two redraws [s] (about 4 per second).
-        columns: figures per row.
+        min_interval: least time between two redraws [s] (about 4 per second);
+            a redraw of more than :attr:`redraw_budget` values waits
+            proportionally longer.
+        columns: most figures per row (fewer where a figure would be
+            narrower than 260 px).
 
     Attributes:
         panels: ``{name: TracePanel}`` for the free parameters, ``'log_prob'``,
@@ -130,7 +143,16 @@ class ChainView(W.VBox):
 
     max_divergences = 5000
 
-    def __init__(self, session: FitSession, max_points: int = 1000, max_lines: int = 32,
+    #: Plotted values (points of all lines of all panels) that one redraw may
+    #: send per ``min_interval``; a heavier redraw delays the next one in
+    #: proportion. bqplot rebuilds (and d3 interpolates) every SVG path of a
+    #: mark on each update, so the browser's work grows with the points sent:
+    #: 11 panels of 32 walkers x 1000 points every 0.25 s left the page 10 to
+    #: 30 s behind the fit, Stop included (headless Chromium, 2 cores shared
+    #: with the kernel); with 16 lines and this budget it keeps up.
+    redraw_budget = 20_000
+
+    def __init__(self, session: FitSession, max_points: int = 1000, max_lines: int = 16,
                  min_interval: float = 0.25, columns: int = 2, **kwargs):
         self.session = session
         self.max_points = int(max_points)
@@ -143,10 +165,12 @@ class ChainView(W.VBox):
         self.title = W.HTML()
         self.progress = W.HTML()
         self.grid = W.GridBox(layout=W.Layout(
-            grid_template_columns=f"repeat({self.columns}, minmax(0, 1fr))",
+            grid_template_columns=(f"repeat(auto-fill, minmax(max(260px, "
+                                   f"calc(100% / {self.columns} - 8px)), 1fr))"),
             grid_gap="2px 8px"))
         self.flushes = 0
         self._last_flush = 0.0
+        self._interval = self.min_interval
         self._info = None
         self._reset_buffers(None)
         super().__init__([self.title, self.progress, self.grid], **kwargs)
@@ -157,6 +181,7 @@ class ChainView(W.VBox):
             self._rebuild_from_result(session.result, session.info)
             self.flush()
         else:
+            self._set_title()
             self._show_progress()
 
     # -- Buffers ---------------------------------------------------------------
@@ -267,7 +292,7 @@ class ChainView(W.VBox):
                     self._rebuild_from_result(self.session.result, info)
                 else:
                     self._ingest(chunk, offset)
-            if time.monotonic() - self._last_flush >= self.min_interval:
+            if time.monotonic() - self._last_flush >= self._interval:
                 self.flush()
 
     def _on_status(self, change) -> None:
@@ -290,15 +315,14 @@ class ChainView(W.VBox):
         if key in PARAMETERS:
             p = PARAMETERS[key]
             unit = f" [{p.unit}]" if p.unit else ""
-            return TracePanel(f"{key}{unit}", key, divergences=True)
+            return TracePanel(f"{key}{unit}", divergences=True)
         if key == "log_prob":
-            return TracePanel("log-probability", "ln p", divergences=True)
+            return TracePanel("log-probability (ln p)", divergences=True)
         if key == "step_size":
-            return TracePanel("NUTS step size", "step size")
+            return TracePanel("NUTS step size")
         if key == "num_steps":
-            return TracePanel("NUTS leapfrog steps per draw", "steps")
-        return TracePanel("emcee acceptance fraction (mean over walkers, cumulative)",
-                          "acceptance")
+            return TracePanel("NUTS leapfrog steps per draw")
+        return TracePanel("acceptance fraction (walker mean, cumulative)")
 
     def _ensure_panels(self) -> None:
         """Show the panels of the current run, building those not built yet."""
@@ -326,7 +350,8 @@ class ChainView(W.VBox):
         nshown = len(self.shown_chains)
         shown = (f"all {self._nchains} {word}" if nshown == self._nchains
                  else f"{nshown} of {self._nchains} {word} (evenly spaced)")
-        thin = "every draw" if self.stride == 1 else f"every {self.stride}th draw"
+        thin = ("every draw" if self.stride == 1
+                else f"every {_ordinal(self.stride)} draw")
         self.title.value = (f"<b>Chains</b> ({html.escape(str(self._backend))}): "
                             f"showing {shown}, {thin}; shaded: warmup / burn-in"
                             + ("; red: divergent draws" if self._backend == "numpyro"
@@ -355,6 +380,9 @@ class ChainView(W.VBox):
                     if y is None:
                         y = np.zeros((1, 0))
                     self.panels[key].update(x[:y.shape[1]], y, n_warmup)
+            sent = (self._theta.size + self._logp.size
+                    + sum(v.size for v in self._stats.values()))
+            self._interval = self.min_interval * max(1.0, sent / self.redraw_budget)
 
     def _warmup_drawn(self) -> int:
         info = self._info

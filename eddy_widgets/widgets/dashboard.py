@@ -49,8 +49,14 @@ class FitDashboard(W.VBox):
         self.controls = RunControls(session)
         self.chains = ChainView(session)
         self.results = ResultsPanel(session)
+        # The left column scrolls: its panels keep their natural height (a
+        # flex item with overflow would otherwise be squeezed to fit, hiding
+        # the buttons and overlapping the rows), and it is wide enough for a
+        # parameter row (label, free, value, prior kind and two numbers).
+        for panel in (self.controls, self.backend, self.editor):
+            panel.layout.flex = "0 0 auto"
         left = W.VBox([self.controls, self.backend, self.editor],
-                      layout=W.Layout(width="48%", min_width="560px",
+                      layout=W.Layout(width="48%", min_width="720px",
                                       overflow="auto", max_height="900px"))
         right = W.VBox([self.chains], layout=W.Layout(flex="1 1 0%", min_width="420px"))
         top = W.HBox([left, right], layout=W.Layout(width="100%",

@@ -122,7 +122,9 @@ class ResultsPanel(W.VBox):
         self.show_maps = maps
         self.note = W.HTML("<i>Results appear when a run stops or ends.</i>")
         self.table = W.HTML()
-        self.corner_output = W.Output(layout=W.Layout(max_width="700px"))
+        # A corner plot of many parameters needs room: at 700 px its labels
+        # were a few pixels high.
+        self.corner_output = W.Output(layout=W.Layout(max_width="1100px"))
         self.maps_output = W.Output()
         self.refresh_button = W.Button(description="Refresh", icon="refresh",
                                        tooltip="redraw from the draws made so far "
@@ -131,7 +133,7 @@ class ResultsPanel(W.VBox):
         self.refreshes = 0
         self._lock = threading.Lock()
         tabs = W.Tab([self.corner_output, self.maps_output],
-                     titles=["corner", "data / model / residual"])
+                     titles=["corner", "residual maps"])
         super().__init__([W.HTML("<h4 style='margin:4px 0'>Results</h4>"),
                           W.HBox([self.note, self.refresh_button]), self.table, tabs],
                          **kwargs)
@@ -181,7 +183,13 @@ class ResultsPanel(W.VBox):
         if result.samples.shape[0] < 2:
             self.corner_output.outputs = ()
             return
-        self.corner_output.outputs = (figure_output(plots.plot_corner(result)),)
+        import matplotlib
+
+        # corner draws about 2 inches per parameter, and the PNG is shown at
+        # most 1100 px wide: larger type keeps the labels readable.
+        with matplotlib.rc_context({"font.size": 14}):
+            fig = plots.plot_corner(result)
+        self.corner_output.outputs = (figure_output(fig),)
 
     def _draw_maps(self, result, run) -> None:
         from .. import plots
