@@ -60,7 +60,7 @@ def plot_corner(result, truths: dict | None = None):
     return corner.corner(samples, labels=[label(n) for n in result.names],
                          truths=truth_values, truth_color="tab:red",
                          quantiles=[0.16, 0.5, 0.84], show_titles=True,
-                         title_fmt=".3g", range=ranges, quiet=True)
+                         title_fmt=".3g", range=ranges, labelpad=0.15, quiet=True)
 
 
 def _map_axes(ax, data):

@@ -1,0 +1,249 @@
+"""Answer checks for the eddy_widgets classroom exercises.
+
+Each ``check_*`` function prints one verdict and returns nothing:
+
+- ``Not answered yet: ...`` while the answer is still ``None``;
+- ``Correct: ...`` when it is within tolerance;
+- ``Not quite: ...`` with a hint otherwise.
+
+Answers about a fit are compared with *that* fit's own posterior (passed in
+as ``result``), so they stay right whatever the seed or chain length; answers
+about the disk are compared with the true values the bundled example map was
+made with. No check ever raises: an exercise notebook runs top to bottom
+before and after the student fills it in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "TRUE_INCLINATION", "check_inclination_by_eye", "check_fitted_inclination",
+    "check_correlated_parameter", "check_stellar_mass", "check_total_uncertainty",
+    "check_dominant_term",
+]
+
+#: Inclination of the bundled example map [deg] (its truths.json).
+TRUE_INCLINATION = 46.7
+#: By-eye answers within this many degrees count as correct.
+BY_EYE_TOLERANCE = 5.0
+
+
+def _number(value, name: str, unit: str = ""):
+    """``(float, None)`` or ``(None, message)`` for a student's answer."""
+    if value is None:
+        return None, (f"Not answered yet: replace None in `{name}` with your answer"
+                      f"{' in ' + unit if unit else ''}.")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None, (f"Not quite: `{name}` should be a number{' in ' + unit if unit else ''}, "
+                      f"not {value!r}.")
+    if not math.isfinite(out):
+        return None, f"Not quite: `{name}` is {out}; it should be a finite number."
+    return out, None
+
+
+def _posterior(result, name: str):
+    """Median and standard deviation (half the 16-84 range) of ``name``."""
+    i = list(result.names).index(name)
+    p16, p50, p84 = np.percentile(result.samples[:, i], [16, 50, 84])
+    return float(p50), float(0.5 * (p84 - p16))
+
+
+# ----------------------------------------------------------------------------
+# Exercise 1: the inclination
+# ----------------------------------------------------------------------------
+
+
+def check_inclination_by_eye(my_inclination) -> None:
+    """By-eye inclination from the sliders, in degrees."""
+    value, message = _number(my_inclination, "my_inclination", "degrees")
+    if message:
+        print(message)
+        return
+    if value >= 90.0:
+        print("Not quite: inclinations of 90 deg and more mean the same disk seen from "
+              "the other side (the model uses inc - 180). Keep the slider between 0 "
+              "and 90 deg.")
+        return
+    if value < 0.0:
+        print("Not quite: a negative inclination turns the disk around (the sign sets "
+              "the rotation sense), so the red and blue halves swap places. Look at "
+              "the residual map: this map rotates with a positive inclination.")
+        return
+    error = value - TRUE_INCLINATION
+    if abs(error) <= BY_EYE_TOLERANCE:
+        print(f"Correct: {value:g} deg is within {BY_EYE_TOLERANCE:g} deg of the "
+              f"inclination the map was made with. Well spotted!")
+    elif error < 0:
+        print(f"Not quite: {value:g} deg is too small. The projected speed grows as "
+              "sin(i): with too small an inclination the model rotates too slowly, so "
+              "the residual (data - model) is red on the red-shifted side and blue on "
+              "the blue-shifted side. Move the slider up until both sides fade.")
+    else:
+        print(f"Not quite: {value:g} deg is too large. With too large an inclination the "
+              "model rotates too fast along the major axis and its iso-velocity "
+              "contours are squeezed: the residual shows the opposite colours to the "
+              "data on each side. Move the slider down until both sides fade.")
+
+
+def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result) -> None:
+    """Median and 1-sigma uncertainty of ``inc`` read from the fit ``result``."""
+    value, message = _number(my_fit_inclination, "my_fit_inclination", "degrees")
+    if message:
+        print(message)
+        return
+    err, message = _number(my_fit_inclination_err, "my_fit_inclination_err", "degrees")
+    if message:
+        print(message)
+        return
+    if "inc" not in result.names:
+        print("Not quite: `inc` is not a free parameter of this fit. Make it free "
+              "(an integer index in params) and run the fit again.")
+        return
+    median, sd = _posterior(result, "inc")
+    if abs(value - median) > 0.5 * sd:
+        print(f"Not quite: your inclination {value:g} deg is not the posterior median. "
+              "Hint: i = result.names.index('inc'); np.median(samples[:, i]).")
+        return
+    if not 0.7 * sd <= err <= 1.3 * sd:
+        hint = ("it looks like a variance (the square of what we want)" if
+                abs(err - sd ** 2) < 0.3 * sd ** 2 else
+                "use half the distance between the 16th and 84th percentiles: "
+                "np.percentile(samples[:, i], [16, 84])")
+        print(f"Not quite: the uncertainty {err:g} deg does not match the posterior's "
+              f"1-sigma width; {hint}.")
+        return
+    z = (value - TRUE_INCLINATION) / sd
+    print(f"Correct: i = {value:.1f} +/- {err:.1f} deg. The map was made with "
+          f"{TRUE_INCLINATION:g} deg, "
+          + ("within 3 sigma of your median: a good fit." if abs(z) < 3 else
+             "more than 3 sigma from your median, so something in the set-up (fixed "
+             "values, mask) biases it."))
+
+
+def check_correlated_parameter(my_correlated_parameter, result) -> None:
+    """Name of the free parameter most correlated with ``inc`` in ``result``."""
+    if my_correlated_parameter is None:
+        print("Not answered yet: set `my_correlated_parameter` to a parameter name, "
+              "e.g. 'PA'.")
+        return
+    name = str(my_correlated_parameter).strip()
+    names = list(result.names)
+    if name not in names or name == "inc":
+        print(f"Not quite: choose one of the other free parameters: "
+              f"{', '.join(n for n in names if n != 'inc')}.")
+        return
+    corr = np.corrcoef(result.samples.T)
+    i = names.index("inc")
+    others = [(abs(corr[i, j]), n) for j, n in enumerate(names) if n != "inc"]
+    best = max(others)[1]
+    r = corr[i, names.index(name)]
+    if name == best:
+        print(f"Correct: {name} (correlation coefficient {r:+.1f}). The rotation speed "
+              "on the sky is v_kep sin(i) with v_kep ~ sqrt(M): a larger inclination and "
+              "a smaller mass give almost the same map. Only the shape of the "
+              "iso-velocity contours (set by cos i) tells them apart.")
+    else:
+        print(f"Not quite: {name} has correlation {r:+.1f} with inc. Look at the corner "
+              "plot for the panel whose contours are the most tilted ellipse.")
+
+
+# ----------------------------------------------------------------------------
+# Exercise 2: the stellar mass
+# ----------------------------------------------------------------------------
+
+
+def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
+    """Median and 1-sigma uncertainty of ``mstar`` [Msun] from ``result``."""
+    value, message = _number(my_mstar, "my_mstar", "solar masses")
+    if message:
+        print(message)
+        return
+    err, message = _number(my_mstar_err, "my_mstar_err", "solar masses")
+    if message:
+        print(message)
+        return
+    median, sd = _posterior(result, "mstar")
+    if abs(value - median) > 0.5 * sd:
+        if abs(value - median / 1.98847e30) < sd or value > 1e20:
+            hint = "give it in solar masses, as the fit does"
+        else:
+            hint = ("take the median of the mstar column: "
+                    "np.median(samples[:, result.names.index('mstar')])")
+        print(f"Not quite: {value:g} Msun is not the posterior median; {hint}.")
+        return
+    if not 0.7 * sd <= err <= 1.3 * sd:
+        if abs(err - 2 * sd) < 0.3 * sd:
+            hint = ("that is the full 16-84 range; the 1-sigma uncertainty is half "
+                    "of it")
+        elif err < 0.2 * sd:
+            hint = ("that is far too small: the standard error of the mean shrinks "
+                    "with the number of samples, the posterior width does not")
+        else:
+            hint = ("use half the distance between the 16th and 84th percentiles of "
+                    "the mstar samples")
+        print(f"Not quite: {err:g} Msun is not the 1-sigma width of the posterior; "
+              f"{hint}.")
+        return
+    print(f"Correct: that is the posterior's median and 1-sigma width. The fit alone "
+          f"pins the mass down to {100 * err / value:.1f} per cent (its statistical "
+          f"uncertainty).")
+
+
+def _total(result, dist, dist_err):
+    median, sd = _posterior(result, "mstar")
+    from_distance = median * dist_err / dist
+    return median, sd, from_distance, math.hypot(sd, from_distance)
+
+
+def check_total_uncertainty(my_mstar_total_err, result, dist, dist_err) -> None:
+    """Uncertainty of ``mstar`` including a distance uncertainty ``dist_err``
+    [pc] on the fixed ``dist`` [pc]."""
+    err, message = _number(my_mstar_total_err, "my_mstar_total_err", "solar masses")
+    if message:
+        print(message)
+        return
+    median, sd, from_distance, total = _total(result, dist, dist_err)
+    if abs(err - total) <= 0.05 * total:
+        print(f"Correct: the distance alone contributes {100 * from_distance / median:.1f} "
+              f"per cent of the mass, the fit {100 * sd / median:.1f} per cent; added in "
+              f"quadrature they give {100 * total / median:.1f} per cent.")
+        return
+    if abs(err - (sd + from_distance)) <= 0.05 * total:
+        hint = ("independent errors add in quadrature: sqrt(a**2 + b**2), not a + b")
+    elif abs(err - sd) <= 0.2 * sd:
+        hint = ("that is the statistical part only. The distance was fixed in the fit, "
+                "but M* scales with it")
+    elif abs(err - median * (dist_err / dist) ** 2) < 0.2 * from_distance or err < sd:
+        hint = ("M* is proportional to the distance: v^2 = G M / r, and r in au is "
+                "the distance in pc times r in arcsec. So sigma_M / M = sigma_d / d")
+    else:
+        hint = ("the distance's share is M* x sigma_d / d (M* is proportional to d); "
+                "add it in quadrature to the fit's uncertainty")
+    print(f"Not quite: {err:g} Msun. Hint: {hint}.")
+
+
+def check_dominant_term(my_dominant_term, result, dist, dist_err) -> None:
+    """``'statistical'`` or ``'distance'``: which dominates the mass uncertainty."""
+    if my_dominant_term is None:
+        print("Not answered yet: set `my_dominant_term` to 'statistical' or 'distance'.")
+        return
+    answer = str(my_dominant_term).strip().lower()
+    if answer not in ("statistical", "distance"):
+        print("Not quite: answer 'statistical' or 'distance'.")
+        return
+    median, sd, from_distance, _ = _total(result, dist, dist_err)
+    right = "distance" if from_distance > sd else "statistical"
+    if answer == right:
+        print(f"Correct: the {right} term dominates ({100 * from_distance / median:.1f} "
+              f"per cent from the distance against {100 * sd / median:.1f} per cent from "
+              f"the fit). "
+              + ("Dynamical masses of disks are usually limited by the distance, not "
+                 "by the velocity map." if right == "distance" else ""))
+    else:
+        print(f"Not quite: compare the two terms: the fit gives {sd:.2g} Msun, the "
+              f"distance M* x sigma_d / d = {from_distance:.2g} Msun.")
