@@ -28,6 +28,7 @@ import subprocess
 import sys
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -58,9 +59,9 @@ def _runtime_python() -> str:
     if sys.version_info[:2] == wanted:
         return sys.executable
     found = shutil.which(f"python{wanted[0]}.{wanted[1]}")
-    if found is None:
-        pytest.skip(f"binder/runtime.txt asks for Python {wanted[0]}.{wanted[1]}, "
-                    f"which is not installed here")
+    assert found is not None, (
+        f"binder/runtime.txt asks for Python {wanted[0]}.{wanted[1]}, which is not "
+        f"installed here: install it, or run the tests with that Python")
     return found
 
 
@@ -123,7 +124,6 @@ def _pins() -> dict:
 
 def test_requirements_are_pinned_and_cover_the_package():
     pins = _pins()
-    tomllib = pytest.importorskip("tomllib")
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     needed = project["dependencies"] + project["optional-dependencies"]["widgets"]

@@ -28,6 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -91,7 +92,6 @@ def _id(path: Path) -> str:
 
 
 def test_the_test_run_collects_the_notebooks_with_nbval():
-    tomllib = pytest.importorskip("tomllib")
     options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
         "ini_options"]
     assert "notebooks" in options["testpaths"]
