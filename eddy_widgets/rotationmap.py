@@ -9,6 +9,8 @@ Scripts written for astro-eddy move over by changing the import::
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .data import read_rotation_map
@@ -18,7 +20,7 @@ from .inference.posterior import Posterior, fit_mask
 from .inference.priors import Prior, PriorError, default_priors
 from .inference.progress import ProgressBar
 from .inference.result import FitResult
-from .inference.run import FitRun, check_start, warn_unbounded
+from .inference.run import FitRun, check_start, unbounded_prior_message
 from .inference.spec import FitSpec
 from .model import disk_coords, v0_map
 from .parameters import PARAMETERS
@@ -102,16 +104,25 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
 
     def prepare_fit(self, p0, params, r_min=None, r_max=None, optimize=True,
                     nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
-                    mcmc_kwargs=None, verbose=True) -> FitRun:
+                    mcmc_kwargs=None, verbose=True, warn=True) -> FitRun:
         """Validate the set-up, optimise the start and build a :class:`FitRun`
-        (not yet run). ``fit_map`` runs it; the widgets run it in a thread."""
+        (not yet run). ``fit_map`` runs it; the widgets run it in a thread.
+
+        Advice for the run (e.g. an unbounded prior under NUTS) goes to
+        ``run.messages`` and, with ``warn=True``, to ``warnings.warn``.
+        """
         backend = get_backend(mcmc)
         mcmc_kwargs = dict(mcmc_kwargs or {})
         p0 = np.atleast_1d(np.asarray(p0, dtype=float))
         post = self.posterior(params, p0, r_min, r_max)
         check_start(post, p0)
+        messages = []
         if backend.name == "numpyro":
-            warn_unbounded(post)
+            message = unbounded_prior_message(post)
+            if message:
+                messages.append(message)
+                if warn:
+                    warnings.warn(message, UserWarning, stacklevel=2)
         if verbose:
             print("Assuming:\n\tp0 = [%s]." % ", ".join(post.names))
         theta = p0
@@ -134,8 +145,10 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
                     "r_min": r_min, "r_max": r_max,
                     "user_mask": post.spec.mask.get("user_mask"),
                     "optimize": bool(optimize), "counts": counts}
-        return FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
-                      counts["nsteps"], mcmc_kwargs, settings)
+        run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
+                     counts["nsteps"], mcmc_kwargs, settings)
+        run.messages = messages
+        return run
 
     def fit_map(self, p0, params, r_min=None, r_max=None, optimize=True,
                 nwalkers=None, nburnin=300, nsteps=100, scatter=1e-3, plots=None,

@@ -28,7 +28,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 import math
 import threading
-import warnings
 
 from traitlets import (Any, Bool, Dict, Enum, HasTraits, Instance, Int, List,
                        TraitType, Unicode, observe)
@@ -918,13 +917,11 @@ class FitSession(HasTraits):
 
     def _work_new(self, kwargs: dict, priors: dict) -> None:
         cube = self.cube
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for name, prior in priors.items():
-                args, kind = prior.as_args()
-                cube.set_prior(name, args, kind)
-            run = cube.prepare_fit(**kwargs, verbose=False)
-        self.messages = [str(w.message) for w in caught]
+        for name, prior in priors.items():
+            args, kind = prior.as_args()
+            cube.set_prior(name, args, kind)
+        run = cube.prepare_fit(**kwargs, verbose=False, warn=False)
+        self.messages = list(run.messages)
         self.fit_run = run
         if hasattr(cube, "last_run"):
             cube.last_run = run

@@ -5,7 +5,6 @@ continuable. ``rotationmap.fit_map`` and the widgets' session both drive one.
 from __future__ import annotations
 
 import threading
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -131,6 +130,8 @@ class FitRun:
                             result.n_warmup_target, result.n_samples_target,
                             result.n_draws("warmup"), result.n_draws("sampling"))
         self._stop = threading.Event()
+        #: Advice about the set-up, for whoever shows the run.
+        self.messages: list[str] = []
 
     @property
     def complete(self) -> bool:
@@ -179,17 +180,21 @@ def check_start(posterior: Posterior, theta, what: str = "p0") -> None:
                 f"set_prior('{name}', [low, high], 'flat').")
 
 
-def warn_unbounded(posterior: Posterior) -> list[str]:
-    """Warn (once per call) about unbounded flat priors before a NUTS run."""
+def unbounded_prior_message(posterior: Posterior) -> str | None:
+    """What to tell the user before a NUTS run with unbounded flat priors
+    (``None`` if every prior is bounded)."""
     names = posterior.unbounded()
-    if names:
-        hints = "; ".join(f"set_prior('{n}', [{posterior.priors[posterior.names.index(n)].a:g}"
-                          f", <finite upper bound>], 'flat')"
-                          if np.isfinite(posterior.priors[posterior.names.index(n)].a)
-                          else f"set_prior('{n}', [<low>, <high>], 'flat')" for n in names)
-        warnings.warn(
-            f"NUTS with an unbounded flat prior on {', '.join(names)}: the "
-            f"sampler works in an unbounded transformed space and trees can grow "
-            f"very long. Set a finite bound larger than the physically "
-            f"interesting range, e.g. {hints}.", UserWarning, stacklevel=3)
-    return names
+    if not names:
+        return None
+    hints = []
+    for name in names:
+        prior = posterior.priors[posterior.names.index(name)]
+        if np.isfinite(prior.a):
+            hints.append(f"set_prior('{name}', [{prior.a:g}, <finite upper bound>], "
+                         f"'flat')")
+        else:
+            hints.append(f"set_prior('{name}', [<low>, <high>], 'flat')")
+    return (f"NUTS with an unbounded flat prior on {', '.join(names)}: the sampler "
+            f"works in an unbounded transformed space and trees can grow very long. "
+            f"Set a finite bound larger than the physically interesting range, e.g. "
+            f"{'; '.join(hints)}.")
