@@ -492,3 +492,21 @@ def test_dashboard_from_the_tutorial_set_up(cube):
         assert same.session.to_fit_kwargs() == kwargs
     finally:
         cube.priors["r_taper"] = Prior.default("r_taper")
+
+
+def test_unbounded_prior_advice_reaches_the_session_not_stderr(cube, example, capsys):
+    # Under NUTS an unbounded flat prior is advice shown by the session (and
+    # the editor), not a warning printed from the fit's thread.
+    t = example.truths
+    session = quick_session(
+        cube, example, p0=[t["PA"], 2.0, t["vlsr"], 3.0],
+        params={"PA": 0, "mstar": 1, "vlsr": 2, "r_taper": 3, "inc": t["inc"],
+                "dist": t["dist"], "x0": t["x0"], "y0": t["y0"], "z0": t["z0"],
+                "psi": t["psi"], "q_taper": t["q_taper"]},
+        priors={"PA": Prior("flat", 300.0, 330.0), "r_taper": Prior("flat", 0.0, np.inf)},
+        mcmc="numpyro", nwalkers=1, nburnin=5, nsteps=5, mcmc_kwargs={"seed": 0})
+    session.start()
+    assert session.wait(WAIT)
+    assert session.status == "done", session.error
+    assert any("unbounded flat prior on r_taper" in m for m in session.messages)
+    assert "unbounded" not in capsys.readouterr().err
