@@ -63,11 +63,37 @@ def plot_corner(result, truths: dict | None = None):
                          title_fmt=".3g", range=ranges, labelpad=0.15, quiet=True)
 
 
-def _map_axes(ax, data):
+def _map_axes(ax, data, title):
     ax.set_xlabel("offset [arcsec]")
     ax.set_ylabel("offset [arcsec]")
     ax.set_xlim(data.extent[0], data.extent[1])
     ax.set_ylim(data.extent[2], data.extent[3])
+    ax.set_title(title, fontsize=10)
+
+
+def _show_velocity(axes, data, maps):
+    """Maps [m/s] shown in km/s on the data's 2-98 percentile scale, one
+    scale for all; returns the last image (for a colour bar)."""
+    finite = data.data[np.isfinite(data.data)]
+    vmin, vmax = np.percentile(finite, [2, 98]) / 1e3
+    for ax, values in zip(axes, maps):
+        im = ax.imshow(values / 1e3, origin="lower", extent=data.extent, cmap="RdBu_r",
+                       vmin=vmin, vmax=vmax)
+    return im
+
+
+def _show_residual(ax, data, model, mask):
+    """data - model [m/s] (fitted pixels only if ``mask``), centred on zero."""
+    resid = data.data - model
+    if mask is not None:
+        resid = np.where(mask, resid, np.nan)
+    rlim = np.nanpercentile(np.abs(resid), 98) if np.isfinite(resid).any() else 1.0
+    return ax.imshow(resid, vmin=-rlim, vmax=rlim, origin="lower", extent=data.extent,
+                     cmap="RdBu_r")
+
+
+def _residual_title(mask):
+    return "residual (fitted pixels)" if mask is not None else "residual"
 
 
 def plot_maps(data, model, mask=None, title="model"):
@@ -75,56 +101,34 @@ def plot_maps(data, model, mask=None, title="model"):
     share one colour scale, the residual is centred on zero. m/s -> km/s."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.9), constrained_layout=True)
     shown = np.where(np.isfinite(data.data), model, np.nan)
-    finite = data.data[np.isfinite(data.data)]
-    vmin, vmax = np.percentile(finite, [2, 98]) / 1e3
-    resid = data.data - model
-    if mask is not None:
-        resid = np.where(mask, resid, np.nan)
-    rlim = np.nanpercentile(np.abs(resid), 98) if np.isfinite(resid).any() else 1.0
-    kw = dict(origin="lower", extent=data.extent, cmap="RdBu_r")
-    im = axes[0].imshow(data.data / 1e3, vmin=vmin, vmax=vmax, **kw)
-    axes[1].imshow(shown / 1e3, vmin=vmin, vmax=vmax, **kw)
+    im = _show_velocity(axes[:2], data, [data.data, shown])
     fig.colorbar(im, ax=axes[:2], label=r"$v_0$ [km/s]", shrink=0.9)
-    im = axes[2].imshow(resid, vmin=-rlim, vmax=rlim, origin="lower",
-                        extent=data.extent, cmap="RdBu_r")
+    im = _show_residual(axes[2], data, model, mask)
     fig.colorbar(im, ax=axes[2], label="data - model [m/s]", shrink=0.9)
-    for ax, name in zip(axes, ["data", title, "residual (fitted pixels)"
-                               if mask is not None else "residual"]):
-        _map_axes(ax, data)
-        ax.set_title(name, fontsize=10)
+    for ax, name in zip(axes, ["data", title, _residual_title(mask)]):
+        _map_axes(ax, data, name)
     return fig
 
 
 def plot_bestfit(data, model, mask=None):
     """The best-fit model map beside the data, on one colour scale."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.9), constrained_layout=True)
-    finite = data.data[np.isfinite(data.data)]
-    vmin, vmax = np.percentile(finite, [2, 98]) / 1e3
-    kw = dict(origin="lower", extent=data.extent, cmap="RdBu_r", vmin=vmin, vmax=vmax)
-    axes[0].imshow(data.data / 1e3, **kw)
-    im = axes[1].imshow(np.where(np.isfinite(data.data), model, np.nan) / 1e3, **kw)
+    shown = np.where(np.isfinite(data.data), model, np.nan)
+    im = _show_velocity(axes, data, [data.data, shown])
     if mask is not None:
         axes[1].contour(mask.astype(float), [0.5], colors="k", linewidths=0.6,
                         origin="lower", extent=data.extent)
     fig.colorbar(im, ax=axes, label=r"$v_0$ [km/s]", shrink=0.9)
     for ax, name in zip(axes, ["data", "best-fit model (contour: fitted pixels)"
                                if mask is not None else "best-fit model"]):
-        _map_axes(ax, data)
-        ax.set_title(name, fontsize=10)
+        _map_axes(ax, data, name)
     return fig
 
 
 def plot_residual(data, model, mask=None):
     """Residual map data - model [m/s] on a symmetric scale."""
-    resid = data.data - model
-    if mask is not None:
-        resid = np.where(mask, resid, np.nan)
     fig, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
-    rlim = np.nanpercentile(np.abs(resid), 98) if np.isfinite(resid).any() else 1.0
-    im = ax.imshow(resid, origin="lower", extent=data.extent, cmap="RdBu_r",
-                   vmin=-rlim, vmax=rlim)
+    im = _show_residual(ax, data, model, mask)
     fig.colorbar(im, ax=ax, label="data - model [m/s]")
-    _map_axes(ax, data)
-    ax.set_title("residual" + (" (fitted pixels)" if mask is not None else ""),
-                 fontsize=10)
+    _map_axes(ax, data, _residual_title(mask))
     return fig

@@ -120,6 +120,9 @@ class Posterior:
         self.log_prob_jit = jax.jit(partial(self.log_prob, value_only=True))
         self.log_prob_batch = jax.jit(jax.vmap(partial(self.log_prob, value_only=True)))
         self.value_and_grad = jax.jit(jax.value_and_grad(self.log_prob))
+        # Compiled on first use (the bijections are built lazily too).
+        self._bijection_jit = jax.jit(self._bijection_vector)
+        self._inverse_jit = jax.jit(self._inverse_vector)
 
     # -- Constrained space -----------------------------------------------------
 
@@ -214,15 +217,11 @@ class Posterior:
 
     def bijection(self, w) -> tuple[np.ndarray, np.ndarray]:
         """``(theta, log|J|)`` of plain unconstrained ``w`` (numpy, compiled once)."""
-        if not hasattr(self, "_bijection_jit"):
-            self._bijection_jit = jax.jit(self._bijection_vector)
         x, log_det = self._bijection_jit(jnp.asarray(w, dtype=float))
         return np.asarray(x), np.asarray(log_det)
 
     def to_unconstrained(self, theta) -> np.ndarray:
         """Constrained ``theta`` -> standardised unconstrained ``u``."""
-        if not hasattr(self, "_inverse_jit"):
-            self._inverse_jit = jax.jit(self._inverse_vector)
         w = self._inverse_jit(jnp.asarray(theta, dtype=float))
         return np.asarray((w - self.standardizer.centre) / self.standardizer.scale)
 
