@@ -139,20 +139,28 @@ def test_disk_coords_midplane():
 # --------------------------------------------------------------------------
 
 def test_emission_surface_formula():
-    # z = z0 (r - r_cav)^psi exp(-(r / r_taper)^q) outside the cavity, 0 inside.
-    # (DESIGN.md's form; note astro-eddy 3.2.0 tapers with (r - r_cav) instead,
-    # which only differs when both r_cavity > 0 and r_taper is finite.)
+    # astro-eddy 3.2 / disksurf: with r_eff = max(r - r_cav, 0),
+    # z = z0 r_eff^psi exp(-(r_eff / r_taper)^q); the taper is measured from
+    # the cavity edge too, and z = 0 inside the cavity.
     r = np.linspace(0.0, 6.0, 121)
     z0, psi, r_cav, r_taper, q = 0.3, 1.4, 0.8, 3.0, 2.5
     z = np.asarray(emission_surface(r, z0, psi, r_cav, r_taper, q))
     out = r > r_cav
-    expected = z0 * (r[out] - r_cav) ** psi * np.exp(-(r[out] / r_taper) ** q)
+    r_eff = r[out] - r_cav
+    expected = z0 * r_eff ** psi * np.exp(-(r_eff / r_taper) ** q)
     np.testing.assert_allclose(z[out], expected, rtol=1e-12)
     assert np.all(z[~out] == 0.0)
+    # Tapering r instead of r_eff would be a different surface (by > 10%).
+    wrong = z0 * r_eff ** psi * np.exp(-(r[out] / r_taper) ** q)
+    assert np.abs(z[out] / wrong - 1.0).max() > 0.1
     # Without a taper (r_taper = inf) it is the plain power law.
     z_nt = np.asarray(emission_surface(r, z0, psi, r_cav))
-    np.testing.assert_allclose(z_nt[out], z0 * (r[out] - r_cav) ** psi, rtol=1e-12)
+    np.testing.assert_allclose(z_nt[out], z0 * r_eff ** psi, rtol=1e-12)
     assert np.all(z_nt[~out] == 0.0)
+    # Without a cavity the taper uses r itself.
+    z_nc = np.asarray(emission_surface(r, z0, psi, 0.0, r_taper, q))
+    np.testing.assert_allclose(z_nc, z0 * r ** psi * np.exp(-(r / r_taper) ** q),
+                               rtol=1e-12, atol=1e-300)
     # A negative z0 gives the mirror (far-side) surface.
     np.testing.assert_allclose(emission_surface(r, -z0, psi, r_cav, r_taper, q), -z,
                                rtol=0, atol=0)
@@ -429,7 +437,10 @@ def test_v0_map_with_kernel_is_convolved_map():
 
 def numpy_eddy_v0(xaxis, yaxis, x0, y0, inc, PA, mstar, dist, vlsr, z0, psi,
                   r_cavity, r_taper, q_taper, niter):
-    """astro-eddy's flared rotation model written from DESIGN.md in numpy."""
+    """astro-eddy 3.2's flared rotation model written out in numpy (its
+    ``_analytic_z`` surface, ``_get_flared_coords`` iteration, ``_vkep`` and
+    ``_proj_vphi``): the cavity shifts the radius, r_eff = max(r - r_cavity,
+    0), and both the power law and the taper use r_eff."""
     inc = inc if inc < 90.0 else inc - 180.0
     x_sky, y_sky = np.meshgrid(xaxis - x0, yaxis - y0)
     pa = np.radians(PA)
@@ -437,8 +448,8 @@ def numpy_eddy_v0(xaxis, yaxis, x0, y0, inc, PA, mstar, dist, vlsr, z0, psi,
     y_mid = (x_sky * np.cos(pa) - y_sky * np.sin(pa)) / np.cos(np.radians(inc))
 
     def z_func(r):
-        return (z0 * np.clip(r - r_cavity, 0.0, None) ** psi
-                * np.exp(-(r / r_taper) ** q_taper))
+        r_eff = np.clip(r - r_cavity, 0.0, None)
+        return z0 * r_eff ** psi * np.exp(-(r_eff / r_taper) ** q_taper)
 
     r, y = np.hypot(x_mid, y_mid), y_mid
     for _ in range(niter):
@@ -469,6 +480,108 @@ def test_matches_numpy_astro_eddy_flared_model():
     v_model = np.asarray(v0_map(xaxis, yaxis, dict(p, z0=None)))
     v_ref = numpy_eddy_v0(xaxis, yaxis, niter=5, **dict(p, z0=0.0))
     assert np.abs(v_model - v_ref).max() < 1e-6
+
+
+#: A flared disk with both a cavity and a taper, where tapering r instead of
+#: r - r_cavity (astro-eddy 3.2's convention) changes the map by tens of m/s.
+CAVITY_TAPER = dict(x0=0.02, y0=-0.015, inc=46.7, PA=312.0, mstar=2.02, dist=101.0,
+                    vlsr=5763.0, z0=0.3, psi=1.25, r_cavity=0.3, r_taper=2.5,
+                    q_taper=1.5)
+
+
+def test_evaluate_models_matches_numpy_astro_eddy_with_cavity_and_taper(example):
+    # rotationmap.evaluate_models(params=...) on the bundled example's grid
+    # against the independent numpy astro-eddy model, with a cavity AND a
+    # taper: the taper acts on r_eff = r - r_cavity.
+    from eddy_widgets.rotationmap import rotationmap
+
+    cube = rotationmap(example.v0, FOV=8.0, downsample=2)
+    model = cube.evaluate_models(params=CAVITY_TAPER)
+    ref = numpy_eddy_v0(np.asarray(cube.xaxis), np.asarray(cube.yaxis), niter=5,
+                        **CAVITY_TAPER)
+    assert model.shape == ref.shape == cube.data.shape
+    assert np.ptp(ref) > 5000.0  # a real rotation pattern
+    assert np.abs(model - ref).max() < 1.0  # m/s
+    # The same with a taper measured from r = 0 would be far off: the test
+    # can tell the two conventions apart.
+    wrong = numpy_eddy_v0(np.asarray(cube.xaxis), np.asarray(cube.yaxis), niter=5,
+                          **dict(CAVITY_TAPER, r_cavity=0.0))
+    assert np.abs(wrong - ref).max() > 10.0
+    # And the mirrored inclination (the far side up).
+    p = dict(CAVITY_TAPER, inc=-46.7)
+    ref = numpy_eddy_v0(np.asarray(cube.xaxis), np.asarray(cube.yaxis), niter=5, **p)
+    assert np.abs(cube.evaluate_models(params=p) - ref).max() < 1.0
+
+
+def test_surface_gradient_with_cavity_and_taper():
+    # d z / d(r, z0, psi, r_cavity, r_taper, q_taper) of astro-eddy's surface,
+    # written out by hand, at radii on both sides of the cavity edge and
+    # exactly on it (there every derivative is 0 for psi > 1, not NaN).
+    z0, psi, r_cav, r_taper, q = 0.3, 1.25, 0.3, 2.5, 1.5
+    r = np.array([0.0, 0.1, r_cav, r_cav + 1e-6, 0.5, 1.0, 2.0, 3.5, 6.0])
+
+    def z_of(args):
+        return emission_surface(*args)
+
+    jac = jax.vmap(jax.grad(lambda a: z_of(a)))(
+        tuple(jnp.asarray(np.broadcast_to(v, r.shape), float)
+              for v in (r, z0, psi, r_cav, r_taper, q)))
+    jac = np.stack([np.asarray(g) for g in jac])  # (6, len(r))
+    assert np.all(np.isfinite(jac))
+    out = r > r_cav
+    re = r[out] - r_cav
+    z = z0 * re ** psi * np.exp(-(re / r_taper) ** q)
+    dz_dre = z * (psi / re - q / r_taper * (re / r_taper) ** (q - 1.0))
+    expected = np.stack([
+        dz_dre,                                               # r
+        z / z0,                                               # z0
+        z * np.log(re),                                       # psi
+        -dz_dre,                                              # r_cavity
+        z * q / r_taper * (re / r_taper) ** q,                # r_taper
+        -z * (re / r_taper) ** q * np.log(re / r_taper),      # q_taper
+    ])
+    np.testing.assert_allclose(jac[:, out], expected, rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(jac[:, ~out], 0.0)  # inside and on the edge
+
+
+def test_model_gradient_at_cavity_edge_matches_numpy_reference():
+    # The model's gradient with a cavity and a taper, with r_cavity exactly on
+    # two pixels' surface radius: finite everywhere, 0 on the edge pixels for
+    # the surface parameters (z and its derivatives vanish there for psi > 1),
+    # and elsewhere equal to central differences of the independent numpy
+    # astro-eddy model.
+    n, dpix = 40, 0.1  # even: no pixel at r = 0, where the numpy model is 0/0
+    xaxis = (0.5 * (n - 1) - np.arange(n)) * dpix
+    yaxis = (np.arange(n) - 0.5 * (n - 1)) * dpix
+    x, y = np.meshgrid(xaxis, yaxis)
+    base = dict(CAVITY_TAPER, x0=0.0, y0=0.0)
+    r_flat = np.asarray(disk_coords(x, y, 0.0, 0.0, base["inc"], base["PA"])[0])
+    # A pixel whose midplane radius is r_cavity stays there (z = 0 inside).
+    r_cav = float(r_flat[18, 23])
+    p = dict(base, r_cavity=r_cav)
+    surface = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
+    r, _, z = disk_coords(x, y, **{k: p[k] for k in surface})
+    edge = np.asarray(r) == r_cav
+    assert edge.sum() == 2 and np.all(np.asarray(z)[edge] == 0.0)
+    names = ("z0", "psi", "r_cavity", "r_taper", "q_taper", "inc", "mstar")
+    fixed = {k: v for k, v in p.items() if k not in names}
+    jac = jax.jacfwd(lambda t: v0_map(xaxis, yaxis, {**fixed, **t}))(
+        {k: p[k] for k in names})
+    for name in names:
+        g = np.asarray(jac[name])
+        assert np.all(np.isfinite(g)), name
+        if name in ("z0", "psi", "r_cavity", "r_taper", "q_taper"):
+            np.testing.assert_array_equal(g[edge], 0.0, err_msg=name)
+        # Off the edge (where the model is smooth) the derivative is the
+        # numpy model's; on it the central difference converges only as
+        # h^(psi - 1), so it is left out.
+        h = 1e-6 * max(1.0, abs(p[name]))
+        up = numpy_eddy_v0(xaxis, yaxis, niter=5, **dict(p, **{name: p[name] + h}))
+        dn = numpy_eddy_v0(xaxis, yaxis, niter=5, **dict(p, **{name: p[name] - h}))
+        fd = (up - dn) / (2 * h)
+        assert g[~edge].sum() == pytest.approx(fd[~edge].sum(), rel=1e-5), name
+        np.testing.assert_allclose(g[~edge], fd[~edge], rtol=1e-3,
+                                   atol=1e-4 * np.abs(fd).max(), err_msg=name)
 
 
 # --------------------------------------------------------------------------

@@ -42,9 +42,13 @@ def _is_static(value, target) -> bool:
 def surface_from_r2(r2, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0):
     """:func:`emission_surface` from the squared radius ``r2`` [arcsec^2].
 
-    Works in ``log r = log(r2) / 2`` so that one logarithm and two
-    exponentials per pixel give the surface; a cavity fixed at 0 and a taper
-    fixed at infinity drop out of the compiled program altogether.
+    ``z = z0 * r_eff ** psi * exp(-(r_eff / r_taper) ** q_taper)`` with
+    ``r_eff = max(r - r_cavity, 0)``: the taper, like the power law, uses the
+    radius measured from the cavity edge (astro-eddy 3.2 and disksurf).
+
+    Works in ``log r_eff`` so that one logarithm and two exponentials per
+    pixel give the surface; a cavity fixed at 0 and a taper fixed at
+    infinity drop out of the compiled program altogether.
     """
     positive = r2 > 0.0
     log_r = 0.5 * jnp.log(jnp.where(positive, r2, 1.0))
@@ -54,15 +58,16 @@ def surface_from_r2(r2, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0)
     else:
         r_eff = jnp.where(positive, jnp.exp(log_r), 0.0) - r_cavity
         inside = r_eff > 0.0
+        # Double where: at and inside the cavity edge the logarithm sees 1,
+        # so no derivative is 0 * inf there.
         log_r_eff = jnp.log(jnp.where(inside, r_eff, 1.0))
     exponent = psi * log_r_eff
     if not _is_static(r_taper, jnp.inf):
-        # The taper uses r itself, as our design specifies (astro-eddy 3.2
-        # tapers r - r_cavity; the two differ only when there is a cavity).
+        # (r_eff / r_taper) ** q_taper = exp(q_taper * (log r_eff - log r_taper)).
         # An infinite r_taper switches it off without a NaN in any derivative.
         finite = jnp.isfinite(r_taper)
         r_taper_safe = jnp.where(finite, r_taper, 1.0)
-        taper = jnp.exp(q_taper * (log_r - jnp.log(r_taper_safe)))
+        taper = jnp.exp(q_taper * (log_r_eff - jnp.log(r_taper_safe)))
         exponent = exponent - jnp.where(finite, taper, 0.0)
     return jnp.where(inside, z0 * jnp.exp(exponent), 0.0)
 
@@ -70,14 +75,18 @@ def surface_from_r2(r2, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0)
 def emission_surface(r, z0, psi=1.0, r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0):
     """Height of the emission surface in arcsec.
 
-    ``z(r) = z0 * max(r - r_cavity, 0) ** psi * exp(-(r / r_taper) ** q_taper)``
+    ``z(r) = z0 * r_eff ** psi * exp(-(r_eff / r_taper) ** q_taper)`` with
+    ``r_eff = max(r - r_cavity, 0)`` (astro-eddy 3.2's and disksurf's
+    convention: the taper is measured from the cavity edge too).
 
     Args:
         r: midplane radius [arcsec], any shape, >= 0.
-        z0: height at 1 arcsec [arcsec]; negative values give the far side.
+        z0: height at ``r_eff = 1`` arcsec before the taper [arcsec];
+            negative values give the far side.
         psi: flaring index.
         r_cavity: radius inside which z = 0 [arcsec].
-        r_taper: taper radius [arcsec]; ``inf`` switches the taper off.
+        r_taper: taper radius [arcsec], measured from ``r_cavity``; ``inf``
+            switches the taper off.
         q_taper: taper exponent.
 
     Returns:
