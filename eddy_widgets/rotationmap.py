@@ -14,14 +14,15 @@ import warnings
 import numpy as np
 
 from .data import read_rotation_map
-from .inference.backends import COUNT_ARGS, get_backend
+from .inference.backends import (COUNT_ARGS, check_count_values, check_counts,
+                                  check_niter, get_backend, split_options)
 from .inference.optimize import find_map
 from .inference.posterior import Posterior, fit_mask
 from .inference.priors import Prior, PriorError, default_priors
 from .inference.progress import ProgressBar
 from .inference.result import FitResult
 from .inference.run import FitRun, check_start, unbounded_prior_message
-from .inference.spec import FitSpec
+from .inference.spec import FitSpec, as_p0
 from .model import disk_coords, v0_map
 from .parameters import PARAMETERS
 
@@ -112,8 +113,15 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
         ``run.messages`` and, with ``warn=True``, to ``warnings.warn``.
         """
         backend = get_backend(mcmc)
+        # What can be checked without the map, before any optimisation or
+        # compilation: options, p0, params and the counts.
+        split_options(backend, mcmc_kwargs)
         mcmc_kwargs = dict(mcmc_kwargs or {})
-        p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        spec = FitSpec.parse(params, p0)
+        spec.require_free()
+        p0 = as_p0(p0)
+        nwalkers, nburnin, nsteps = check_counts(backend, spec.ndim, nwalkers, nburnin,
+                                                 nsteps)
         post = self.posterior(params, p0, r_min, r_max)
         check_start(post, p0)
         messages = []
@@ -185,11 +193,18 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
         plots = _choices(plots, PLOTS, ("walkers", "corner", "bestfit", "residual"),
                          "plots")
         returns = _choices(returns, RETURNS, ("samples",), "returns")
+        niter = check_niter(niter)
         mcmc_kwargs = dict(mcmc_kwargs or {})
         backend = get_backend(mcmc)
-        progress = bool(mcmc_kwargs.pop("progress", True))
         if backend.name == "emcee":
             mcmc_kwargs.setdefault("scatter", scatter)
+        progress = split_options(backend, mcmc_kwargs)["progress"]
+        mcmc_kwargs.pop("progress", None)
+        # Every run's counts are checked before the first one starts.
+        spec = FitSpec.parse(params, p0)
+        spec.require_free()
+        for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):
+            check_count_values(backend, arg, value, spec.ndim)
         counts = {}
         for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):
             values = np.atleast_1d(value) if value is not None else [None]

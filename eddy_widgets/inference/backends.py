@@ -3,11 +3,23 @@
 ``fit_map`` keeps astro-eddy's count names for every backend; for numpyro they
 mean numpyro's own names. The backend selector widget reads its labels from
 here, and so does the numpyro tutorial's mapping table.
+
+The checks of ``fit_map``'s counts and ``mcmc_kwargs`` live here too, so that
+a bad value fails before the optimiser runs, with a message that says what to
+change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import difflib
+import inspect
+import math
+import numbers
+
+import numpy as np
+
+from .spec import FitInputError
 
 #: fit_map's count arguments, in display order.
 COUNT_ARGS = ("nwalkers", "nburnin", "nsteps")
@@ -58,6 +70,21 @@ BACKENDS: dict[str, Backend] = {
 #: The chain methods numpyro understands.
 CHAIN_METHODS = ("sequential", "parallel", "vectorized")
 
+#: Usual range of numpyro's max_tree_depth (2**15 leapfrog steps per draw is
+#: already far more than a well-scaled posterior needs).
+TREE_DEPTH_USUAL = (1, 15)
+#: Above this the leapfrog count of a draw (up to 2**depth - 1) no longer fits
+#: the int32 step counts the NUTS sampler reports.
+TREE_DEPTH_MAX = 30
+
+#: The backend selector's names of emcee moves (see ``session.EMCEE_MOVES``),
+#: accepted beside emcee's class names.
+MOVE_ALIASES = {
+    "stretch": (("StretchMove", 1.0),),
+    "de": (("DEMove", 1.0),),
+    "de+snooker": (("DEMove", 0.8), ("DESnookerMove", 0.2)),
+}
+
 
 def get_backend(name: str) -> Backend:
     """Look up a backend by name with an error that lists the choices."""
@@ -69,15 +96,350 @@ def get_backend(name: str) -> Backend:
 
 
 def split_options(backend: Backend, mcmc_kwargs: dict | None) -> dict:
-    """Backend options from ``mcmc_kwargs`` over the defaults; unknown keys raise."""
+    """Backend options from ``mcmc_kwargs`` over the defaults, checked.
+
+    Unknown keys and values of the wrong type or range raise
+    :class:`~eddy_widgets.inference.spec.FitInputError` (a ``ValueError``).
+    emcee's ``moves`` are normalised: move names (``'DEMove'``, ...) and the
+    stored form of :func:`moves_to_json` become ``emcee.moves`` objects;
+    objects pass through unchanged.
+    """
+    if mcmc_kwargs is not None and not isinstance(mcmc_kwargs, dict):
+        raise FitInputError(f"mcmc_kwargs must be a dict of {backend.name} options "
+                            f"({', '.join(sorted(backend.options))}), got "
+                            f"{mcmc_kwargs!r}.")
     options = dict(backend.options)
     for key, value in (mcmc_kwargs or {}).items():
         if key not in options:
-            raise ValueError(f"mcmc_kwargs[{key!r}] is not an option of the "
-                             f"{backend.name} backend; it accepts "
-                             f"{', '.join(sorted(options))}.")
+            close = difflib.get_close_matches(str(key), sorted(options), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            other = [b.name for b in BACKENDS.values()
+                     if b is not backend and key in b.options]
+            where = (f" (it is an option of the {other[0]} backend: "
+                     f"mcmc={other[0]!r})") if other else ""
+            raise FitInputError(f"mcmc_kwargs[{key!r}] is not an option of the "
+                                f"{backend.name} backend{where}; it accepts "
+                                f"{', '.join(sorted(options))}.{hint}")
         options[key] = value
-    if backend.name == "numpyro" and options["chain_method"] not in CHAIN_METHODS:
-        raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, not "
-                         f"{options['chain_method']!r}.")
+    options["seed"] = _check_seed(options["seed"])
+    options["progress"] = _check_bool("progress", options["progress"])
+    if "scatter" in options:
+        options["scatter"] = _check_scatter(options["scatter"])
+    if "moves" in options:
+        options["moves"] = normalise_moves(options["moves"])
+    if "max_tree_depth" in options:
+        options["max_tree_depth"] = _check_tree_depth(options["max_tree_depth"])
+    if "chain_method" in options and options["chain_method"] not in CHAIN_METHODS:
+        raise FitInputError(f"chain_method must be one of "
+                            f"{', '.join(repr(m) for m in CHAIN_METHODS)}, not "
+                            f"{options['chain_method']!r}.")
+    if "dense_mass" in options:
+        options["dense_mass"] = _check_bool("dense_mass", options["dense_mass"])
+    if "target_accept_prob" in options:
+        options["target_accept_prob"] = _check_accept(options["target_accept_prob"])
     return options
+
+
+def options_to_json(options: dict) -> dict:
+    """Backend options in a JSON-able form (``moves`` by :func:`moves_to_json`)
+    that :func:`split_options` takes back, e.g. to resume a saved result."""
+    out = dict(options)
+    if "moves" in out:
+        out["moves"] = moves_to_json(out["moves"])
+    return out
+
+
+# -- Counts ---------------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+    """An int (numpy ints included, bools not), or a float with a whole value."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return (isinstance(value, numbers.Real) and math.isfinite(float(value))
+            and float(value).is_integer())
+
+
+def check_niter(niter) -> int:
+    """``fit_map``'s ``niter`` as an int >= 1."""
+    if not _is_int(niter) or int(niter) < 1:
+        raise FitInputError(f"niter must be an int >= 1 (the number of successive "
+                            f"runs, each starting from the previous medians; "
+                            f"astro-eddy's default is 1), got {niter!r}.")
+    return int(niter)
+
+
+def check_count(backend: Backend, arg: str, value, ndim: int | None = None) -> int:
+    """One of ``fit_map``'s counts (``nwalkers``, ``nburnin``, ``nsteps``) as an
+    int, the backend's default for ``None``.
+
+    ``nwalkers`` must be >= 1 (emcee: >= 2 * ``ndim`` when ``ndim`` is given),
+    ``nburnin`` and ``nsteps`` >= 0.
+    """
+    if value is None:
+        value = backend.count_defaults[arg]
+    own = backend.counts[arg]
+    label = arg if own == arg else f"{arg} ({backend.name}: {own})"
+    minimum = 1 if arg == "nwalkers" else 0
+    if not _is_int(value) or int(value) < minimum:
+        what = {"nwalkers": "walkers" if backend.name == "emcee" else "chains",
+                "nburnin": "burn-in steps" if backend.name == "emcee"
+                           else "warmup draws per chain",
+                "nsteps": "steps after burn-in" if backend.name == "emcee"
+                          else "draws per chain after warmup"}[arg]
+        raise FitInputError(f"{label} must be an int >= {minimum} (the number of "
+                            f"{what}), got {value!r}.")
+    value = int(value)
+    if arg == "nwalkers" and backend.name == "emcee" and ndim is not None \
+            and value < 2 * ndim:
+        raise FitInputError(f"emcee needs at least 2 x {ndim} = {2 * ndim} walkers "
+                            f"for {ndim} free parameters; got nwalkers={value}. "
+                            f"Pass nwalkers={2 * ndim} or more.")
+    return value
+
+
+def check_counts(backend: Backend, ndim: int | None, nwalkers=None, nburnin=None,
+                 nsteps=None) -> tuple[int, int, int]:
+    """``(nwalkers, nburnin, nsteps)`` checked by :func:`check_count`."""
+    return tuple(check_count(backend, arg, value, ndim)
+                 for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)))
+
+
+def check_count_values(backend: Backend, arg: str, value, ndim: int | None = None
+                       ) -> None:
+    """Check a count of ``fit_map``, which may also be a list (one value per
+    ``niter`` run, used in turn)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value, dtype=object).ravel())
+        if not values:
+            raise FitInputError(f"{arg} is empty: give an int, or a list of ints "
+                                f"(one per niter run, used in turn).")
+        for item in values:
+            check_count(backend, arg, item, ndim)
+    else:
+        check_count(backend, arg, value, ndim)
+
+
+# -- Option values -----------------------------------------------------------------
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise FitInputError(f"mcmc_kwargs[{name!r}] must be True or False, got "
+                            f"{value!r}.")
+    return bool(value)
+
+
+def _check_seed(value) -> int:
+    if not _is_int(value) or not 0 <= int(value) < 2 ** 32:
+        raise FitInputError(f"mcmc_kwargs['seed'] must be an int >= 0 (below 2**32), "
+                            f"got {value!r}.")
+    return int(value)
+
+
+def _check_scatter(value) -> float:
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not math.isfinite(float(value)) or not float(value) > 0.0):
+        raise FitInputError(f"scatter (the relative spread of the emcee walkers "
+                            f"around the start) must be a finite number > 0, e.g. "
+                            f"1e-3, got {value!r}.")
+    return float(value)
+
+
+def _check_tree_depth(value) -> int:
+    low, high = TREE_DEPTH_USUAL
+    if not _is_int(value) or not 1 <= int(value) <= TREE_DEPTH_MAX:
+        raise FitInputError(
+            f"mcmc_kwargs['max_tree_depth'] must be an int >= 1 (at most "
+            f"{TREE_DEPTH_MAX}; usually {low}..{high}, default "
+            f"{BACKENDS['numpyro'].options['max_tree_depth']}): each NUTS draw takes "
+            f"up to 2**max_tree_depth leapfrog steps. Got {value!r}.")
+    return int(value)
+
+
+def _check_accept(value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise FitInputError(f"mcmc_kwargs['target_accept_prob'] must be a number "
+                            f"with 0 < value < 1 (e.g. 0.8), got {value!r}.")
+    if not 0.0 < float(value) < 1.0:
+        raise FitInputError(f"mcmc_kwargs['target_accept_prob'] must satisfy "
+                            f"0 < value < 1 (e.g. 0.8; higher means smaller steps), "
+                            f"got {value!r}.")
+    return float(value)
+
+
+# -- emcee moves -------------------------------------------------------------------
+
+
+def _emcee_moves_module():
+    import emcee
+
+    return emcee.moves
+
+
+def _move_classes() -> dict:
+    """emcee's move classes by name (the base classes too)."""
+    moves = _emcee_moves_module()
+    return {name: cls for name, cls in vars(moves).items()
+            if inspect.isclass(cls) and issubclass(cls, moves.Move)}
+
+
+def _needs_arguments(cls) -> list[str]:
+    """Names of the required arguments of a move's constructor."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.default is p.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def move_names() -> tuple[str, ...]:
+    """emcee's move class names that can be made by name alone (not the base
+    classes ``Move``, ``RedBlueMove``, ``MHMove``, nor moves that need
+    arguments such as ``GaussianMove``)."""
+    classes = _move_classes()
+    bases = {name for name, cls in classes.items()
+             if any(other is not cls and issubclass(other, cls)
+                    for other in classes.values())}
+    return tuple(sorted(name for name, cls in classes.items()
+                        if name not in bases and not _needs_arguments(cls)))
+
+
+def _valid_moves_text() -> str:
+    return (f"an emcee move name ({', '.join(move_names())}; or the selector's "
+            f"{', '.join(repr(a) for a in MOVE_ALIASES)}), an emcee.moves object, a "
+            f"list of them, or a list of (move, weight) pairs such as "
+            f"[('DEMove', 0.8), ('DESnookerMove', 0.2)]")
+
+
+def _move_from_name(name: str, kwargs: dict | None = None):
+    cls = _move_classes().get(name)
+    valid = move_names()
+    # Unknown, or a base class (Move, RedBlueMove) that is no move by itself.
+    if cls is None or (name not in valid and not _needs_arguments(cls)):
+        close = difflib.get_close_matches(name, list(valid) + list(MOVE_ALIASES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise FitInputError(f"Unknown emcee move {name!r}: moves must be "
+                            f"{_valid_moves_text()}.{hint}")
+    if name not in valid:
+        needed = ", ".join(_needs_arguments(cls))
+        raise FitInputError(f"emcee's {name} needs arguments ({needed}) and cannot be "
+                            f"made from its name: pass an object, e.g. "
+                            f"mcmc_kwargs={{'moves': emcee.moves.{name}({needed})}}; "
+                            f"names alone work for {', '.join(valid)}.")
+    try:
+        return cls(**(kwargs or {}))
+    except TypeError as err:
+        raise FitInputError(f"emcee.moves.{name}(**{kwargs!r}) failed: "
+                            f"{err}.") from None
+
+
+def _one_move(item):
+    moves = _emcee_moves_module()
+    if isinstance(item, moves.Move):
+        return item
+    if isinstance(item, str):
+        return _move_from_name(item)
+    raise FitInputError(f"mcmc_kwargs['moves'] contains {item!r}, which is not an "
+                        f"emcee move: moves must be {_valid_moves_text()}.")
+
+
+def _weight(move, weight) -> float:
+    if (isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real)
+            or not math.isfinite(float(weight)) or not float(weight) > 0.0):
+        raise FitInputError(f"The weight of emcee move {move!r} must be a finite "
+                            f"number > 0, got {weight!r}.")
+    return float(weight)
+
+
+def normalise_moves(moves):
+    """emcee's ``moves`` argument from what a user (or a saved result) gives.
+
+    Accepts ``None`` (emcee's default, the stretch move), a move name, an
+    ``emcee.moves`` object, a list of names / objects, or a list of
+    ``(move or name, weight)`` pairs (and the ``[name, weight, kwargs]``
+    entries of :func:`moves_to_json`). Names become objects; objects and the
+    shape of the argument are kept. Anything else raises
+    :class:`~eddy_widgets.inference.spec.FitInputError` listing the valid names.
+    """
+    if moves is None:
+        return None
+    if isinstance(moves, str):
+        if moves in MOVE_ALIASES:
+            pairs = MOVE_ALIASES[moves]
+            if len(pairs) == 1:
+                return _move_from_name(pairs[0][0])
+            return [(_move_from_name(name), weight) for name, weight in pairs]
+        return _move_from_name(moves)
+    if isinstance(moves, (list, tuple)):
+        if not moves:
+            raise FitInputError(f"mcmc_kwargs['moves'] is empty: give "
+                                f"{_valid_moves_text()}, or leave it out for emcee's "
+                                f"default stretch move.")
+        weighted = any(isinstance(item, (list, tuple)) for item in moves)
+        out = []
+        for item in moves:
+            if not isinstance(item, (list, tuple)):
+                move = _one_move(item)
+                out.append((move, 1.0) if weighted else move)
+                continue
+            if len(item) == 3 and isinstance(item[0], str) and (
+                    item[2] is None or isinstance(item[2], dict)):
+                name, weight, kwargs = item
+                if kwargs is None:
+                    raise FitInputError(
+                        f"The stored emcee move {name!r} had settings that were not "
+                        f"saved, so it cannot be rebuilt: start a new fit with "
+                        f"mcmc_kwargs={{'moves': emcee.moves.{name}(...)}}.")
+                out.append((_move_from_name(name, kwargs), _weight(name, weight)))
+                continue
+            if len(item) != 2:
+                raise FitInputError(f"mcmc_kwargs['moves'] entry {item!r} is not a "
+                                    f"(move, weight) pair: moves must be "
+                                    f"{_valid_moves_text()}.")
+            move = _one_move(item[0])
+            out.append((move, _weight(item[0], item[1])))
+        return out
+    return _one_move(moves)
+
+
+def moves_to_json(moves):
+    """A JSON-able record of an emcee ``moves`` argument that
+    :func:`normalise_moves` turns back into the same moves: ``None`` for the
+    default, else a list of ``[class name, weight, kwargs]`` where ``kwargs``
+    are the settings that differ from the class's defaults. A move that cannot
+    be rebuilt from its name and settings (e.g. ``GaussianMove``, a custom
+    class) is stored with ``kwargs=None``; resuming it then raises a clear
+    error instead of silently using another move."""
+    moves = normalise_moves(moves)
+    if moves is None:
+        return None
+    items = moves if isinstance(moves, list) else [moves]
+    out = []
+    for item in items:
+        move, weight = item if isinstance(item, tuple) else (item, 1.0)
+        out.append([type(move).__name__, float(weight), _move_settings(move)])
+    return out
+
+
+def _json_scalar(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _move_settings(move) -> dict | None:
+    """Settings of ``move`` that differ from a default instance of its class, or
+    ``None`` if the move cannot be rebuilt from its class name and settings."""
+    cls = type(move)
+    name = cls.__name__
+    if _move_classes().get(name) is not cls or name not in move_names():
+        return None
+    default = vars(cls())
+    state = vars(move)
+    if set(state) != set(default) or not all(_json_scalar(v) for v in state.values()):
+        return None
+    changed = {k: v for k, v in state.items() if v != default[k]}
+    try:
+        rebuilt = cls(**changed)
+    except TypeError:
+        return None
+    return changed if vars(rebuilt) == state else None

@@ -44,10 +44,14 @@ class Prior:
         if math.isnan(a) or math.isnan(b):
             raise PriorError(f"Prior for '{name}' contains NaN: {args!r}.")
         if kind == "flat":
-            lo, hi = min(a, b), max(a, b)
-            if not lo < hi:
+            if a > b:
+                raise PriorError(
+                    f"Flat prior for '{name}': low ({_literal(a)}) must be below high "
+                    f"({_literal(b)}); give the bounds in order, "
+                    f"set_prior('{name}', [{_literal(b)}, {_literal(a)}], 'flat').")
+            if not a < b:
                 raise PriorError(f"Flat prior for '{name}' needs low < high, got {args!r}.")
-            return cls("flat", lo, hi)
+            return cls("flat", a, b)
         if not (b > 0.0 and math.isfinite(b) and math.isfinite(a)):
             raise PriorError(f"Gaussian prior for '{name}' needs a finite mean and "
                              f"sigma > 0, got mean={a}, sigma={b}.")
@@ -117,6 +121,13 @@ class Prior:
         else:
             support = constraints.real
         return dist.ImproperUniform(support, (), ())
+
+
+def _literal(value: float) -> str:
+    """A bound as it would be typed (``np.inf`` for infinity)."""
+    if math.isinf(value):
+        return "np.inf" if value > 0 else "-np.inf"
+    return f"{value:g}"
 
 
 def default_priors() -> dict[str, Prior]:

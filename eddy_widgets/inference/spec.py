@@ -17,6 +17,39 @@ import numpy as np
 from ..parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS
 
 
+class FitInputError(ValueError):
+    """An argument of ``fit_map`` / ``prepare_fit`` that cannot be used; the
+    message says what to change. Raised before any optimisation or
+    compilation."""
+
+
+def as_p0(p0, free=None) -> np.ndarray:
+    """``p0`` as a 1-D float array (a single number is one value).
+
+    Raises :class:`FitInputError` for ``None``, non-numbers and arrays of
+    more than one dimension (e.g. one row per walker); ``free`` (the names of
+    the free parameters) makes the message say how many values are expected.
+    """
+    expected = ("" if free is None else
+                f" params has {len(free)} free parameters ({', '.join(free)}).")
+    if p0 is None:
+        raise FitInputError("p0 is missing: give the start values of the free "
+                            "parameters, in the order of their indices in params."
+                            + expected)
+    try:
+        array = np.asarray(p0, dtype=float)
+    except (TypeError, ValueError):
+        raise FitInputError(f"p0 must be a 1-D list of numbers (one start value per "
+                            f"free parameter), got {p0!r}.{expected}") from None
+    if array.ndim > 1:
+        raise FitInputError(f"p0 must be 1-D (one start value per free parameter), "
+                            f"got an array of shape {array.shape}.{expected} For a "
+                            f"single start pass e.g. p0[0] or np.ravel(p0); the "
+                            f"emcee walkers are spread around p0 by the 'scatter' "
+                            f"option.")
+    return np.atleast_1d(array)
+
+
 def is_index(value) -> bool:
     """Whether a ``params`` value marks a free parameter (an int, not a bool)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -77,8 +110,13 @@ class FitSpec:
             if name not in order and name not in fixed:
                 fixed[name] = PARAMETERS[name].default
         if p0 is not None:
-            p0 = np.atleast_1d(np.asarray(p0, dtype=float))
-            if p0.ndim != 1 or p0.size != n:
+            p0 = as_p0(p0, order)
+            if n == 0 and p0.size:
+                raise FitInputError(
+                    f"p0 has {p0.size} value(s) but params has no free parameter "
+                    f"(no int index into p0). Mark a free parameter with its index, "
+                    f"e.g. params['mstar'] = 0 for p0[0].")
+            if p0.size != n:
                 raise ValueError(f"p0 has {p0.size} values but params has {n} free "
                                  f"parameters ({', '.join(order)}).")
             bad = [name for name, v in zip(order, p0) if not math.isfinite(v)]
@@ -87,6 +125,17 @@ class FitSpec:
         spec = cls(order, fixed, mask)
         spec.check_model()
         return spec
+
+    def require_free(self) -> None:
+        """Raise :class:`FitInputError` if there is nothing to fit (every
+        parameter fixed)."""
+        if not self.free:
+            raise FitInputError(
+                "Nothing to fit: params has no free parameter (no int index into "
+                "p0), so every value is fixed. Make parameters free with their "
+                "index in p0, e.g. params['mstar'] = 0 and p0 = [2.0]; to compute "
+                "the model of the fixed values use "
+                "cube.evaluate_models(params=params).")
 
     def check_model(self) -> None:
         """Raise ``ValueError`` for combinations the model cannot evaluate."""
