@@ -92,6 +92,69 @@ def test_cd_matrix_and_degenerate_axes(tmp_path):
     np.testing.assert_allclose(d.xaxis[0], 0.55)
 
 
+def rotate_header(h, how, degrees=10.0):
+    """Rotate the grid of ``h`` (CDELT1 = -DPIX, CDELT2 = DPIX) by ``degrees``
+    on the sky with FITS's CROTA2 convention, written as a CD matrix, as a PC
+    matrix with CDELT, or as CROTA2."""
+    rho = math.radians(degrees)
+    c1, c2 = h["CDELT1"], h["CDELT2"]
+    if how == "cd":
+        del h["CDELT1"], h["CDELT2"]
+        h["CD1_1"], h["CD1_2"] = c1 * math.cos(rho), -c2 * math.sin(rho)
+        h["CD2_1"], h["CD2_2"] = c1 * math.sin(rho), c2 * math.cos(rho)
+    elif how == "pc":
+        h["PC1_1"], h["PC1_2"] = math.cos(rho), -(c2 / c1) * math.sin(rho)
+        h["PC2_1"], h["PC2_2"] = (c1 / c2) * math.sin(rho), math.cos(rho)
+    else:
+        h["CROTA2"] = degrees
+    return h
+
+
+@pytest.mark.parametrize("how, keys", [("cd", "CD1_2 / CD2_1"), ("pc", "PC1_2 / PC2_1"),
+                                       ("crota", "CROTA2")])
+def test_rotated_grid_warns_and_reads_true_pixel_size(tmp_path, how, keys):
+    # A grid rotated by 10 deg (CD, PC x CDELT or CROTA2): read as unrotated,
+    # with a warning saying so and what to do; the pixel size is the true
+    # pixel scale, not a diagonal term (CD2_2 = DPIX cos 10 deg).
+    h = rotate_header(make_header(12, 10), how)
+    path = write(tmp_path / "rot_v0.fits", ramp(), header=h)
+    write(tmp_path / "rot_dv0.fits", np.ones((10, 12)), header=h)
+    with pytest.warns(UserWarning, match=r"rotated by 10 deg") as record:
+        d = read_rotation_map(path)
+    messages = [str(w.message) for w in record if "rotated" in str(w.message)]
+    assert any("rot_v0.fits" in m for m in messages)
+    message = messages[0]
+    assert keys in message
+    assert "assumes the columns run east-west" in message
+    assert "regrid" in message and "unrotated RA/Dec grid" in message
+    assert d.dpix == pytest.approx(DPIX, rel=1e-12)
+    np.testing.assert_allclose(d.xaxis, -DPIX * (np.arange(12) - 5.5), rtol=1e-12)
+    np.testing.assert_allclose(d.yaxis, DPIX * (np.arange(10) - 4.5), rtol=1e-12)
+    np.testing.assert_array_equal(d.data, ramp())
+
+
+def test_pc_matrix_without_rotation(tmp_path):
+    # PC = identity (up to rounding noise) does not warn; a PC matrix that
+    # scales the axes gives the pixel size of PC x CDELT, not CDELT alone.
+    h = make_header(12, 10)
+    h["PC1_1"], h["PC1_2"], h["PC2_1"], h["PC2_2"] = 1.0, 1e-12, 0.0, 1.0
+    path = write(tmp_path / "pc_v0.fits", ramp(), header=h)
+    write(tmp_path / "pc_dv0.fits", np.ones((10, 12)), header=h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = read_rotation_map(path)
+    assert d.dpix == pytest.approx(DPIX, rel=1e-12)
+    h = make_header(12, 10, cdelt1=-2 * DPIX, cdelt2=2 * DPIX)
+    h["PC1_1"], h["PC2_2"] = 0.5, 0.5
+    path = write(tmp_path / "half_v0.fits", ramp(), header=h)
+    write(tmp_path / "half_dv0.fits", np.ones((10, 12)), header=h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = read_rotation_map(path)
+    assert d.dpix == pytest.approx(DPIX, rel=1e-12)
+    np.testing.assert_allclose(d.xaxis, -DPIX * (np.arange(12) - 5.5), rtol=1e-12)
+
+
 def test_header_beam_in_arcsec_and_bpa_modulo_180(tmp_path):
     d = read_rotation_map(pair(tmp_path, beam=(0.104, 0.095, -80.0)))
     assert d.beam == pytest.approx((0.104, 0.095, 100.0))
@@ -139,9 +202,28 @@ def test_m_per_s_variants(tmp_path, unit):
 def test_uncertainty_without_bunit_takes_map_unit(tmp_path):
     path = write(tmp_path / "u_v0.fits", ramp() / 1e3, bunit="km/s")
     err = write(tmp_path / "u_dv0.fits", np.full((10, 12), -0.05), bunit=None)
-    d = read_rotation_map(path, uncertainty=err)
+    with pytest.warns(UserWarning, match="no BUNIT"):
+        d = read_rotation_map(path, uncertainty=err)
     np.testing.assert_allclose(d.error, 50.0)  # absolute value, in m/s
     assert d.uncertainty_path == str(err)
+
+
+@pytest.mark.parametrize("unit", ["m/s", "km/s"])
+def test_uncertainty_without_bunit_warns_with_assumed_unit(tmp_path, unit):
+    # The dv0 map has no BUNIT while the v0 map has one: the v0 unit is
+    # assumed, and the warning names the file, the unit and how to silence it.
+    scale = 1e3 if unit == "km/s" else 1.0
+    path = write(tmp_path / "w_v0.fits", ramp() / scale, bunit=unit)
+    write(tmp_path / "w_dv0.fits", np.full((10, 12), 20.0 / scale), bunit=None)
+    with pytest.warns(UserWarning) as record:
+        d = read_rotation_map(path)  # dv0 found by bettermoments' naming
+    messages = [str(w.message) for w in record if "BUNIT" in str(w.message)]
+    assert len(messages) == 1
+    message = messages[0]
+    assert "w_dv0.fits" in message and "w_v0.fits" in message
+    assert f"({unit})" in message and "assumed" in message
+    assert f"Set BUNIT = '{unit}'" in message and "w_dv0.fits" in message.split("Set")[1]
+    np.testing.assert_allclose(d.error, 20.0)
 
 
 # -- Bad inputs ------------------------------------------------------------- #

@@ -3,7 +3,9 @@
 Conventions follow astro-eddy so that results are comparable:
 
 - sky axes in arcsec, offsets from the image centre
-  (``3600 * cdelt * (arange(n) - (n - 1) / 2)``; CRPIX is ignored);
+  (``3600 * cdelt * (arange(n) - (n - 1) / 2)``; CRPIX is ignored), with the
+  pixel scale read by ``astropy.wcs`` (CDELT, PC x CDELT or CD); a grid
+  rotated on the sky is read as if it were not, with a warning;
 - the x axis decreases with column index (east to the left) and the y axis
   increases with row index; images stored the other way round are flipped;
 - beam FWHM in arcsec and position angle in degrees modulo 180;
@@ -24,7 +26,10 @@ from pathlib import Path
 import re
 import warnings
 
+from astropy import units as u
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
 import numpy as np
 
 __all__ = ["MapFormatError", "RotationMapData", "read_rotation_map"]
@@ -42,6 +47,10 @@ _VELOCITY_UNITS = {
 
 #: Relative tolerance used when comparing pixel scales and FOV edges.
 _RTOL = 1e-6
+
+#: Off-diagonal terms of the pixel-scale matrix (CD, or PC times CDELT) above
+#: this fraction of the pixel size count as a rotated grid (about 0.06 deg).
+_ROTATION_TOL = 1e-3
 
 
 class MapFormatError(ValueError):
@@ -120,6 +129,7 @@ class _Image:
     data: np.ndarray
     xaxis: np.ndarray
     yaxis: np.ndarray
+    dpix: float
     header: fits.Header
     beam_table: np.ndarray | None
 
@@ -134,7 +144,10 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
     Args:
         path: the v0 map, e.g. ``'HD163296_v0.fits'`` from bettermoments. A 2-D
             image (degenerate Stokes / frequency axes are fine) with BUNIT
-            ``'m/s'`` or ``'km/s'`` and a pixel scale (CDELT1/2 or CD1_1/CD2_2).
+            ``'m/s'`` or ``'km/s'`` and a pixel scale (CDELT1/2, optionally
+            with a PC matrix, or a CD matrix). The grid is read with
+            ``astropy.wcs``; a grid rotated on the sky is read as if it were
+            not, with a warning.
         uncertainty: the uncertainty map on the same pixel grid. If ``None``,
             bettermoments' naming is tried (``X_v0.fits`` -> ``X_dv0.fits``,
             generally the last ``_suffix`` -> ``_dsuffix`` in the same folder);
@@ -166,7 +179,7 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
     unit, factor = _velocity_unit(image.header, path, required=True)
     data = image.data * factor
     xaxis, yaxis = image.xaxis, image.yaxis
-    dpix = _pixel_size(yaxis, image.header)
+    dpix = image.dpix
     if not np.any(np.isfinite(data)):
         raise MapFormatError(
             f"{path}: every pixel of the map is NaN. Check that this is the v0 map "
@@ -305,42 +318,136 @@ def _read_image(path: Path) -> _Image:
             "Reorder the axes of the file.")
 
     data = np.ascontiguousarray(data, dtype=np.float64)
-    xaxis = _position_axis(header, 1, path)
-    yaxis = _position_axis(header, 2, path)
+    xaxis, yaxis, dpix = _sky_grid(header, path)
     if xaxis.size > 1 and xaxis[1] > xaxis[0]:
         xaxis, data = xaxis[::-1], data[:, ::-1]
     if yaxis.size > 1 and yaxis[1] < yaxis[0]:
         yaxis, data = yaxis[::-1], data[::-1, :]
     return _Image(np.ascontiguousarray(data), np.ascontiguousarray(xaxis),
-                  np.ascontiguousarray(yaxis), header, beam_table)
+                  np.ascontiguousarray(yaxis), dpix, header, beam_table)
 
 
-def _position_axis(header: fits.Header, a: int, path: Path) -> np.ndarray:
-    """Sky offsets of axis ``a`` (1 = x, 2 = y) from the image centre [arcsec]."""
-    n = int(header[f"NAXIS{a}"])
-    cdelt = header.get(f"CDELT{a}", header.get(f"CD{a}_{a}"))
+def _no_pixel_scale(path: Path, a: int) -> MapFormatError:
+    """The error for a header without a (non-zero) pixel scale for axis ``a``."""
+    return MapFormatError(
+        f"{path}: no pixel scale for axis {a}: neither CDELT{a} nor CD{a}_{a} is "
+        "in the header (or it is zero). Add CDELT1 (negative, e.g. -0.025/3600) "
+        "and CDELT2 (positive) in degrees per pixel to the header.")
+
+
+def _spatial_wcs(header: fits.Header, path: Path) -> WCS:
+    """The two-axis WCS of the image plane: the celestial axes when they are
+    FITS axes 1 and 2, else axes 1 and 2 as they are.
+
+    Axis types wcslib does not know (e.g. an unknown projection code) do not
+    change the pixel scale: such axes are read as linear ones.
+    """
     try:
-        cdelt = float(cdelt)
-    except (TypeError, ValueError):
-        cdelt = math.nan
-    if not np.isfinite(cdelt) or cdelt == 0.0:
-        raise MapFormatError(
-            f"{path}: no pixel scale for axis {a}: neither CDELT{a} nor CD{a}_{a} is "
-            "in the header (or it is zero). Add CDELT1 (negative, e.g. -0.025/3600) "
-            "and CDELT2 (positive) in degrees per pixel to the header.")
-    off_diagonal = [abs(float(header.get(k, 0.0))) for k in ("CD1_2", "CD2_1")]
-    if a == 1 and max(off_diagonal) > 1e-3 * abs(cdelt):
-        warnings.warn(f"{path}: the pixel grid is rotated (CD1_2 / CD2_1 non-zero); "
-                      "the rotation is ignored and axes are read from CD1_1 and CD2_2.",
-                      stacklevel=4)
-    return 3600.0 * cdelt * (np.arange(n) - 0.5 * (n - 1))
+        return _wcs_of_first_axes(header)
+    except Exception:  # astropy.wcs raises many error types
+        linear = header.copy()
+        for key in [k for k in linear if k.startswith("CTYPE")]:
+            del linear[key]
+        try:
+            return _wcs_of_first_axes(linear)
+        except Exception as exc:
+            message = " ".join(str(exc).split())
+            raise MapFormatError(
+                f"{path}: the pixel grid keywords (CDELT, CD, PC, CRPIX...) cannot "
+                f"be read ({type(exc).__name__}: {message}). Fix the header so that "
+                "astropy.wcs.WCS reads it, with CDELT1 (negative) and CDELT2 "
+                "(positive) in degrees per pixel.") from exc
 
 
-def _pixel_size(yaxis: np.ndarray, header: fits.Header) -> float:
-    """Pixel size [arcsec]: mean spacing of ``yaxis`` (|CDELT2| for one row)."""
-    if yaxis.size > 1:
-        return float(np.mean(np.diff(yaxis)))
-    return 3600.0 * abs(float(header.get("CDELT2", header.get("CD2_2"))))
+def _wcs_of_first_axes(header: fits.Header) -> WCS:
+    """:func:`_spatial_wcs` for one header; astropy's errors pass through."""
+    with warnings.catch_warnings():
+        # Header repairs (e.g. 'DEG' -> 'deg', MJD-OBS from DATE-OBS) are
+        # reported by astropy as FITSFixedWarning: not the user's concern.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
+        if wcs.has_celestial and sorted((wcs.wcs.lng, wcs.wcs.lat)) == [0, 1]:
+            wcs2 = wcs.celestial
+        else:
+            wcs2 = wcs.sub([1, 2])
+        wcs2.wcs.set()  # checks the header's values
+    return wcs2
+
+
+def _sky_grid(header: fits.Header, path: Path):
+    """``(xaxis, yaxis, dpix)``: sky offsets of the columns and rows from the
+    image centre [arcsec] and the pixel size [arcsec] (mean spacing of the
+    rows).
+
+    The pixel scales are the lengths of the pixel-scale matrix's columns
+    (``astropy.wcs.utils.proj_plane_pixel_scales``), which is right for a CD
+    matrix and for CDELT with a PC matrix alike; each axis takes the sign of
+    its diagonal term. A rotated grid (off-diagonal CD or PC terms) is read as
+    if it were not, with a warning.
+    """
+    has_cd = any(f"CD{i}_{j}" in header for i in (1, 2) for j in (1, 2))
+    if not has_cd:
+        # wcslib would take a missing CDELT as 1 degree: check it is there.
+        for a in (1, 2):
+            try:
+                cdelt = float(header.get(f"CDELT{a}"))
+            except (TypeError, ValueError):
+                cdelt = math.nan
+            if not np.isfinite(cdelt) or cdelt == 0.0:
+                raise _no_pixel_scale(path, a)
+    wcs2 = _spatial_wcs(header, path)
+    matrix = np.asarray(wcs2.pixel_scale_matrix, dtype=np.float64)
+    scales = np.asarray(proj_plane_pixel_scales(wcs2), dtype=np.float64)
+    to_arcsec = [_arcsec_per_unit(wcs2, j) for j in (0, 1)]
+    for j in (0, 1):
+        if not (np.all(np.isfinite(matrix[:, j])) and scales[j] > 0.0):
+            raise _no_pixel_scale(path, j + 1)
+    off_diagonal = max(abs(matrix[0, 1]) / scales[1], abs(matrix[1, 0]) / scales[0])
+    if off_diagonal > _ROTATION_TOL:
+        _warn_rotated(header, path, matrix, has_cd)
+    axes = []
+    for j in (0, 1):
+        n = int(header[f"NAXIS{j + 1}"])
+        sign = np.sign(matrix[j, j]) or (-1.0 if j == 0 else 1.0)
+        step = sign * scales[j] * to_arcsec[j]
+        axes.append(step * (np.arange(n) - 0.5 * (n - 1)))
+    yaxis = axes[1]
+    dpix = np.mean(np.abs(np.diff(yaxis))) if yaxis.size > 1 else scales[1] * to_arcsec[1]
+    return axes[0], yaxis, float(dpix)
+
+
+def _arcsec_per_unit(wcs2: WCS, j: int) -> float:
+    """Arcsec per world unit of axis ``j`` (celestial axes are in degrees;
+    other axes use CUNIT when it is an angle, else degrees as for CDELT)."""
+    if wcs2.has_celestial:
+        return 3600.0
+    try:
+        return float(u.Unit(wcs2.wcs.cunit[j]).to(u.arcsec))
+    except (u.UnitsError, ValueError, TypeError):
+        return 3600.0
+
+
+def _warn_rotated(header: fits.Header, path: Path, matrix: np.ndarray,
+                  has_cd: bool) -> None:
+    """Say that a rotated grid is read as unrotated, and what to do."""
+    sy = np.sign(matrix[1, 1]) or 1.0
+    angle = math.degrees(math.atan2(-matrix[0, 1] * sy, matrix[1, 1] * sy))
+    if has_cd:
+        keys = "CD1_2 / CD2_1 non-zero"
+    elif any(f"PC{i}_{j}" in header for i in (1, 2) for j in (1, 2)):
+        keys = "PC1_2 / PC2_1 non-zero"
+    else:
+        keys = f"CROTA2 = {header.get('CROTA2', header.get('CROTA1'))}"
+    warnings.warn(
+        f"{path}: the pixel grid is rotated by {angle:.3g} deg on the sky ({keys}). "
+        "The reader assumes the columns run east-west and the rows south-north, so "
+        "the rotation is ignored: x and y are offsets along the pixel grid (with "
+        "the pixel size of the full CD or PC x CDELT matrix), a fitted PA is "
+        f"measured from the grid's y axis instead of from north (about "
+        f"{abs(angle):.3g} deg off) and the beam is drawn at BPA from that axis "
+        "too. To fit on-sky angles, regrid the map and its uncertainty onto an "
+        "unrotated RA/Dec grid first (e.g. with "
+        "reproject.reproject_interp).", stacklevel=5)
 
 
 def _velocity_unit(header: fits.Header, path: Path, required: bool):
@@ -451,6 +558,12 @@ def _read_uncertainty(upath: Path, path: Path, image: _Image, unit: str,
     u_unit, factor = _velocity_unit(uimage.header, upath, required=False)
     if u_unit is None:
         factor = _VELOCITY_UNITS[unit][1]
+        warnings.warn(
+            f"{upath}: the uncertainty map has no BUNIT keyword, so it is assumed to "
+            f"be in the unit of the map {path.name} ({unit}). Set BUNIT = '{unit}' "
+            f"(or its true unit) in the header of {upath.name} to silence this "
+            f"warning, e.g. astropy.io.fits.setval('{upath.name}', 'BUNIT', "
+            f"value='{unit}').", stacklevel=3)
     return uimage.data * factor
 
 
