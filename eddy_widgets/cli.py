@@ -21,9 +21,14 @@ from .inference.backends import BACKENDS, COUNT_ARGS
 TUTORIAL_PARAMS = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
                    "r_taper": 7, "q_taper": 8, "inc": 46.7, "dist": 101.0}
 TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
-#: Counts of the tutorials: emcee 32 walkers x (1000 + 1000); NUTS 1 chain x
-#: (500 + 500).
-DEFAULT_COUNTS = {"emcee": (32, 1000, 1000), "numpyro": (1, 500, 500)}
+#: Default counts, long enough to converge by the verdict's rules on the
+#: bundled example: emcee 32 walkers x (500 + 3000) steps with differential-
+#: evolution moves (tau ~ 40 steps, so the chain is ~70 tau long; emcee's
+#: default stretch move has tau ~ 100 here); NUTS 2 chains x (500 + 500), so
+#: that R-hat compares two chains.
+DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500)}
+#: emcee moves of the main job: emcee's differential-evolution mixture.
+EMCEE_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["sequential", "parallel", "vectorized"])
     p.add_argument("--fov", type=float, default=8.0, help="field of view [arcsec]")
     p.add_argument("--downsample", default="4", help="integer or 'beam'")
+    p.add_argument("--moves", choices=["de", "stretch"], default="de",
+                   help="emcee moves: differential evolution (default) or emcee's "
+                        "stretch move (astro-eddy's)")
     p.add_argument("--out", default="output", help="output folder (default: output)")
+    p.add_argument("--checkpoint-interval", type=float, default=30.0,
+                   help="seconds between checkpoints of OUT/result.npz while the "
+                        "run goes on (default 30; 0 turns checkpoints off)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -73,6 +84,11 @@ def main(argv=None) -> int:
     if args.mcmc == "numpyro":
         mcmc_kwargs.update(max_tree_depth=args.max_tree_depth,
                            chain_method=args.chain_method)
+    elif args.moves == "de":
+        mcmc_kwargs["moves"] = EMCEE_MOVES
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "result.npz" if args.checkpoint_interval > 0 else None
     backend = BACKENDS[args.mcmc]
     print(f"Fitting {Path(example.v0).name} ({cube.data.shape[0]}x{cube.data.shape[1]} "
           f"pixels) with {args.mcmc}: " + ", ".join(
@@ -80,10 +96,9 @@ def main(argv=None) -> int:
     result = cube.fit_map(p0=TUTORIAL_P0, params=params, optimize=True, mcmc=args.mcmc,
                           mcmc_kwargs=mcmc_kwargs, plots=["walkers", "corner",
                                                           "bestfit", "residual"],
-                          returns="result", **counts)
+                          returns="result", checkpoint=checkpoint, verdict=False,
+                          checkpoint_interval=args.checkpoint_interval, **counts)
     wall = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, fig in cube.figures.items():
         fig.savefig(out / f"{name}.png", dpi=110)
     result.save(out / "result.npz")

@@ -105,12 +105,15 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
 
     def prepare_fit(self, p0, params, r_min=None, r_max=None, optimize=True,
                     nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
-                    mcmc_kwargs=None, verbose=True, warn=True) -> FitRun:
+                    mcmc_kwargs=None, verbose=True, warn=True, checkpoint=None,
+                    checkpoint_interval: float = 60.0) -> FitRun:
         """Validate the set-up, optimise the start and build a :class:`FitRun`
         (not yet run). ``fit_map`` runs it; the widgets run it in a thread.
 
         Advice for the run (e.g. an unbounded prior under NUTS) goes to
-        ``run.messages`` and, with ``warn=True``, to ``warnings.warn``.
+        ``run.messages`` and, with ``warn=True``, to ``warnings.warn``. With
+        ``checkpoint`` (a path) the run writes its result there every
+        ``checkpoint_interval`` seconds and when it ends.
         """
         backend = get_backend(mcmc)
         # What can be checked without the map, before any optimisation or
@@ -134,15 +137,25 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
         if verbose:
             print("Assuming:\n\tp0 = [%s]." % ", ".join(post.names))
         theta = p0
+        optimizer = None
         if optimize:
             estimate = find_map(post, p0)
             theta = estimate.theta
+            optimizer = estimate.outcome(p0)
             if verbose:
-                if not estimate.success:
+                if not optimizer["moved"] and estimate.success:
+                    print("The optimiser found p0 already at the optimum "
+                          f"({estimate.message}); starting from it.")
+                elif not optimizer["moved"]:
+                    print(f"WARNING: the optimiser left the start unchanged "
+                          f"({estimate.message}); the chains start from p0 as given.")
+                elif not estimate.success:
                     print(f"WARNING: the optimiser did not converge "
-                          f"({estimate.message}); starting from its last point.")
-                print("Optimized starting positions:")
-                print("\tp0 =", ["%.2e" % t for t in theta])
+                          f"({estimate.message}); starting from its last point:")
+                    print("\tp0 =", ["%.2e" % t for t in theta])
+                else:
+                    print("Optimized starting positions:")
+                    print("\tp0 =", ["%.2e" % t for t in theta])
             post = self.posterior(params, theta, r_min, r_max)
         counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
         counts = {k: backend.count_defaults[k] if v is None else int(v)
@@ -152,16 +165,19 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
                                zip(post.names, post.priors)},
                     "r_min": r_min, "r_max": r_max,
                     "user_mask": post.spec.mask.get("user_mask"),
-                    "optimize": bool(optimize), "counts": counts}
+                    "optimize": bool(optimize), "optimizer": optimizer,
+                    "counts": counts}
         run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
-                     counts["nsteps"], mcmc_kwargs, settings)
-        run.messages = messages
+                     counts["nsteps"], mcmc_kwargs, settings, checkpoint=checkpoint,
+                     checkpoint_interval=checkpoint_interval)
+        run.messages[:0] = messages
         return run
 
     def fit_map(self, p0, params, r_min=None, r_max=None, optimize=True,
                 nwalkers=None, nburnin=300, nsteps=100, scatter=1e-3, plots=None,
                 returns=None, pool=None, mcmc="emcee", mcmc_kwargs=None, niter=1,
-                callbacks=()):
+                callbacks=(), checkpoint=None, checkpoint_interval: float = 60.0,
+                verdict: bool = True):
         """Fit the map (astro-eddy's ``fit_map``).
 
         Args:
@@ -186,6 +202,13 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
                 ``dense_mass``, ``target_accept_prob``.
             niter: runs, each starting from the previous medians.
             callbacks: extra streaming callbacks ``f(chunk, info)``.
+            checkpoint: a path: the result (and the sampler's state) is written
+                there every ``checkpoint_interval`` seconds and when the run
+                ends, so a killed process loses at most one interval:
+                ``cube.continue_fit(result=FitResult.load(checkpoint))``.
+
+            verdict: print the verdict after the run (``result.converged``
+                and ``result.warnings`` in words).
 
         Returns:
             The items of ``returns`` in that order (a single item alone).
@@ -214,7 +237,8 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
             run = self.prepare_fit(
                 p0, params, r_min, r_max, optimize if n == 0 else False,
                 *(counts[a][n % len(counts[a])] for a in COUNT_ARGS),
-                mcmc=mcmc, mcmc_kwargs=mcmc_kwargs)
+                mcmc=mcmc, mcmc_kwargs=mcmc_kwargs, checkpoint=checkpoint,
+                checkpoint_interval=checkpoint_interval)
             self.last_run = run
             bar = [ProgressBar()] if progress else []
             result = run.run([*bar, *callbacks])
@@ -223,36 +247,45 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
                       f"{result.n_draws('sampling')} post-warmup draws; every "
                       f"draw is kept. Continue with cube.continue_fit().")
                 break
-            p0 = np.median(result.chains["sampling"].reshape(-1, len(p0)), axis=0)
+            if result.n_draws("sampling"):
+                p0 = result.percentiles([50])[0]
+        if verdict and result.n_draws("sampling"):
+            print(result.verdict_text())
         self.figures = self.make_plots(run, plots)
         return self._returns(run, returns)
 
     def continue_fit(self, nsteps: int = 0, result: FitResult | None = None,
-                     callbacks=(), progress: bool = True) -> FitResult:
-        """Continue the last run (or a saved ``result``) where it stopped, then
-        add ``nsteps`` more post-warmup draws."""
+                     callbacks=(), progress: bool = True, checkpoint=None,
+                     checkpoint_interval: float = 60.0) -> FitResult:
+        """Continue the last run (or a saved ``result``, e.g. a checkpoint)
+        where it stopped, then add ``nsteps`` more post-warmup draws."""
         if result is None:
             if self.last_run is None:
                 raise ValueError("No run to continue: run fit_map first, or pass "
                                  "result=FitResult.load(path).")
             run = self.last_run
         else:
-            run = self.resume(result)
+            run = self.resume(result, checkpoint, checkpoint_interval)
             self.last_run = run
         bar = [ProgressBar("continuing")] if progress else []
         return run.extend(nsteps, [*bar, *callbacks])
 
-    def resume(self, result: FitResult) -> FitRun:
-        """Rebuild the :class:`FitRun` of a saved result on this map."""
+    def resume(self, result: FitResult, checkpoint=None,
+               checkpoint_interval: float = 60.0) -> FitRun:
+        """Rebuild the :class:`FitRun` of a saved result on this map.
+
+        The map (file, FOV, downsample, values), the fitted pixels and this
+        map's priors must be those the result was made with: otherwise a
+        :class:`~eddy_widgets.inference.run.SetupMismatchError` names every
+        difference.
+        """
         s = result.settings
         spec = FitSpec.from_json(s["params"], s.get("user_mask"))
-        priors = dict(self.priors)
-        for name, (args, kind) in s["priors"].items():
-            priors[name] = Prior.from_args(args, kind, name)
-        post = Posterior(self.map, spec, priors, s["start"])
+        post = Posterior(self.map, spec, self.priors, s["start"])
         return FitRun(post, s["start"], result.backend, result.nchains,
                       result.n_warmup_target, result.n_samples_target,
-                      s["options"], s, result=result)
+                      s["options"], s, result=result, checkpoint=checkpoint,
+                      checkpoint_interval=checkpoint_interval)
 
     # -- Models and outputs ------------------------------------------------------
 

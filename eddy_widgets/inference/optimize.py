@@ -24,6 +24,18 @@ class MapEstimate:
     success: bool
     message: str
     nit: int
+    log_prob_start: float = float("nan")
+
+    def outcome(self, theta0) -> dict:
+        """What the optimiser did, for the result's settings and verdict:
+        success, message, iterations, log-posterior before and after, and
+        whether the start moved at all."""
+        theta0 = np.asarray(theta0, dtype=float)
+        moved = bool(self.nit > 0 and not np.array_equal(self.theta, theta0)
+                     and self.log_prob > self.log_prob_start)
+        return {"success": bool(self.success), "message": self.message,
+                "nit": int(self.nit), "moved": moved,
+                "log_prob_start": self.log_prob_start, "log_prob": self.log_prob}
 
 
 def hessian_fd(value_and_grad, theta, step=None) -> np.ndarray:
@@ -90,4 +102,5 @@ def find_map(posterior: Posterior, theta0, maxiter: int = 2000) -> MapEstimate:
         theta[i] = np.clip(theta[i], -np.inf if lo is None else lo,
                            np.inf if hi is None else hi)
     return MapEstimate(theta, float(posterior.log_prob_jit(jnp.asarray(theta))),
-                       bool(res.success), str(res.message), int(res.nit))
+                       bool(res.success), str(res.message), int(res.nit),
+                       float(posterior.log_prob_jit(jnp.asarray(theta0))))

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 import threading
+import zipfile
 
 import numpy as np
 
 from ..parameters import PARAMETERS
+from . import diagnostics as D
 from .samplers import Chunk, RunInfo
 
 PHASES = ("warmup", "sampling")
+
+
+class ResultFileError(ValueError):
+    """A result file that cannot be read: corrupt, truncated or inconsistent."""
 
 
 class FitResult:
@@ -58,10 +66,20 @@ class FitResult:
             if chunk.start != expected:
                 raise ValueError(f"chunk starts at draw {chunk.start} of "
                                  f"{chunk.phase} but the result holds {expected}")
-            self._chains[chunk.phase].append(np.asarray(chunk.draws, dtype=float))
-            self._log_prob[chunk.phase].append(np.asarray(chunk.log_prob, dtype=float))
-            for key, value in chunk.stats.items():
-                self._stats[chunk.phase].setdefault(key, []).append(np.asarray(value))
+            draws = np.asarray(chunk.draws, dtype=float)
+            log_prob = np.asarray(chunk.log_prob, dtype=float)
+            stats = {k: np.asarray(v) for k, v in chunk.stats.items()}
+            lists = [self._chains[chunk.phase], self._log_prob[chunk.phase]]
+            lists += [self._stats[chunk.phase].setdefault(k, []) for k in stats]
+            lengths = [len(x) for x in lists]
+            try:
+                for target, value in zip(lists, [draws, log_prob, *stats.values()]):
+                    target.append(value)
+            except BaseException:
+                # All or nothing, even if interrupted half way.
+                for target, n in zip(lists, lengths):
+                    del target[n:]
+                raise
 
     def _joined(self, store, phase):
         with self._lock:
@@ -99,52 +117,63 @@ class FitResult:
         PA is wrapped into [0, 360) as astro-eddy does."""
         chain = self.chains["sampling"]
         flat = chain.reshape(-1, chain.shape[-1]).copy()
-        if "PA" in self.names:
-            i = self.names.index("PA")
-            flat[:, i] %= 360.0
+        for i, name in enumerate(self.names):
+            if name in D.CIRCULAR:
+                flat[:, i] %= 360.0
         return flat
 
     def percentiles(self, q=(16, 50, 84)) -> np.ndarray:
-        """``(len(q), ndim)`` percentiles of the samples (astro-eddy's layout)."""
+        """``(len(q), ndim)`` percentiles of the samples (astro-eddy's layout).
+
+        Angles (PA) are summarised on the circle: the median is wrapped into
+        [0, 360) and the other percentiles keep their offsets from it, so a
+        posterior that straddles 0/360 gives e.g. 0.5 -1.0/+1.0, not
+        1.4 +358/-1.0.
+        """
         samples = self.samples
         if samples.shape[0] == 0:
             raise ValueError("The run has no post-warmup draws yet.")
-        return np.percentile(samples, q, axis=0)
+        out = np.percentile(samples, q, axis=0)
+        for i, name in enumerate(self.names):
+            if name in D.CIRCULAR:
+                out[:, i] = D.circular_percentiles(samples[:, i], q)
+        return out
 
     def medians(self) -> dict:
         return dict(zip(self.names, self.percentiles([50])[0]))
 
     def diagnostics(self) -> dict:
-        """Per-parameter effective sample size and split R-hat.
+        """Per-parameter diagnostics that fit the sampler (see
+        :mod:`eddy_widgets.inference.diagnostics`): emcee ``tau``, ``n_tau``,
+        ``ess`` from the autocorrelation time; NUTS rank-normalised ``r_hat``
+        and ``ess_bulk`` / ``ess_tail`` (ArviZ). ``ess`` is always the
+        effective sample size used for the verdict."""
+        return D.chain_diagnostics(self.chains["sampling"], self.names, self.backend)
 
-        NUTS: numpyro's ESS over chains. emcee: walkers x steps divided by the
-        integrated autocorrelation time (emcee's estimator). R-hat is the
-        split Gelman-Rubin statistic with chains (or walkers) as chains; it
-        needs at least 4 draws.
-        """
-        from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+    @property
+    def warnings(self) -> list[str]:
+        """Every problem found with this fit, each a sentence that says what to
+        do; empty on a good fit."""
+        return D.verdict(self)[1]
 
-        chain = self.chains["sampling"]
-        n = chain.shape[1]
-        out = {}
-        for i, name in enumerate(self.names):
-            x = chain[:, :, i]
-            if name == "PA":
-                x = x % 360.0
-            ess = rhat = math.nan
-            if n >= 4 and self.nchains * n > 4:
-                if self.backend == "emcee":
-                    tau = _integrated_time(x)
-                    ess = x.size / max(float(tau), 1.0)
-                else:
-                    ess = float(effective_sample_size(x))
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    rhat = float(split_gelman_rubin(x))
-            out[name] = {"ess": ess, "r_hat": rhat}
-        return out
+    @property
+    def converged(self) -> bool:
+        """Whether the chains pass every convergence check of their sampler."""
+        return D.verdict(self)[0]
+
+    def verdict_text(self) -> str:
+        """The verdict in words: one line, then one line per warning."""
+        converged, notes = D.verdict(self)
+        head = "Verdict: converged" if converged else "Verdict: NOT converged"
+        if converged and notes:
+            head += ", but read the warnings below"
+        elif converged:
+            head += "; no warnings"
+        return "\n".join([head, *(f"  - {n}" for n in notes)])
 
     def sampler_summary(self) -> dict:
-        """Run-level statistics: acceptance, step size, tree depth, divergences."""
+        """Run-level statistics: acceptance, step size, tree depth, divergences
+        (after warmup), draws at the tree-depth cap, reduced chi-squared."""
         stats = self.stats["sampling"]
         out = {"backend": self.backend, "nchains": self.nchains,
                "warmup": self.n_draws("warmup"), "samples": self.n_draws("sampling")}
@@ -155,35 +184,63 @@ class FitResult:
             out["mean_tree_depth"] = float(stats["tree_depth"].mean())
             out["step_size"] = float(stats["step_size"][:, -1].mean())
             out["divergences"] = int(stats["diverging"].sum())
+            depth = (self.settings.get("options") or {}).get("max_tree_depth")
+            if depth is not None:
+                out["max_tree_depth"] = int(depth)
+                out["max_tree_depth_hits"] = int(
+                    (stats["num_steps"] >= 2 ** int(depth) - 1).sum())
         warm = self.stats["warmup"]
         if "diverging" in warm and warm["diverging"].size:
             out["warmup_divergences"] = int(warm["diverging"].sum())
+        chi2 = (self.settings.get("fit_quality") or {}).get("reduced_chi2")
+        if chi2 is not None:
+            out["reduced_chi2"] = float(chi2)
         return out
 
-    def summary_table(self, truths: dict | None = None) -> str:
-        """Plain-text table: median, 16th/84th percentile offsets, ESS, R-hat
-        (and the true value where ``truths`` gives one)."""
+    def summary_table(self, truths: dict | None = None, verdict: bool = True) -> str:
+        """Plain-text table: median, 16th/84th percentile offsets, the
+        sampler's diagnostics (emcee: ESS and chain length in tau; NUTS: bulk
+        and tail ESS and R-hat), the true value and the pull where ``truths``
+        gives one; then the verdict."""
         p16, p50, p84 = self.percentiles()
         diag = self.diagnostics()
+        emcee = self.backend == "emcee"
         head = f"{'parameter':<10} {'unit':<7} {'median':>12} {'-':>10} {'+':>10}"
-        head += f" {'ESS':>7} {'R-hat':>6}"
+        head += (f" {'ESS':>7} {'n/tau':>6}" if emcee else
+                 f" {'ESS_bulk':>8} {'ESS_tail':>8} {'R-hat':>6}")
         if truths:
-            head += f" {'truth':>12} {'(t-m)/sd':>9}"
+            head += f" {'truth':>12} {'(med-true)/sd':>13}"
         lines = [head, "-" * len(head)]
         for i, name in enumerate(self.names):
             unit = PARAMETERS[name].unit if name in PARAMETERS else ""
+            d = diag[name]
             row = (f"{name:<10} {unit:<7} {p50[i]:>12.5g} {p50[i] - p16[i]:>10.3g} "
-                   f"{p84[i] - p50[i]:>10.3g} {diag[name]['ess']:>7.0f} "
-                   f"{diag[name]['r_hat']:>6.3f}")
+                   f"{p84[i] - p50[i]:>10.3g}")
+            row += (f" {d['ess']:>7.0f} {d['n_tau']:>6.0f}" if emcee else
+                    f" {d['ess_bulk']:>8.0f} {d['ess_tail']:>8.0f} {d['r_hat']:>6.3f}")
             if truths:
                 t = truths.get(name)
                 if t is None:
-                    row += f" {'':>12} {'':>9}"
+                    row += f" {'':>12} {'':>13}"
                 else:
                     sd = 0.5 * (p84[i] - p16[i])
-                    z = (p50[i] - t) / sd if sd > 0 else math.nan
-                    row += f" {t:>12.5g} {z:>9.2f}"
+                    diff = p50[i] - t
+                    if name in D.CIRCULAR:
+                        diff = (diff + 180.0) % 360.0 - 180.0
+                    z = diff / sd if sd > 0 else math.nan
+                    row += f" {t:>12.5g} {z:>13.2f}"
             lines.append(row)
+        if emcee:
+            lines.append("ESS = nwalkers x nsteps / tau (emcee's integrated "
+                         "autocorrelation time); n/tau = chain length in tau.")
+        else:
+            lines.append("ESS_bulk, ESS_tail and rank-normalised split R-hat "
+                         "from ArviZ.")
+        if truths:
+            lines.append("(med-true)/sd: how many posterior widths the median "
+                         "lies above the true value.")
+        if verdict:
+            lines += ["", self.verdict_text()]
         return "\n".join(lines)
 
     # -- emcee compatibility --------------------------------------------------
@@ -202,45 +259,120 @@ class FitResult:
 
     # -- Saving ------------------------------------------------------------------
 
-    def save(self, path) -> None:
-        """Write everything to one ``.npz`` file (load it with :meth:`load`)."""
-        arrays = {}
-        for phase in PHASES:
-            arrays[f"chain_{phase}"] = self.chains[phase]
-            arrays[f"logp_{phase}"] = self.log_prob[phase]
-            for key, value in self.stats[phase].items():
-                arrays[f"stat_{phase}_{key}"] = value
-        for key, value in self.sampler_state.items():
-            arrays[f"state_{key}"] = np.asarray(value)
-        user_mask = self.settings.get("user_mask")
-        if user_mask is not None:
-            arrays["user_mask"] = np.asarray(user_mask)
-        meta = {"names": list(self.names), "backend": self.backend,
-                "nchains": self.nchains, "stopped": self.stopped,
-                "n_warmup_target": self.n_warmup_target,
-                "n_samples_target": self.n_samples_target,
-                "settings": {k: v for k, v in self.settings.items() if k != "user_mask"}}
-        arrays["meta"] = np.asarray(json.dumps(meta, default=_json_default))
-        np.savez_compressed(path, **arrays)
+    def save(self, path) -> Path:
+        """Write everything to one ``.npz`` file (load it with :meth:`load`).
+
+        ``.npz`` is added to a path without it, as :meth:`load` expects. The
+        file is written next to its destination and renamed over it only
+        when complete, so a failed save (a full disk, a kill) leaves any
+        earlier file whole. Returns the path written.
+        """
+        path = result_path(path)
+        with self._lock:
+            arrays = {}
+            for phase in PHASES:
+                arrays[f"chain_{phase}"] = self.chains[phase]
+                arrays[f"logp_{phase}"] = self.log_prob[phase]
+                for key, value in self.stats[phase].items():
+                    arrays[f"stat_{phase}_{key}"] = value
+            for key, value in self.sampler_state.items():
+                arrays[f"state_{key}"] = np.asarray(value)
+            user_mask = self.settings.get("user_mask")
+            if user_mask is not None:
+                arrays["user_mask"] = np.asarray(user_mask)
+            meta = {"format": FORMAT, "names": list(self.names),
+                    "backend": self.backend, "nchains": self.nchains,
+                    "stopped": self.stopped,
+                    "n_warmup_target": self.n_warmup_target,
+                    "n_samples_target": self.n_samples_target,
+                    "settings": {k: v for k, v in self.settings.items()
+                                 if k != "user_mask"}}
+            arrays["meta"] = np.asarray(json.dumps(meta, default=_json_default))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
 
     @classmethod
     def load(cls, path) -> "FitResult":
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-            settings = meta["settings"]
-            if "user_mask" in f.files:
-                settings["user_mask"] = f["user_mask"]
-            result = cls(meta["names"], meta["backend"], meta["nchains"], settings)
-            result.stopped = meta["stopped"]
-            result.n_warmup_target = meta["n_warmup_target"]
-            result.n_samples_target = meta["n_samples_target"]
-            for phase in PHASES:
-                result._chains[phase] = [f[f"chain_{phase}"]]
-                result._log_prob[phase] = [f[f"logp_{phase}"]]
-                prefix = f"stat_{phase}_"
-                result._stats[phase] = {k[len(prefix):]: [f[k]] for k in f.files
-                                        if k.startswith(prefix)}
-            result.sampler_state = {k[6:]: f[k] for k in f.files if k.startswith("state_")}
+        """Read a file written by :meth:`save` (``.npz`` may be left out).
+
+        Raises ``FileNotFoundError`` for a missing file and
+        :class:`ResultFileError`, naming the file and the problem, for a
+        corrupt, truncated or inconsistent one.
+        """
+        path = Path(path)
+        if not path.exists() and path.suffix != ".npz" and result_path(path).exists():
+            path = result_path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"No result file {path} (nor {result_path(path)}).")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                files = set(f.files)
+                if "meta" not in files:
+                    raise ResultFileError(f"{path}: not a result file of eddy_widgets "
+                                          f"(no 'meta' entry).")
+                meta = json.loads(str(f["meta"]))
+                data = {k: f[k] for k in files if k != "meta"}
+        except ResultFileError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+                json.JSONDecodeError) as err:
+            raise ResultFileError(f"{path}: the file is corrupt or truncated and cannot "
+                                  f"be read ({type(err).__name__}: {err}). Use an "
+                                  f"earlier copy or a checkpoint.") from None
+        return cls._from_arrays(meta, data, path)
+
+    @classmethod
+    def _from_arrays(cls, meta: dict, data: dict, path) -> "FitResult":
+        def bad(problem):
+            return ResultFileError(f"{path}: inconsistent result file: {problem}.")
+
+        for key in ("names", "backend", "nchains", "settings", "stopped",
+                    "n_warmup_target", "n_samples_target"):
+            if key not in meta:
+                raise bad(f"'{key}' is missing from its metadata")
+        settings = meta["settings"]
+        if "user_mask" in data:
+            settings["user_mask"] = data["user_mask"]
+        result = cls(meta["names"], meta["backend"], meta["nchains"], settings)
+        ndim = len(result.names)
+        result.stopped = bool(meta["stopped"])
+        result.n_warmup_target = int(meta["n_warmup_target"])
+        result.n_samples_target = int(meta["n_samples_target"])
+        for phase in PHASES:
+            for key in (f"chain_{phase}", f"logp_{phase}"):
+                if key not in data:
+                    raise bad(f"'{key}' is missing")
+            chain, logp = data[f"chain_{phase}"], data[f"logp_{phase}"]
+            if chain.ndim != 3 or chain.shape[0] != result.nchains or \
+                    chain.shape[2] != ndim:
+                raise bad(f"{phase} chain has shape {chain.shape}, expected "
+                          f"({result.nchains}, n, {ndim}) for {result.nchains} chains "
+                          f"and {ndim} free parameters")
+            if logp.shape != chain.shape[:2]:
+                raise bad(f"{phase} log-probabilities have shape {logp.shape} but the "
+                          f"chain has {chain.shape[:2]}")
+            if not np.all(np.isfinite(chain)):
+                raise bad(f"the {phase} chain holds non-finite values")
+            result._chains[phase] = [chain]
+            result._log_prob[phase] = [logp]
+            prefix = f"stat_{phase}_"
+            stats = {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
+            for key, value in stats.items():
+                if value.shape != chain.shape[:2]:
+                    raise bad(f"{phase} statistic '{key}' has shape {value.shape} but "
+                              f"the chain has {chain.shape[:2]}")
+            result._stats[phase] = {k: [v] for k, v in stats.items()}
+        result.sampler_state = {k[6:]: v for k, v in data.items()
+                                if k.startswith("state_")}
         return result
 
     def __eq__(self, other) -> bool:
@@ -265,25 +397,20 @@ class FitResult:
                 f"free: {', '.join(self.names)}{', stopped' if self.stopped else ''})")
 
 
-def _integrated_time(x) -> float:
-    """emcee's integrated autocorrelation time of ``x`` (walkers, steps),
-    without its log message about short chains (the ESS says it already)."""
-    import logging
+#: Version of the file layout written by :meth:`FitResult.save`.
+FORMAT = 2
 
-    import emcee
 
-    logger = logging.getLogger("emcee.autocorr")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        return float(emcee.autocorr.integrated_time(x.T[:, :, None], quiet=True)[0])
-    finally:
-        logger.setLevel(level)
+def result_path(path) -> Path:
+    """``path`` with ``.npz`` added if it has another or no suffix (as
+    ``numpy.savez`` would), so ``save('fit')`` and ``load('fit')`` agree."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in a result file")

@@ -4,13 +4,17 @@ continuable. ``rotationmap.fit_map`` and the widgets' session both drive one.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 import threading
+import time
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .backends import get_backend, split_options
+from .backends import get_backend, options_to_json, split_options
 from .optimize import hessian_fd
 from .posterior import Posterior
 from .result import FitResult
@@ -77,11 +81,22 @@ class FitRun:
 
     def __init__(self, posterior: Posterior, theta0, mcmc: str, nwalkers: int,
                  nburnin: int, nsteps: int, options: dict | None = None,
-                 settings: dict | None = None, result: FitResult | None = None):
+                 settings: dict | None = None, result: FitResult | None = None,
+                 checkpoint=None, checkpoint_interval: float = 60.0):
         self.backend = get_backend(mcmc)
         self.options = split_options(self.backend, options)
         self.posterior = posterior
-        self.theta0 = np.asarray(theta0, dtype=float)
+        #: Advice about the set-up, for whoever shows the run.
+        self.messages: list[str] = []
+        if result is not None:
+            check_same_setup(result, posterior)
+            self.theta0 = np.asarray(theta0, dtype=float)
+        else:
+            self.theta0, moved = inside_support(posterior, theta0)
+            if moved:
+                self.messages.append(
+                    f"The start of {', '.join(moved)} lay on the edge of its prior; "
+                    f"the chains start just inside it.")
         nwalkers, nburnin, nsteps = int(nwalkers), int(nburnin), int(nsteps)
         if nwalkers < 1 or nburnin < 0 or nsteps < 0:
             raise ValueError("nwalkers must be >= 1 and nburnin, nsteps >= 0.")
@@ -113,9 +128,9 @@ class FitRun:
                 target_accept_prob=self.options["target_accept_prob"],
                 inverse_mass_matrix=inv_mass, state=nuts_state or None)
         settings = dict(settings or {})
+        settings.setdefault("setup", setup_fingerprint(posterior))
         settings.update({"mcmc": self.backend.name,
-                         "options": {k: v for k, v in self.options.items()
-                                     if k != "moves"},
+                         "options": options_to_json(self.options),
                          "start": self.theta0.tolist()})
         if self.backend.name == "numpyro":
             settings["standardizer_centre"] = np.asarray(
@@ -130,8 +145,8 @@ class FitRun:
                             result.n_warmup_target, result.n_samples_target,
                             result.n_draws("warmup"), result.n_draws("sampling"))
         self._stop = threading.Event()
-        #: Advice about the set-up, for whoever shows the run.
-        self.messages: list[str] = []
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint_interval = float(checkpoint_interval)
 
     @property
     def complete(self) -> bool:
@@ -145,13 +160,39 @@ class FitRun:
         """Run (or resume) until the planned draws are made or a stop request.
 
         Every chunk goes to the result first, then to ``callbacks`` in order.
+        With a checkpoint file, the result is written there every
+        ``checkpoint_interval`` seconds and when the run ends, however it ends.
         """
         self._stop.clear()
-        finished = drive(self.sampler, self.info, [self.result, *callbacks],
-                         self._stop, target_seconds)
-        self.result.stopped = not finished
-        self.result.sampler_state = self._export_state()
+        callbacks = list(callbacks)
+        saver = None
+        if self.checkpoint is not None:
+            saver = Checkpoint(self, self.checkpoint, self.checkpoint_interval)
+            callbacks.append(saver)
+        finished = False
+        try:
+            finished = drive(self.sampler, self.info, [self.result, *callbacks],
+                             self._stop, target_seconds)
+        finally:
+            self.result.stopped = not finished
+            self.result.sampler_state = self._export_state()
+            self.record_fit_quality()
+            if saver is not None:
+                saver.save()
         return self.result
+
+    def record_fit_quality(self) -> None:
+        """Store the reduced chi-squared of the posterior median over the
+        fitted pixels in ``result.settings['fit_quality']``."""
+        if self.result.n_draws("sampling") == 0:
+            return
+        theta = self.result.percentiles([50])[0]
+        ll = float(self.posterior.log_prob_jit(jnp.asarray(theta))) - float(
+            self.posterior.log_prior(jnp.asarray(theta)))
+        dof = max(self.posterior.npix - self.posterior.spec.ndim, 1)
+        self.result.settings["fit_quality"] = {
+            "chi2": -2.0 * ll, "npix": self.posterior.npix, "dof": dof,
+            "reduced_chi2": -2.0 * ll / dof, "at": "posterior median"}
 
     def extend(self, nsteps: int, callbacks=(), target_seconds: float = 0.3) -> FitResult:
         """Add ``nsteps`` post-warmup draws to a finished (or stopped) run and
@@ -167,6 +208,127 @@ class FitRun:
         if self.backend.name == "numpyro":
             return {f"nuts_{k}": v for k, v in state.items()}
         return state
+
+
+class Checkpoint:
+    """A streaming callback that writes the run's result (with the sampler
+    state, so it can be continued exactly) to ``path`` every ``interval``
+    seconds. A failed write (a full disk) is reported once and retried at the
+    next interval; the run goes on."""
+
+    def __init__(self, run: "FitRun", path, interval: float = 60.0):
+        self.run = run
+        self.path = Path(path)
+        self.interval = float(interval)
+        self.last = time.monotonic()
+        self.failed = False
+
+    def __call__(self, chunk, info) -> None:
+        if time.monotonic() - self.last >= self.interval:
+            self.save()
+
+    def save(self) -> None:
+        result = self.run.result
+        with result._lock:
+            stopped = result.stopped
+            result.stopped = not self.run.complete
+            result.sampler_state = self.run._export_state()
+            try:
+                result.save(self.path)
+                self.failed = False
+            except OSError as err:
+                if not self.failed:
+                    message = (f"Could not write the checkpoint {self.path} ({err}); "
+                               f"the run goes on and will try again. Free some space "
+                               f"or choose another checkpoint path.")
+                    self.run.messages.append(message)
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
+                self.failed = True
+            finally:
+                result.stopped = stopped
+        self.last = time.monotonic()
+
+
+class SetupMismatchError(ValueError):
+    """A result continued on another map or set-up than its own."""
+
+
+def setup_fingerprint(posterior: Posterior) -> dict:
+    """What identifies the data and set-up of a fit: the map (file name,
+    shape, FOV, downsample, a hash of its values and uncertainties), the
+    fitted pixels, beam convolution and the priors."""
+    data = posterior.data
+    digest = hashlib.sha256()
+    for array in (data.data, data.error, data.xaxis, data.yaxis):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return {
+        "map": Path(str(data.path)).name,
+        "shape": list(data.data.shape),
+        "FOV": getattr(data, "FOV", None),
+        "downsample": getattr(data, "downsample", None),
+        "map_sha256": digest.hexdigest(),
+        "fitted_pixels": int(posterior.npix),
+        "mask_sha256": hashlib.sha256(np.packbits(posterior.mask).tobytes()).hexdigest(),
+        "beam": bool(posterior.beam),
+        "priors": {n: p.describe() for n, p in zip(posterior.names, posterior.priors)},
+    }
+
+
+def check_same_setup(result: FitResult, posterior: Posterior) -> None:
+    """Raise :class:`SetupMismatchError` naming every difference between the
+    set-up a result was made with and ``posterior``'s."""
+    saved = result.settings.get("setup")
+    if not saved:
+        raise SetupMismatchError(
+            "This result does not record the map and set-up it was made with (it "
+            "was written by an older version), so continuing it cannot be checked: "
+            "start a new fit with fit_map.")
+    now = setup_fingerprint(posterior)
+    labels = {"map": "map file", "shape": "map shape", "FOV": "FOV",
+              "downsample": "downsample", "fitted_pixels": "number of fitted pixels",
+              "beam": "beam convolution"}
+    diffs = [f"{label}: {saved.get(key)!r} in the result, {now[key]!r} now"
+             for key, label in labels.items() if saved.get(key) != now[key]]
+    if saved.get("map_sha256") != now["map_sha256"] and not any(
+            d.startswith(("map file", "map shape", "FOV", "downsample")) for d in diffs):
+        diffs.append("map values: the pixels or uncertainties differ from the "
+                     "map the result was made on")
+    if (saved.get("mask_sha256") != now["mask_sha256"]
+            and saved.get("fitted_pixels") == now["fitted_pixels"]):
+        diffs.append("fit mask: other pixels are fitted (r_min, r_max, phi or "
+                     "velocity limits, user mask)")
+    for name, prior in now["priors"].items():
+        was = saved.get("priors", {}).get(name)
+        if was != prior:
+            diffs.append(f"prior of {name}: {was} in the result, {prior} now "
+                         f"(set it back with set_prior)")
+    if diffs:
+        raise SetupMismatchError(
+            "Cannot continue this result here: it was made on another map or "
+            "set-up, and continuing would mix two posteriors (" + "; ".join(diffs)
+            + "). Load the map with the same file, FOV and downsample, or start a "
+            "new fit.")
+
+
+def inside_support(posterior: Posterior, theta) -> tuple[np.ndarray, list[str]]:
+    """``theta`` moved strictly inside each flat prior where it lies on a
+    bound (where NUTS' transformed space is infinite), by 0.1% of the prior's
+    width (or of the bound's size for a one-sided prior). Returns the new
+    values and the names of those moved."""
+    theta = np.array(theta, dtype=float)
+    moved = []
+    for i, (name, prior) in enumerate(zip(posterior.names, posterior.priors)):
+        if prior.kind != "flat":
+            continue
+        lo, hi = prior.a, prior.b
+        width = hi - lo if np.isfinite(hi - lo) else None
+        if np.isfinite(lo) and theta[i] <= lo:
+            theta[i] = lo + 1e-3 * (width or max(abs(lo), 1.0))
+            moved.append(name)
+        elif np.isfinite(hi) and theta[i] >= hi:
+            theta[i] = hi - 1e-3 * (width or max(abs(hi), 1.0))
+            moved.append(name)
+    return theta, moved
 
 
 def check_start(posterior: Posterior, theta, what: str = "p0") -> None:

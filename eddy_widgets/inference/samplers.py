@@ -90,6 +90,10 @@ class StopRequested(Exception):
     """Raised by a callback to stop the run after the current chunk."""
 
 
+class NonFiniteDrawError(FloatingPointError):
+    """A sampler produced a non-finite draw; the run stops before keeping it."""
+
+
 # ----------------------------------------------------------------------------
 # emcee
 # ----------------------------------------------------------------------------
@@ -162,6 +166,14 @@ class EmceeSampler:
             self.state = state
         self._checked = True
         return draws, logp, {"accepted": accepted}
+
+    def snapshot(self):
+        """What :meth:`restore` needs to undo an :meth:`advance` in progress."""
+        return self.state, self.sampler.random_state
+
+    def restore(self, snapshot) -> None:
+        self.state, random_state = snapshot
+        self.sampler.random_state = random_state
 
     def export_state(self) -> dict:
         rs = self.sampler.random_state
@@ -316,6 +328,14 @@ class NutsSampler:
                              "tree_depth": depth, "diverging": div,
                              "accept_prob": acc}
 
+    def snapshot(self):
+        """What :meth:`restore` needs to undo an :meth:`advance` in progress
+        (the state is immutable, so a reference is enough)."""
+        return self.state
+
+    def restore(self, snapshot) -> None:
+        self.state = snapshot
+
     def export_state(self) -> dict:
         leaves = jax.tree_util.tree_leaves(self.state)
         return {f"leaf_{i:03d}": np.asarray(jax.random.key_data(x)
@@ -339,7 +359,16 @@ def drive(sampler, info: RunInfo, callbacks=(), stop: threading.Event | None = N
           target_seconds: float = 0.3, first_chunk: int = 2) -> bool:
     """Advance ``sampler`` until ``info`` says the run is complete or a stop is
     requested (``stop`` set, a callback raising :class:`StopRequested`, or
-    Ctrl-C). Every draw made is handed to the callbacks.
+    Ctrl-C). The first callback keeps the draws (the result); every draw it
+    keeps matches the sampler's state, whatever interrupts the run:
+
+    - Ctrl-C (SIGINT, in the main thread) is deferred: the chunk in progress
+      is finished and kept, then the run stops. A second Ctrl-C interrupts at
+      once, and the sampler is rolled back to the last kept draw.
+    - Any exception while a chunk is made rolls the sampler back too, so a
+      continued run equals an uninterrupted one with the same seed.
+    - A non-finite draw raises :class:`NonFiniteDrawError` naming the
+      parameters, before the chunk is kept.
 
     Returns True if the run completed, False if it was stopped.
     """
@@ -347,35 +376,95 @@ def drive(sampler, info: RunInfo, callbacks=(), stop: threading.Event | None = N
     limit = getattr(sampler, "buffer", None) or 10 ** 9
     info.started = time.perf_counter()
     info.draws_this_call = 0
-    while info.done < info.total:
-        if stop is not None and stop.is_set():
-            return False
-        in_warmup = info.done_warmup < info.n_warmup
-        remaining = (info.n_warmup - info.done_warmup if in_warmup
-                     else info.n_samples - info.done_samples)
-        k = max(1, min(k, remaining, limit))
-        t0 = time.perf_counter()
-        try:
-            draws, logp, stats = sampler.advance(k)
-        except KeyboardInterrupt:
-            return False
-        seconds = time.perf_counter() - t0
-        phase = "warmup" if in_warmup else "sampling"
-        start = info.done_warmup if in_warmup else info.done_samples
-        chunk = Chunk(phase, start, draws, logp, stats)
-        if in_warmup:
-            info.done_warmup += k
-        else:
-            info.done_samples += k
-        info.draws_this_call += k
-        try:
-            for callback in callbacks:
-                callback(chunk, info)
-        except StopRequested:
-            return False
-        except KeyboardInterrupt:
-            return False
-        # Size the next chunk to take about target_seconds.
-        per_draw = seconds / k
-        k = int(np.clip(target_seconds / max(per_draw, 1e-9), 1, 2 * k + 1))
+    keep, *others = list(callbacks) or [lambda chunk, info: None]
+    with _deferred_interrupt() as interrupted:
+        while info.done < info.total:
+            if (stop is not None and stop.is_set()) or interrupted.is_set():
+                return False
+            in_warmup = info.done_warmup < info.n_warmup
+            remaining = (info.n_warmup - info.done_warmup if in_warmup
+                         else info.n_samples - info.done_samples)
+            k = max(1, min(k, remaining, limit))
+            phase = "warmup" if in_warmup else "sampling"
+            start = info.done_warmup if in_warmup else info.done_samples
+            snapshot = sampler.snapshot()
+            t0 = time.perf_counter()
+            try:
+                draws, logp, stats = sampler.advance(k)
+                seconds = time.perf_counter() - t0
+                _check_finite(draws, info.names, phase, start)
+                chunk = Chunk(phase, start, draws, logp, stats)
+                keep(chunk, info)
+                _count(info, in_warmup, k)
+                for callback in others:
+                    callback(chunk, info)
+            except BaseException as err:
+                # Was the chunk kept? Then the sampler's state matches the
+                # kept draws; if not, roll it back to the last kept draw.
+                n_kept = keep.n_draws(phase) if hasattr(keep, "n_draws") else start
+                kept = n_kept == start + k
+                done = info.done_warmup if in_warmup else info.done_samples
+                if kept and done == start:
+                    _count(info, in_warmup, k)
+                if not kept:
+                    sampler.restore(snapshot)
+                if isinstance(err, (StopRequested, KeyboardInterrupt)):
+                    return False
+                raise
+            # Size the next chunk to take about target_seconds.
+            per_draw = seconds / k
+            k = int(np.clip(target_seconds / max(per_draw, 1e-9), 1, 2 * k + 1))
     return True
+
+
+def _count(info: RunInfo, in_warmup: bool, k: int) -> None:
+    if in_warmup:
+        info.done_warmup += k
+    else:
+        info.done_samples += k
+    info.draws_this_call += k
+
+
+def _check_finite(draws, names, phase: str, start: int) -> None:
+    bad = ~np.isfinite(draws)
+    if bad.any():
+        chain, step, _ = np.argwhere(bad)[0]
+        which = [n for n, b in zip(names, bad.any(axis=(0, 1))) if b]
+        raise NonFiniteDrawError(
+            f"The sampler produced a non-finite value of {', '.join(which)} (chain "
+            f"{chain}, {phase} draw {start + step}); the run was stopped and the "
+            f"draws before it are kept. This usually means a start on the edge of "
+            f"a prior or a model that cannot be evaluated there: check p0 and the "
+            f"priors of {', '.join(which)}.")
+
+
+class _deferred_interrupt:  # noqa: N801 - used as a context manager
+    """Turn the first Ctrl-C (SIGINT) into a stop request for the duration of
+    a run; a second Ctrl-C raises ``KeyboardInterrupt`` as usual. Only in the
+    main thread and only over Python's default handler (elsewhere, e.g. a
+    widget's run thread, it is a no-op)."""
+
+    def __enter__(self) -> threading.Event:
+        import signal
+
+        self.event = threading.Event()
+        self._previous = None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.default_int_handler
+
+            def handler(signum, frame):
+                if self.event.is_set():
+                    raise KeyboardInterrupt
+                self.event.set()
+                print("\nStopping after the chunk in progress (every draw is kept); "
+                      "press Ctrl-C again to interrupt at once.", flush=True)
+
+            signal.signal(signal.SIGINT, handler)
+        return self.event
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._previous)

@@ -1,0 +1,278 @@
+"""Diagnostics that fit the sampler, and one verdict per fit in words.
+
+- emcee's walkers are not independent chains (every move uses the others), so
+  split R-hat over walkers is not a valid diagnostic. We use the integrated
+  autocorrelation time ``tau`` of each parameter (emcee's own estimator,
+  ``emcee.autocorr.integrated_time``): ``ESS = nwalkers * nsteps / tau``, and
+  emcee's guidance on chain length and burn-in.
+- NUTS chains are independent: rank-normalised split R-hat and bulk / tail
+  ESS (ArviZ), divergent transitions after warmup, and draws that hit
+  ``max_tree_depth``.
+- For every fit: the reduced chi-squared over the fitted pixels and what the
+  optimiser did with the start.
+
+Every threshold is in :data:`THRESHOLDS` with where it comes from; the README
+has the same table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import numpy as np
+
+from .backends import get_backend
+
+#: Every number the verdict uses, and its source.
+THRESHOLDS = {
+    "emcee_min_chain_taus": (50, "emcee docs (autocorrelation tutorial): a chain "
+                                 "of at least ~50 tau gives a trustworthy tau"),
+    "emcee_min_burnin_taus": (3, "emcee docs: discard a burn-in of a few tau"),
+    "emcee_min_acceptance": (0.1, "Foreman-Mackey et al. 2013 (emcee paper) advise "
+                                  "0.2-0.5; below 0.1 the walkers barely move"),
+    "nuts_max_rhat": (1.01, "Vehtari et al. 2021 (rank-normalised R-hat), as ArviZ"),
+    "nuts_min_ess_per_chain": (100, "Vehtari et al. 2021: bulk and tail ESS above "
+                                    "100 per chain"),
+    "nuts_max_divergences": (0, "any divergence after warmup biases the "
+                                "posterior (Betancourt 2017)"),
+    "nuts_max_treedepth_fraction": (0.01, "Stan warns on trees that hit the "
+                                          "depth cap; we allow 1% of draws"),
+    "reduced_chi2_range": ((0.5, 2.0), "a factor 2 in chi2 is uncertainties off "
+                                       "by ~40%; chance scatter is sqrt(2/N)"),
+    "min_draws": (20, "fewer post-warmup draws per chain cannot be diagnosed"),
+}
+
+
+def threshold(name: str):
+    return THRESHOLDS[name][0]
+
+
+# ----------------------------------------------------------------------------
+# Angles
+# ----------------------------------------------------------------------------
+
+#: Parameters that are angles on a circle [deg] (summarised circularly).
+CIRCULAR = ("PA",)
+
+
+def unwrap_near_mean(x, period: float = 360.0) -> np.ndarray:
+    """Angles ``x`` [deg] moved by whole turns to lie within half a turn of
+    their circular mean, so that percentiles and autocorrelations of a
+    posterior that straddles 0/360 are right."""
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return x
+    rad = np.radians(x)
+    centre = math.degrees(math.atan2(np.mean(np.sin(rad)), np.mean(np.cos(rad))))
+    return centre + (x - centre + 0.5 * period) % period - 0.5 * period
+
+
+def circular_percentiles(x, q, period: float = 360.0) -> np.ndarray:
+    """Percentiles of angles: the median wrapped into ``[0, period)``, the
+    other percentiles at the same offsets from it (so p16 < p50 < p84 always,
+    and p16 may be negative or p84 above 360)."""
+    unwrapped = unwrap_near_mean(x, period)
+    values = np.percentile(unwrapped, q)
+    median = np.percentile(unwrapped, 50)
+    return values - median + median % period
+
+
+# ----------------------------------------------------------------------------
+# Chain diagnostics
+# ----------------------------------------------------------------------------
+
+
+def integrated_time(x) -> float:
+    """emcee's integrated autocorrelation time of ``x`` ``(walkers, steps)``
+    in steps (``quiet=True``: the verdict says when the chain is short)."""
+    import emcee
+
+    logger = logging.getLogger("emcee.autocorr")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tau = emcee.autocorr.integrated_time(np.asarray(x).T[:, :, None],
+                                                 quiet=True)
+        return float(tau[0])
+    finally:
+        logger.setLevel(level)
+
+
+def _arviz():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import arviz
+
+    # Its shape checks log to this logger; our inputs are checked here.
+    logging.getLogger("arviz").setLevel(logging.ERROR)
+    return arviz
+
+
+def chain_diagnostics(chains, names, backend: str) -> dict:
+    """Per-parameter diagnostics of post-warmup ``chains`` ``(nchains, n, ndim)``.
+
+    emcee: ``tau`` [steps], ``n_tau`` (chain length in tau), ``ess``
+    (``nwalkers * n / tau``); ``r_hat``, ``ess_tail`` are NaN (not valid for
+    walkers). NUTS: ``r_hat`` (rank-normalised split R-hat), ``ess`` (= bulk),
+    ``ess_bulk``, ``ess_tail`` from ArviZ; ``tau`` is ``n * nchains / ess``.
+    Everything is NaN when there are too few draws to say.
+    """
+    chains = np.asarray(chains, dtype=float)
+    nchains, n = chains.shape[:2]
+    out = {}
+    for i, name in enumerate(names):
+        x = chains[:, :, i]
+        if name in CIRCULAR:
+            x = unwrap_near_mean(x.ravel()).reshape(x.shape)
+        d = {k: math.nan for k in ("tau", "n_tau", "ess", "ess_bulk", "ess_tail",
+                                   "r_hat")}
+        if n >= 4 and np.ptp(x) > 0:
+            if backend == "emcee":
+                tau = max(integrated_time(x), 1.0)
+                d.update(tau=tau, n_tau=n / tau, ess=nchains * n / tau)
+            else:
+                az = _arviz()
+                # ArviZ wants two chains for R-hat; one chain is given as its
+                # two halves (which ArviZ splits again: a stricter test).
+                halves = x if nchains > 1 else x[:, : 2 * (n // 2)].reshape(2, -1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    d["r_hat"] = float(az.rhat(halves, method="rank"))
+                    d["ess_bulk"] = float(az.ess(x, method="bulk"))
+                    d["ess_tail"] = float(az.ess(x, method="tail"))
+                d["ess"] = d["ess_bulk"]
+                if d["ess"] > 0:
+                    d["tau"] = nchains * n / d["ess"]
+                    d["n_tau"] = n / d["tau"]
+        out[name] = d
+    return out
+
+
+# ----------------------------------------------------------------------------
+# The verdict
+# ----------------------------------------------------------------------------
+
+
+def _worst(diag: dict, key: str, largest: bool):
+    values = [(d[key], name) for name, d in diag.items() if math.isfinite(d[key])]
+    if not values:
+        return math.nan, None
+    return max(values) if largest else min(values)
+
+
+def verdict(result, diag: dict | None = None) -> tuple[bool, list[str]]:
+    """``(converged, warnings)`` of a :class:`FitResult`.
+
+    ``converged`` is True when the chains pass every convergence check of
+    their sampler; ``warnings`` lists every problem found, each a sentence
+    that says what to do: convergence, fit quality (reduced chi-squared), the
+    optimiser's outcome and an unfinished run. A good fit has none.
+    """
+    diag = result.diagnostics() if diag is None else diag
+    converged = True
+    notes: list[str] = []
+    n = result.n_draws("sampling")
+    nchains = result.nchains
+    counts = get_backend(result.backend).counts
+    if n < threshold("min_draws"):
+        converged = False
+        notes.append(f"only {n} post-warmup draws per chain: too few to judge "
+                     f"convergence; run with {counts['nsteps']} >= "
+                     f"{max(10 * threshold('min_draws'), 200)}.")
+    elif result.backend == "emcee":
+        tau, worst = _worst(diag, "tau", largest=True)
+        if worst is not None:
+            want = threshold("emcee_min_chain_taus")
+            if n < want * tau:
+                converged = False
+                notes.append(
+                    f"run longer: the chain is {n / tau:.0f} tau long for {worst} "
+                    f"(tau = {tau:.0f} steps), want >= {want}: nsteps >= "
+                    f"{math.ceil(want * tau)}.")
+            burn = result.n_draws("warmup")
+            want_burn = threshold("emcee_min_burnin_taus")
+            if burn < want_burn * tau and result.settings.get("optimize") is not False:
+                converged = False
+                notes.append(f"burn-in of {burn} steps is {burn / tau:.1f} tau, want >= "
+                             f"{want_burn}: set nburnin >= {math.ceil(want_burn * tau)}.")
+        acc = result.sampler_summary().get("acceptance_fraction")
+        if acc is not None and acc < threshold("emcee_min_acceptance"):
+            converged = False
+            notes.append(f"acceptance fraction {acc:.2f}: the walkers barely move "
+                         f"(want 0.2-0.5); start closer to the optimum (optimize=True), "
+                         f"lower the walkers' scatter, or check the priors.")
+    else:
+        rhat, worst = _worst(diag, "r_hat", largest=True)
+        if worst is not None and rhat > threshold("nuts_max_rhat"):
+            converged = False
+            notes.append(f"R-hat = {rhat:.3f} for {worst} (want <= "
+                         f"{threshold('nuts_max_rhat')}): the chains (or their halves) "
+                         f"disagree; run longer (num_warmup, num_samples) or look for "
+                         f"several modes in the trace plot.")
+        want = threshold("nuts_min_ess_per_chain") * nchains
+        for kind in ("bulk", "tail"):
+            ess, worst = _worst(diag, f"ess_{kind}", largest=False)
+            if worst is not None and ess < want:
+                converged = False
+                more = math.ceil(n * want / max(ess, 1.0))
+                notes.append(f"{kind} ESS = {ess:.0f} for {worst}, want >= {want} "
+                             f"({threshold('nuts_min_ess_per_chain')} per chain): run "
+                             f"longer, num_samples >= {more}.")
+        summary = result.sampler_summary()
+        div = summary.get("divergences", 0)
+        if div > threshold("nuts_max_divergences"):
+            converged = False
+            notes.append(f"{div} divergent draws after warmup: raise "
+                         f"target_accept_prob (e.g. 0.9 or 0.95) or tighten the priors.")
+        hits = summary.get("max_tree_depth_hits", 0)
+        total = max(n * nchains, 1)
+        if hits > threshold("nuts_max_treedepth_fraction") * total:
+            depth = summary.get("max_tree_depth")
+            notes.append(f"{hits} of {total} draws ({100 * hits / total:.0f}%) hit "
+                         f"max_tree_depth = {depth}: the sampler is slowed or truncated; "
+                         f"raise max_tree_depth to {depth + 2 if depth else 10} or "
+                         f"tighten the priors.")
+    notes.extend(_quality_notes(result))
+    if result.stopped:
+        done, planned = result.n_draws("sampling"), result.n_samples_target
+        notes.append(f"the run was stopped at {result.n_draws('warmup')} of "
+                     f"{result.n_warmup_target} warmup and {done} of {planned} "
+                     f"post-warmup draws: continue it (cube.continue_fit(), or "
+                     f"Continue in the dashboard) before trusting it.")
+    return converged, notes
+
+
+def _quality_notes(result) -> list[str]:
+    notes = []
+    quality = result.settings.get("fit_quality") or {}
+    chi2 = quality.get("reduced_chi2")
+    if chi2 is not None and math.isfinite(chi2):
+        lo, hi = threshold("reduced_chi2_range")
+        npix = quality.get("npix")
+        if chi2 > hi:
+            notes.append(
+                f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels (want {lo}-{hi}): "
+                f"the model does not describe the map or the uncertainties are "
+                f"underestimated (by ~{math.sqrt(chi2):.2g}x); look at the residual "
+                f"map, fit a smaller r_max or a clipped map, or check the "
+                f"uncertainty map. The posterior widths are too narrow by "
+                f"~{math.sqrt(chi2):.2g}x.")
+        elif chi2 < lo:
+            notes.append(
+                f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels (want {lo}-{hi}): "
+                f"the uncertainties are overestimated (by ~{1 / math.sqrt(chi2):.2g}x), "
+                f"so the posterior is too wide; check the uncertainty map.")
+    opt = result.settings.get("optimizer") or {}
+    if opt:
+        if not opt.get("moved", True) and not opt.get("success", True):
+            notes.append("the optimiser left the start unchanged "
+                         f"({opt.get('message', '')}): the chains start from p0 as "
+                         "given; check p0 and the priors, or fit without optimize.")
+        elif not opt.get("success", True):
+            notes.append(f"the optimiser did not converge ({opt.get('message', '')}, "
+                         f"{opt.get('nit', '?')} iterations): the chains start from "
+                         f"its last point; give a better p0 or a longer burn-in, and "
+                         f"check the trace plot.")
+    return notes
