@@ -50,7 +50,6 @@ import datetime as _dt
 import importlib.util
 import io
 import json
-import logging
 import math
 import os
 from pathlib import Path
@@ -114,31 +113,16 @@ def example_files() -> dict:
 
 
 def ess_per_param(chain: np.ndarray, backend: str, names=FREE) -> np.ndarray:
-    """Bulk ESS of each parameter of a post-warmup ``chain`` shaped
-    ``(nchains_or_walkers, ndraws, ndim)``.
-
-    NUTS: numpyro's ``effective_sample_size`` over the chains. emcee:
-    ``nwalkers * nsteps / tau`` with emcee's integrated autocorrelation time
-    (``quiet=True``; tau floored at 1), as ``FitResult.diagnostics()`` does.
-    PA is wrapped into [0, 360) first, as both packages' samples are.
+    """ESS of each parameter of a post-warmup ``chain`` shaped
+    ``(nchains_or_walkers, ndraws, ndim)``, for both packages' chains, by the
+    package's own diagnostics (``FitResult.diagnostics()``): NUTS bulk ESS
+    from ArviZ; emcee ``nwalkers * nsteps / tau`` with emcee's integrated
+    autocorrelation time. PA is unwrapped around its circular mean.
     """
-    chain = np.array(chain, dtype=float)
-    if "PA" in names:
-        chain[..., list(names).index("PA")] %= 360.0
-    if chain.shape[1] < 4:
-        return np.full(chain.shape[-1], np.nan)
-    if backend == "numpyro":
-        from numpyro.diagnostics import effective_sample_size
-        return np.asarray(effective_sample_size(chain), dtype=float)
-    import emcee
-    logger = logging.getLogger("emcee.autocorr")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        tau = emcee.autocorr.integrated_time(np.swapaxes(chain, 0, 1), quiet=True)
-    finally:
-        logger.setLevel(level)
-    return chain.shape[0] * chain.shape[1] / np.maximum(np.asarray(tau, float), 1.0)
+    from eddy_widgets.inference.diagnostics import chain_diagnostics
+
+    diag = chain_diagnostics(chain, names, backend)
+    return np.array([diag[name]["ess"] for name in names], dtype=float)
 
 
 def posterior_summary(chain: np.ndarray, backend: str) -> dict:
