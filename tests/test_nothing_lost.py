@@ -110,24 +110,31 @@ def test_continuing_on_another_map_or_set_up_names_the_difference(small_cube, ex
 # -- Ctrl-C ------------------------------------------------------------------------------
 
 
+def _on_log_prob_call(run, n, action):
+    """Call ``action`` inside emcee's ``n``-th log-probability call (part way
+    through a chunk); returns a function that takes the hook away."""
+    wrapper = run.sampler.sampler.log_prob_fn
+    log_prob, calls = wrapper.f, []
+
+    def hooked(thetas):
+        calls.append(1)
+        if len(calls) == n:
+            action()
+        return log_prob(thetas)
+
+    wrapper.f = hooked
+    return lambda: setattr(wrapper, "f", log_prob)
+
+
 def test_ctrl_c_finishes_the_chunk_keeps_every_draw_and_continues_exactly(
         small_cube, reference):
     # A real SIGINT while a chunk is being made: the chunk is finished and
     # kept, the run stops, and continuing gives the uninterrupted chain.
     run = _run(small_cube, mcmc_kwargs={"seed": 11})
-    calls = []
-    log_prob = run.sampler.sampler.log_prob_fn.f
-
-    def interrupted(thetas):
-        calls.append(1)
-        if len(calls) == 30:
-            signal.raise_signal(signal.SIGINT)
-        return log_prob(thetas)
-
-    run.sampler.sampler.log_prob_fn.f = interrupted
+    restore = _on_log_prob_call(run, 30, lambda: signal.raise_signal(signal.SIGINT))
     result = run.run()
     assert result.stopped and 0 < result.n_draws("warmup") + result.n_draws("sampling")
-    run.sampler.sampler.log_prob_fn.f = log_prob
+    restore()
     resumed = run.run()
     assert not resumed.stopped
     np.testing.assert_array_equal(_all_draws(resumed), _all_draws(reference))
@@ -138,19 +145,14 @@ def test_an_interrupt_inside_a_chunk_rolls_the_sampler_back(small_cube, referenc
     # the chunk's draws are lost, so the sampler goes back to the last kept
     # draw and the continued chain has no gap.
     run = _run(small_cube, mcmc_kwargs={"seed": 11})
-    calls = []
-    log_prob = run.sampler.sampler.log_prob_fn.f
 
-    def interrupted(thetas):
-        calls.append(1)
-        if len(calls) == 25:
-            raise KeyboardInterrupt
-        return log_prob(thetas)
+    def interrupt():
+        raise KeyboardInterrupt
 
-    run.sampler.sampler.log_prob_fn.f = interrupted
+    restore = _on_log_prob_call(run, 25, interrupt)
     result = run.run()
     assert result.stopped
-    run.sampler.sampler.log_prob_fn.f = log_prob
+    restore()
     resumed = run.run()
     np.testing.assert_array_equal(_all_draws(resumed), _all_draws(reference))
 
