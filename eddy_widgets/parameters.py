@@ -63,13 +63,15 @@ PARAMETERS: dict[str, Parameter] = {
                   "systemic velocity"),
         # Emission surface.
         Parameter("z0", "arcsec", r"$z_0$", None, ("flat", (0.0, 5.0)), "surface",
-                  "height of the emission surface at 1 arcsec (None: flat disk)"),
+                  "height of the emission surface 1 arcsec outside r_cavity, before "
+                  "the taper (None: flat disk)"),
         Parameter("psi", "", r"$\psi$", 1.0, ("flat", (0.0, 5.0)), "surface",
                   "flaring index of the emission surface"),
         Parameter("r_cavity", "arcsec", r"$r_{\rm cav}$", 0.0, ("flat", (0.0, 1000.0)),
                   "surface", "radius inside which the surface lies in the midplane"),
         Parameter("r_taper", "arcsec", r"$r_{\rm taper}$", INF, ("flat", (0.0, INF)),
-                  "surface", "radius of the exponential taper of the surface"),
+                  "surface", "radius of the exponential taper of the surface, "
+                  "measured from r_cavity"),
         Parameter("q_taper", "", r"$q_{\rm taper}$", 1.0, ("flat", (0.0, 15.0)),
                   "surface", "exponent of the exponential taper"),
         # Velocity profiles.

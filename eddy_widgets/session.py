@@ -20,26 +20,39 @@ Example::
     session.stop()           # keeps every draw made so far
     session.resume()         # continues where it stopped
     session.wait()           # blocks until the thread has finished
+    print(session.result.verdict_text())   # converged? and what to do if not
     session.result.summary_table()
+
+Every run writes a checkpoint (the result with the sampler's state) every
+``checkpoint_interval`` seconds and when it stops or ends, by default to
+``./eddy_widgets_checkpoints/<date>-<time>.npz``; ``session.checkpoint_file``
+is the current run's. A run lost with its kernel goes on with
+``session.continue_from(path)`` (or ``cube.continue_fit(result=FitResult.load(path))``).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+import datetime
 import math
+import os
+from pathlib import Path
 import threading
 
-from traitlets import (Any, Bool, Dict, Enum, HasTraits, Instance, Int, List,
-                       TraitType, Unicode, observe)
+from traitlets import (Any, Bool, Dict, Enum, Float, HasTraits, Instance, Int, List,
+                       TraitType, Unicode, default, observe)
+from traitlets import validate as validate_trait
 
 from .inference.backends import BACKENDS, CHAIN_METHODS, COUNT_ARGS, get_backend
 from .inference.priors import PRIOR_KINDS, Prior, PriorError
+from .inference.result import FitResult, result_path
 from .inference.samplers import RunInfo, StopRequested
 from .inference.spec import FitSpec, is_index
 from .parameters import MASK_SETTINGS, PARAMETERS
 
 __all__ = ["FitSession", "ParameterSetting", "BackendOptions", "SetupError",
-           "DEFAULT_FREE", "EMCEE_MOVES", "STATUSES", "format_number", "parse_number"]
+           "DEFAULT_FREE", "EMCEE_MOVES", "STATUSES", "CHECKPOINT_FOLDER",
+           "new_checkpoint_path", "format_number", "parse_number"]
 
 #: Parameters free in a new session (the others are fixed at the table default).
 DEFAULT_FREE = ("x0", "y0", "PA", "mstar", "vlsr")
@@ -54,6 +67,35 @@ SUGGESTED_UPPER = {"r_taper": 50.0}
 
 #: emcee moves offered by the backend selector, by name.
 EMCEE_MOVES = ("stretch", "de", "de+snooker")
+
+#: Folder of the checkpoints of runs started from a session (relative to the
+#: working directory when the run starts).
+CHECKPOINT_FOLDER = "eddy_widgets_checkpoints"
+
+#: Checkpoint paths handed out in this process (two runs started within the
+#: same second get different files).
+_HANDED_OUT: set[str] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
+def new_checkpoint_path(folder=None, reserve: bool = True) -> str:
+    """A checkpoint file for a new run, ``<folder>/<YYYYmmdd-HHMMSS>.npz``
+    (default folder :data:`CHECKPOINT_FOLDER`), with ``-2``, ``-3``, ... added
+    when that name is taken; ``reserve=False`` only shows what the name
+    would be."""
+    folder = Path(CHECKPOINT_FOLDER if folder is None else folder)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with _HANDED_OUT_LOCK:
+        n = 1
+        while True:
+            name = stamp if n == 1 else f"{stamp}-{n}"
+            path = str(folder / f"{name}.npz")
+            if path not in _HANDED_OUT and not os.path.exists(path):
+                if reserve:
+                    _HANDED_OUT.add(path)
+                return path
+            n += 1
+
 
 #: fit_map arguments that do not belong to the set-up (accepted and ignored
 #: when a script's call is loaded).
@@ -219,7 +261,6 @@ def _option_trait(name, default):
     if isinstance(default, int):
         return Int(default)
     if isinstance(default, float):
-        from traitlets import Float
         return Float(default)
     return Any(default)
 
@@ -346,11 +387,21 @@ class FitSession(HasTraits):
 
     Run: ``status`` (one of :data:`STATUSES`), ``error`` (message of an
     exception in the run, ``''`` if none), ``messages`` (warnings the engine
-    gave while preparing), ``result`` (the growing
-    :class:`~eddy_widgets.inference.result.FitResult`), ``info`` (its
+    gave while preparing or running), ``result`` (the growing
+    :class:`~eddy_widgets.inference.result.FitResult`; once the run stops or
+    ends, ``result.converged``, ``result.warnings`` and
+    ``result.verdict_text()`` give its verdict), ``info`` (its
     :class:`~eddy_widgets.inference.samplers.RunInfo`), ``run_id`` (bumped
     for every new run), ``extend_steps`` (draws that :meth:`resume` adds to a
     finished run). ``fit_run`` is the engine's ``FitRun``.
+
+    Checkpoints: ``checkpoint`` is the file each new run writes its result
+    (with the sampler's state) to, every ``checkpoint_interval`` seconds and
+    when it stops or ends; by default a new
+    ``./eddy_widgets_checkpoints/<date>-<time>.npz`` for every run (see
+    :func:`new_checkpoint_path`), ``None`` turns them off. A path set by hand
+    is used by every run (each new run overwrites it). ``checkpoint_file`` is
+    the absolute path of the current run's checkpoint (``''`` when off).
 
     Views get every chunk of draws with :meth:`observe_chunks`; their
     callbacks run in the fit's thread and should be quick.
@@ -379,6 +430,9 @@ class FitSession(HasTraits):
     info = Instance(RunInfo, allow_none=True)
     run_id = Int(0)
     extend_steps = Int(BACKENDS["emcee"].count_defaults["nsteps"])
+    checkpoint = Any(help="checkpoint file of new runs (str), or None: off")
+    checkpoint_interval = Float(60.0, help="seconds between checkpoint writes")
+    checkpoint_file = Unicode("", help="the current run's checkpoint, absolute")
 
     def __init__(self, cube=None, free=DEFAULT_FREE, **kwargs):
         self.parameters: dict[str, ParameterSetting] = {
@@ -393,6 +447,7 @@ class FitSession(HasTraits):
         self._thread: threading.Thread | None = None
         self._stop_flag = threading.Event()
         self._lock = threading.RLock()
+        self._auto_checkpoint: str | None = None
         self.fit_run = None
         super().__init__(cube=cube, **kwargs)
         for row in self.parameters.values():
@@ -850,15 +905,51 @@ class FitSession(HasTraits):
             self._claim_thread()
             kwargs = self.to_fit_kwargs()
             priors = self.priors()
+            checkpoint = self._next_checkpoint()
             self._stop_flag.clear()
             self.fit_run = None
             self.error = ""
             self.messages = []
+            self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
             self.status = "optimising"
-            self._launch(self._work_new, kwargs, priors)
+            self._launch(self._work_new, kwargs, priors, checkpoint)
+
+    def continue_from(self, result, nsteps: int | None = None) -> None:
+        """Continue a saved run on this session's map, in a background thread.
+
+        Args:
+            result: a :class:`~eddy_widgets.inference.result.FitResult` or
+                the path of one (e.g. a checkpoint of a run whose kernel died).
+            nsteps: post-warmup draws to add once the run has reached its
+                planned end (default: none for a stopped run, else
+                ``extend_steps``).
+
+        The map, the fitted pixels and the cube's priors must be those the
+        result was made with; otherwise the run fails with a
+        ``SetupMismatchError`` naming every difference, shown in ``error``.
+        The run writes a new checkpoint (``checkpoint_file``), never over the
+        file it was loaded from. The editor's set-up is left as it is.
+        """
+        with self._lock:
+            if self.cube is None:
+                raise RuntimeError("No map to fit: set session.cube = rotationmap(...).")
+            self._claim_thread()
+            checkpoint = self._next_checkpoint()
+            if checkpoint is not None and not isinstance(result, FitResult):
+                if Path(os.path.abspath(result_path(result))) == checkpoint:
+                    checkpoint = Path(os.path.abspath(new_checkpoint_path(
+                        checkpoint.parent)))
+            self._stop_flag.clear()
+            self.fit_run = None
+            self.error = ""
+            self.messages = []
+            self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
+            self.status = "optimising"
+            self._launch(self._work_continue, result, nsteps, checkpoint)
 
     def stop(self) -> None:
-        """Stop the fit after the chunk in progress; every draw is kept.
+        """Stop the fit after the chunk in progress; every draw is kept (in
+        ``result``, and in the checkpoint file when the run writes one).
         A stop while optimising keeps the prepared run with no draws."""
         self._stop_flag.set()
         run = self.fit_run
@@ -883,11 +974,21 @@ class FitSession(HasTraits):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the fit's thread has finished (views included);
-        returns False on timeout."""
+        returns False on timeout.
+
+        Ctrl-C (a kernel interrupt) while waiting stops the run as Stop does,
+        so every draw is kept (and written to the checkpoint), waits for
+        that, and raises ``KeyboardInterrupt``; a second Ctrl-C stops waiting
+        at once (the run still stops after its chunk)."""
         thread = self._thread
         if thread is None:
             return True
-        thread.join(timeout)
+        try:
+            thread.join(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            thread.join()
+            raise
         return not thread.is_alive()
 
     def _claim_thread(self) -> None:
@@ -915,29 +1016,95 @@ class FitSession(HasTraits):
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "error"
 
-    def _work_new(self, kwargs: dict, priors: dict) -> None:
+    def _next_checkpoint(self) -> Path | None:
+        """The absolute checkpoint path of a new run (``None``: off). The
+        default gives every run a new file; a path set by hand is kept."""
+        if self.checkpoint is None:
+            return None
+        if self.checkpoint == self._auto_checkpoint:
+            self._auto_checkpoint = new_checkpoint_path()
+            self.checkpoint = self._auto_checkpoint
+        return Path(os.path.abspath(result_path(self.checkpoint)))
+
+    @default("checkpoint")
+    def _default_checkpoint(self):
+        self._auto_checkpoint = new_checkpoint_path(reserve=False)
+        return self._auto_checkpoint
+
+    @validate_trait("checkpoint")
+    def _valid_checkpoint(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"checkpoint must be a file path or None, not {value!r}")
+        return value
+
+    def _prepare_checkpoint(self, checkpoint: Path | None) -> None:
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+    def _work_new(self, kwargs: dict, priors: dict, checkpoint: Path | None) -> None:
         cube = self.cube
         for name, prior in priors.items():
             args, kind = prior.as_args()
             cube.set_prior(name, args, kind)
-        run = cube.prepare_fit(**kwargs, verbose=False, warn=False)
+        self._prepare_checkpoint(checkpoint)
+        run = cube.prepare_fit(**kwargs, verbose=False, warn=False,
+                               checkpoint=checkpoint,
+                               checkpoint_interval=self.checkpoint_interval)
+        self._adopt(run, cube)
+        if self._stop_flag.is_set():
+            run.result.stopped = True
+            self.status = "stopped"
+            return
+        self.status = "running"
+        try:
+            result = run.run([self._forward])
+        finally:
+            self._sync_messages()
+        self.status = "stopped" if result.stopped else "done"
+
+    def _work_continue(self, source, nsteps: int | None,
+                       checkpoint: Path | None) -> None:
+        cube = self.cube
+        result = source if isinstance(source, FitResult) else FitResult.load(source)
+        self._prepare_checkpoint(checkpoint)
+        run = cube.resume(result, checkpoint, self.checkpoint_interval)
+        self._adopt(run, cube)
+        if nsteps is None:
+            nsteps = 0 if not run.complete else self.extend_steps
+        if self._stop_flag.is_set():
+            self.status = "stopped"
+            return
+        self.status = "running"
+        self._work_extend(run, int(nsteps))
+
+    def _adopt(self, run, cube) -> None:
+        """Make ``run`` (on ``cube``) the session's run (views start afresh)."""
         self.messages = list(run.messages)
         self.fit_run = run
         if hasattr(cube, "last_run"):
             cube.last_run = run
         self.info = run.info
         self.result = run.result
-        self.run_id += 1  # views start afresh
-        if self._stop_flag.is_set():
-            run.result.stopped = True
-            self.status = "stopped"
-            return
-        self.status = "running"
-        result = run.run([self._forward])
-        self.status = "stopped" if result.stopped else "done"
+        self.run_id += 1
+
+    def _sync_messages(self) -> None:
+        """Add what the run said while running (e.g. a failed checkpoint
+        write) to ``messages``."""
+        run = self.fit_run
+        new = [m for m in getattr(run, "messages", []) if m not in self.messages]
+        if new:
+            self.messages = [*self.messages, *new]
 
     def _work_extend(self, run, nsteps: int) -> None:
-        result = run.extend(nsteps, [self._forward])
+        try:
+            result = run.extend(nsteps, [self._forward])
+        finally:
+            self._sync_messages()
         self.status = "stopped" if result.stopped else "done"
 
     def _forward(self, chunk, info) -> None:

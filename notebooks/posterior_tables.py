@@ -5,7 +5,9 @@ or another CPU moves them. :func:`rounded_table` shows each median only to
 the power of ten at or above its posterior standard deviation (so a width of
 0.006 Msun shows the mass to 0.01 Msun), which is what the chains can back
 up, and which is why these tables are checked by the notebook tests while the
-timings are not.
+timings are not. The table ends with the fit's verdict
+(``result.verdict_text()``): rounded medians of chains that have not
+converged are still not to be trusted.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ def rounded(value: float, unit: float) -> str:
     return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
 
 
-def rounded_table(result, truths: dict | None = None) -> str:
+def rounded_table(result, truths: dict | None = None, verdict: bool = True) -> str:
     """One line per free parameter: median and the unit it is rounded to
     (sigma <= unit), and, with ``truths``, the true value and whether it lies
-    within 3 sigma of the median."""
+    within 3 sigma of the median; then, with ``verdict``, the fit's verdict."""
     p16, p50, p84 = result.percentiles()
     head = f"{'parameter':<10}{'unit':<8}{'median':>10}{'sigma <=':>10}"
     if truths:
@@ -52,4 +54,6 @@ def rounded_table(result, truths: dict | None = None) -> str:
             close = abs(p50[i] - truths[name]) < 3 * sd
             row += f"{truths[name]:>10g}  {'yes' if close else 'NO'}"
         lines.append(row)
+    if verdict:
+        lines += ["", result.verdict_text()]
     return "\n".join(lines)

@@ -331,3 +331,148 @@ def test_exceptions_in_the_thread_become_the_error():
     assert session.status == "error"
     assert session.error == "ValueError: No pixel is left to fit"
     assert not session.can_resume
+
+
+# -- Checkpoints, the verdict and continuing a saved run -------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_cube():
+    from eddy_widgets.data import load_example
+    from eddy_widgets.rotationmap import rotationmap
+
+    return rotationmap(load_example().v0, FOV=4.0, downsample=8)
+
+
+def tiny_session(cube, **changes) -> FitSession:
+    """PA, mstar and vlsr free, the rest at the example's values; 8 walkers,
+    5 + 15 steps."""
+    from eddy_widgets.data import load_example
+
+    t = load_example().truths
+    kwargs = dict(p0=[t["PA"], 2.0, t["vlsr"]],
+                  params={"PA": 0, "mstar": 1, "vlsr": 2, "inc": t["inc"],
+                          "dist": t["dist"], "x0": t["x0"], "y0": t["y0"]},
+                  priors={"PA": Prior("flat", 300.0, 330.0)}, optimize=False,
+                  nwalkers=8, nburnin=5, nsteps=15, mcmc="emcee",
+                  mcmc_kwargs={"seed": 3})
+    kwargs.update(changes)
+    return FitSession.from_fit_kwargs(cube=cube, **kwargs)
+
+
+def test_runs_write_a_checkpoint_by_default(tiny_cube, tmp_path, monkeypatch):
+    import re
+
+    from eddy_widgets.inference.result import FitResult
+    from eddy_widgets.session import CHECKPOINT_FOLDER
+
+    monkeypatch.chdir(tmp_path)
+    session = tiny_session(tiny_cube)
+    assert session.checkpoint_interval == 60.0
+    assert re.fullmatch(rf"{CHECKPOINT_FOLDER}/\d{{8}}-\d{{6}}(-\d+)?\.npz",
+                        session.checkpoint)
+    session.start()
+    assert session.wait(60) and session.status == "done", session.error
+    written = list((tmp_path / CHECKPOINT_FOLDER).glob("*.npz"))
+    assert [str(p) for p in written] == [session.checkpoint_file]
+    saved = FitResult.load(session.checkpoint_file)
+    assert saved == session.result and not saved.stopped
+    assert saved.chains["sampling"].shape == (8, 15, 3)
+    np.testing.assert_array_equal(saved.chains["sampling"],
+                                  session.result.chains["sampling"])
+    # The result carries the verdict.
+    assert session.result.converged is False
+    assert session.result.verdict_text().startswith("Verdict: NOT converged")
+    # Every new run gets its own file; None turns checkpoints off.
+    first = session.checkpoint_file
+    session.start()
+    assert session.wait(60) and session.status == "done"
+    assert session.checkpoint_file != first
+    assert len(list((tmp_path / CHECKPOINT_FOLDER).glob("*.npz"))) == 2
+    session.checkpoint = None
+    session.start()
+    assert session.wait(60) and session.status == "done"
+    assert session.checkpoint_file == ""
+    assert len(list((tmp_path / CHECKPOINT_FOLDER).glob("*.npz"))) == 2
+
+
+def test_checkpoint_path_and_interval_reach_prepare_fit(tmp_path):
+    seen = {}
+
+    class RecordingCube:
+        priors: dict = {}
+
+        def set_prior(self, *args):
+            pass
+
+        def prepare_fit(self, **kwargs):
+            seen.update(kwargs)
+            raise ValueError("stop here")
+
+    session = FitSession(cube=RecordingCube())
+    session.checkpoint = tmp_path / "sub" / "mine"
+    session.checkpoint_interval = 5.0
+    session.start()
+    assert session.wait(10) and session.status == "error"
+    assert seen["checkpoint"] == tmp_path / "sub" / "mine.npz"
+    assert seen["checkpoint_interval"] == 5.0
+    assert (tmp_path / "sub").is_dir()
+    assert session.checkpoint == str(tmp_path / "sub" / "mine")  # kept as set
+
+
+def test_continue_from_a_checkpoint_and_a_mismatch_lands_in_error(
+        tiny_cube, tmp_path, monkeypatch):
+    from eddy_widgets.data import load_example
+    from eddy_widgets.inference.result import FitResult
+    from eddy_widgets.rotationmap import rotationmap
+
+    monkeypatch.chdir(tmp_path)
+    session = tiny_session(tiny_cube)
+    session.start()
+    assert session.wait(60) and session.status == "done", session.error
+    path = session.checkpoint_file
+    # The same map: the run goes on, into a new checkpoint.
+    again = tiny_session(tiny_cube, nsteps=15)
+    again.continue_from(path, nsteps=10)
+    assert again.wait(60) and again.status == "done", again.error
+    assert again.result.n_draws("sampling") == 25
+    assert again.checkpoint_file != path
+    assert FitResult.load(again.checkpoint_file) == again.result
+    assert FitResult.load(path).n_draws("sampling") == 15   # left as it was
+    # Another field of view: the engine's SetupMismatchError, in error.
+    other = rotationmap(load_example().v0, FOV=3.0, downsample=8)
+    wrong = tiny_session(other)
+    wrong.continue_from(FitResult.load(path))
+    assert wrong.wait(60) and wrong.status == "error"
+    assert wrong.error.startswith("SetupMismatchError: Cannot continue this result")
+    assert "FOV: 4.0 in the result, 3.0 now" in wrong.error
+    assert not wrong.can_resume
+
+
+def test_ctrl_c_while_waiting_stops_the_run_and_keeps_every_draw(
+        tiny_cube, tmp_path, monkeypatch):
+    from eddy_widgets.inference.result import FitResult
+
+    monkeypatch.chdir(tmp_path)
+    session = tiny_session(tiny_cube, nsteps=1_000_000)
+    session.start()
+    thread = session._thread
+    join = thread.join
+    calls = []
+
+    def interrupted_join(timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:          # the first wait: Ctrl-C after some draws
+            while session.result is None or session.result.n_draws("sampling") < 5:
+                join(0.05)
+            raise KeyboardInterrupt
+        return join(timeout)
+
+    monkeypatch.setattr(thread, "join", interrupted_join)
+    with pytest.raises(KeyboardInterrupt):
+        session.wait()
+    assert not thread.is_alive() and session.status == "stopped"
+    result = session.result
+    assert result.stopped and 5 <= result.n_draws("sampling") < 1_000_000
+    assert FitResult.load(session.checkpoint_file) == result
+    assert session.can_resume

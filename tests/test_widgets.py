@@ -7,6 +7,7 @@ fit to a fraction of a second after the first compilation.
 
 from __future__ import annotations
 
+import html
 import math
 import threading
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from eddy_widgets.data import load_example
+from eddy_widgets.inference import diagnostics as D
 from eddy_widgets.inference.backends import BACKENDS
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.result import FitResult
@@ -23,6 +25,7 @@ from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets import (BackendSelector, ChainView, FitDashboard,
                                   ParameterEditor, ResultsPanel, RunControls)
+from eddy_widgets.widgets.results import COLOURS, posterior_table
 
 WAIT = 120  # seconds; a generous bound for one short fit with compilation
 
@@ -35,6 +38,13 @@ def example():
 @pytest.fixture(scope="module")
 def cube(example):
     return rotationmap(example.v0, FOV=4.0, downsample=8)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Runs write their checkpoints under the working directory: keep them
+    out of the repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 def quick_session(cube, example, **changes) -> FitSession:
@@ -349,7 +359,9 @@ def test_run_fills_chain_view_and_results(cube, example):
     # The results table lists every free parameter; figures are drawn.
     for name in ("PA", "mstar", "vlsr"):
         assert f"<b>{name}</b>" in results.table.value
-    assert "R-hat" in results.table.value and "ESS" in results.table.value
+    # emcee: ESS and chain length in tau; R-hat over walkers is not shown.
+    assert "ESS" in results.table.value and "n/&tau;" in results.table.value
+    assert "R-hat" not in results.table.value
     assert results.corner_output.outputs[0]["data"]["image/png"]
     assert results.maps_output.outputs[0]["data"]["image/png"]
     # Continue on a finished run adds extend_steps draws.
@@ -376,6 +388,11 @@ def test_stop_keeps_draws_and_continue_resumes(cube, example):
     result = session.result
     drawn = result.n_draws("warmup") + result.n_draws("sampling")
     assert 0 < result.n_draws("sampling") < 100_000 and result.stopped
+    # Every draw is kept: in the result and in the checkpoint, whose place the
+    # status says.
+    assert "every draw is kept" in controls.status.value
+    assert session.checkpoint_file in controls.status.value
+    assert FitResult.load(session.checkpoint_file) == result
     x, y = chains.trace("vlsr")
     assert y.shape == (8, x.size) and x[-1] <= drawn - 1
     np.testing.assert_array_equal(y, full_chains(result)[:, ::chains.stride, 2])
@@ -455,7 +472,113 @@ def test_nuts_run_shows_sampler_panels(cube, example):
         step, np.concatenate([result.stats["warmup"]["step_size"],
                               result.stats["sampling"]["step_size"]], axis=1))
     assert "<b>mstar</b>" in results.table.value and "<b>vlsr</b>" in results.table.value
+    for column in ("ESS bulk", "ESS tail", "R-hat"):
+        assert f">{column}</th>" in results.table.value
+    assert "n/&tau;" not in results.table.value
+    assert results.converged is result.converged
     assert "chains" in chains.title.value
+
+
+# -- The verdict and the table ----------------------------------------------------
+
+
+def test_converged_emcee_result_shows_verdict_without_r_hat_or_red(example):
+    # Geometry at the truths, three free parameters, the uncertainty map:
+    # differential-evolution moves converge in 1000 steps.
+    t = example.truths
+    cube = rotationmap(example.v0, uncertainty=example.dv0, FOV=4.0, downsample=8)
+    fixed = {k: t[k] for k in ("inc", "dist", "x0", "y0", "z0", "psi", "r_cavity",
+                               "r_taper", "q_taper")}
+    session = quick_session(cube, example, params={"PA": 0, "mstar": 1, "vlsr": 2,
+                                                   **fixed},
+                            nburnin=250, nsteps=1000,
+                            mcmc_kwargs={"seed": 2, "moves": "de"})
+    results = ResultsPanel(session, corner=False, maps=False)
+    session.start()
+    assert session.wait(WAIT) and session.status == "done", session.error
+    result = session.result
+    assert result.converged and result.warnings == []
+    assert results.converged is True and results.warnings == []
+    # The verdict comes first, in words and green.
+    assert results.children.index(results.verdict) == 1
+    assert "Converged" in results.verdict.value and "no warnings" in results.verdict.value
+    assert COLOURS["good"] in results.verdict.value
+    shown = results.verdict.value + results.table.value
+    assert COLOURS["bad"] not in shown and COLOURS["advice"] not in shown
+    assert "R-hat" not in shown and "r_hat" not in shown
+    heads = [">ESS</th>", ">n/&tau;</th>"]
+    assert all(h in results.table.value for h in heads)
+    # A legend line for every column.
+    legend = results.table.value.split("eddy-legend")[1]
+    for column in ("parameter, unit", "median", "&minus; / +", "ESS", "n/&tau;"):
+        assert f"<div>{column}" in legend
+
+
+def test_short_run_shows_not_converged_and_the_warnings_at_the_top(cube, example):
+    session = quick_session(cube, example)          # 10 + 20 steps
+    results = ResultsPanel(session, corner=False, maps=False)
+    session.start()
+    assert session.wait(WAIT) and session.status == "done", session.error
+    result = session.result
+    assert not result.converged and result.warnings
+    assert results.converged is False and results.warnings == result.warnings
+    assert results.children.index(results.verdict) == 1
+    verdict = results.verdict.value
+    assert "Not converged" in verdict and COLOURS["bad"] in verdict
+    assert verdict.index("Not converged") < verdict.index("<li>")
+    for sentence in result.warnings:
+        assert f"<li>{html.escape(sentence)}</li>" in verdict
+    assert any("run longer" in w for w in results.warnings)
+    # A new run empties the verdict until it has draws.
+    session.nsteps = 0
+    session.start()
+    assert session.wait(WAIT)
+    assert results.verdict.value == "" and results.converged is None
+
+
+def _nuts_result(nchains=2, n=100):
+    rng = np.random.default_rng(0)
+    result = FitResult(("mstar", "vlsr"), "numpyro", nchains)
+    result.append(Chunk("sampling", 0, rng.standard_normal((nchains, n, 2)),
+                        np.zeros((nchains, n))))
+    return result
+
+
+def _with_diagnostics(result, **values):
+    """``result`` whose diagnostics() gives ``values`` for every parameter."""
+    diag = {name: {"tau": 1.0, "n_tau": 100.0, "ess": values["ess_bulk"], **values}
+            for name in result.names}
+    result.diagnostics = lambda: diag
+    return result
+
+
+def test_nuts_table_colours_only_past_the_verdicts_thresholds(monkeypatch):
+    red = f"color:{COLOURS['bad']}"
+    max_rhat = D.threshold("nuts_max_rhat")
+    want = D.threshold("nuts_min_ess_per_chain") * 2     # two chains
+    good = _with_diagnostics(_nuts_result(), r_hat=max_rhat, ess_bulk=want,
+                             ess_tail=want)
+    table = posterior_table(good)
+    assert red not in table
+    for column in ("ESS bulk", "ESS tail", "R-hat"):
+        assert f"<div>{column}" in table.split("eddy-legend")[1]
+    bad = _with_diagnostics(_nuts_result(), r_hat=max_rhat + 0.002,
+                            ess_bulk=want - 1, ess_tail=want - 1)
+    assert posterior_table(bad).count(red) == 3 * 2       # 3 columns x 2 rows
+    # The thresholds are the verdict's, not copies.
+    monkeypatch.setitem(D.THRESHOLDS, "nuts_max_rhat", (1.1, "test"))
+    monkeypatch.setitem(D.THRESHOLDS, "nuts_min_ess_per_chain", (1, "test"))
+    assert red not in posterior_table(bad)
+
+
+def test_pull_column_is_median_minus_truth_over_sd():
+    result = _nuts_result(n=2000)
+    table = posterior_table(result, truths={"mstar": 0.0})
+    assert ">(median - truth)/sd</th>" in table and ">truth</th>" in table
+    p16, p50, p84 = result.percentiles()
+    pull = (p50[0] - 0.0) / (0.5 * (p84[0] - p16[0]))
+    assert f">{pull:.2g}</td>" in table
+    assert "(median - truth)/sd: how many posterior widths" in table
 
 
 # -- Dashboard -----------------------------------------------------------------

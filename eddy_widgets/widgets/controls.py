@@ -1,9 +1,12 @@
 """Run / Stop / Continue for a :class:`~eddy_widgets.session.FitSession`, with
-the reason when Run is disabled and the error of a failed run."""
+the run's status and where its checkpoint is, the reason when Run is disabled
+and the error of a failed run."""
 
 from __future__ import annotations
 
+import datetime
 import html
+import os
 
 import ipywidgets as W
 from traitlets import link
@@ -17,9 +20,32 @@ STATUS_TEXT = {
     "optimising": "preparing (mask, optimiser, compilation)&hellip;",
     "running": "sampling&hellip;",
     "stopped": "stopped &ndash; every draw is kept; Continue resumes",
-    "done": "done",
+    "done": "done &ndash; the verdict is at the top of the results",
     "error": "failed",
 }
+
+
+def checkpoint_text(session) -> str:
+    """Where the session's run writes its checkpoint, in words (HTML)."""
+    every = f"{session.checkpoint_interval:g} s"
+    path = session.checkpoint_file
+    if session.status == "idle":
+        if session.checkpoint is None:
+            return "checkpoints are off (session.checkpoint = None)"
+        return (f"each run writes a checkpoint to <code>{html.escape(str(session.checkpoint))}"
+                f"</code> every {every} and when it stops or ends")
+    if not path:
+        return "no checkpoint (session.checkpoint = None): the draws are in memory only"
+    where = f"<code>{html.escape(path)}</code>"
+    if session.busy:
+        return (f"checkpoint: {where}, written every {every} and when the run stops "
+                f"or ends")
+    if os.path.exists(path):
+        when = datetime.datetime.fromtimestamp(os.path.getmtime(path))
+        return (f"checkpoint: {where} (last written {when:%H:%M:%S}); continue it later "
+                f"with session.continue_from(path) or "
+                f"cube.continue_fit(result=FitResult.load(path))")
+    return f"checkpoint: {where} (not written: the run made no draws)"
 
 
 class RunControls(W.VBox):
@@ -29,7 +55,7 @@ class RunControls(W.VBox):
         run, stop, resume: the Run, Stop and Continue buttons.
         extend_steps: draws Continue adds once a run has reached its end.
         reason: why Run is disabled (invalid rows, no map, running).
-        status: the run's state in words.
+        status: the run's state in words, and where its checkpoint is.
         error: the message of an exception in the run (red), and warnings the
             engine gave while preparing (orange).
     """
@@ -39,7 +65,8 @@ class RunControls(W.VBox):
         self.run = W.Button(description="Run", icon="play", button_style="success",
                             tooltip="start a new fit with this set-up")
         self.stop = W.Button(description="Stop", icon="stop", button_style="danger",
-                             tooltip="stop after the current chunk; keeps every draw")
+                             tooltip="stop after the current chunk; keeps every draw "
+                                     "(and writes the checkpoint)")
         self.resume = W.Button(description="Continue", icon="forward",
                                tooltip="resume a stopped run, or add draws to a "
                                        "finished one")
@@ -54,9 +81,11 @@ class RunControls(W.VBox):
         self.resume.on_click(lambda _: self._call(self.session.resume))
         super().__init__([W.HBox([self.run, self.stop, self.resume, self.extend_steps,
                                   W.HTML("draws")]),
-                          self.status, self.reason, self.error], **kwargs)
+                          self.status, self.reason, self.error],
+                         **kwargs)
         session.observe(self._update, names=["status", "issues", "valid", "cube",
-                                             "error", "messages"])
+                                             "error", "messages", "checkpoint",
+                                             "checkpoint_file", "checkpoint_interval"])
         self._update()
 
     def _call(self, action) -> None:
@@ -85,7 +114,8 @@ class RunControls(W.VBox):
                                  + "</ul></div>")
         else:
             self.reason.value = ""
-        self.status.value = f"<b>Status</b>: {STATUS_TEXT[s.status]}"
+        self.status.value = (f"<b>Status</b>: {STATUS_TEXT[s.status]}<br>"
+                             f"<span style='font-size:90%'>{checkpoint_text(s)}</span>")
         parts = []
         if s.error:
             parts.append(f"<div style='color:#c62828; white-space:pre-wrap'>"

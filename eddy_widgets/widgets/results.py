@@ -1,6 +1,13 @@
-"""The results of a :class:`~eddy_widgets.session.FitSession`'s run: posterior
-table, corner plot and data / model / residual maps, refreshed when the run
-stops or ends.
+"""The results of a :class:`~eddy_widgets.session.FitSession`'s run: the
+verdict, the posterior table, corner plot and data / model / residual maps,
+refreshed when the run stops or ends.
+
+The verdict comes first, in words: converged or not (by the checks of the
+sampler that made the draws, :mod:`eddy_widgets.inference.diagnostics`), then
+every warning as a sentence that says what to do. The table's diagnostic
+columns fit the sampler: for emcee the effective sample size and the chain
+length in autocorrelation times (R-hat over walkers is not a valid
+diagnostic); for NUTS bulk and tail ESS and rank-normalised R-hat.
 
 Figures are drawn with :mod:`eddy_widgets.plots`, rendered to PNG and placed
 in ``ipywidgets.Output`` widgets by setting their outputs (which works from the
@@ -21,10 +28,14 @@ import warnings
 import ipywidgets as W
 import numpy as np
 
+from ..inference import diagnostics as D
 from ..parameters import PARAMETERS
 from ..session import FitSession
 
-__all__ = ["ResultsPanel", "posterior_table"]
+__all__ = ["ResultsPanel", "posterior_table", "verdict_html", "COLOURS"]
+
+#: Colours of the panel: good, problem (a run that did not converge), advice.
+COLOURS = {"good": "#2e7d32", "bad": "#c62828", "advice": "#b26a00"}
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -33,26 +44,114 @@ def _fmt(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def posterior_table(result) -> str:
+def _flag(text: str, bad: bool) -> str:
+    """``text`` in red when ``bad``."""
+    return f"<span style='color:{COLOURS['bad']}'>{text}</span>" if bad else text
+
+
+def verdict_html(converged: bool, notes: list[str]) -> str:
+    """The verdict in words: one line (green 'Converged' or red 'Not
+    converged'), then the warnings as a list (amber when the chains
+    converged, so that nothing is red on a converged fit)."""
+    if converged:
+        head = (f"<b style='color:{COLOURS['good']}'>&#10004; Converged</b>"
+                + (": the chains pass every check of their sampler, but read the "
+                   "warnings below." if notes else
+                   ": the chains pass every check of their sampler; no warnings."))
+    else:
+        head = (f"<b style='color:{COLOURS['bad']}'>&#10008; Not converged</b>: "
+                "do not trust these numbers yet.")
+    colour = COLOURS["advice"] if converged else COLOURS["bad"]
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    listing = (f"<ul class='eddy-warnings' style='margin:2px 0; color:{colour}'>"
+               f"{items}</ul>" if notes else "")
+    return f"<div class='eddy-verdict'>{head}{listing}</div>"
+
+
+def _legend(result, truths: bool) -> list[str]:
+    """One line per column of :func:`posterior_table`."""
+    lines = ["parameter, unit: the free parameter and its unit.",
+             "median: the 50th percentile of the post-warmup draws (PA on the "
+             "circle, in [0, 360)).",
+             "&minus; / +: the median minus the 16th percentile / the 84th "
+             "percentile minus the median (a 68% interval; about 1 sigma)."]
+    if result.backend == "emcee":
+        want = D.threshold("emcee_min_chain_taus")
+        lines += ["ESS: effective sample size, nwalkers &times; nsteps / &tau;, where "
+                  "&tau; is emcee's integrated autocorrelation time in steps.",
+                  f"n/&tau;: the chain length in autocorrelation times; want &ge; "
+                  f"{want} (red below)."]
+    else:
+        per_chain = D.threshold("nuts_min_ess_per_chain")
+        lines += [f"ESS bulk: effective sample size of the posterior's centre "
+                  f"(ArviZ); want &ge; {per_chain} per chain, "
+                  f"{per_chain * result.nchains} here (red below).",
+                  f"ESS tail: effective sample size of its 5% and 95% quantiles "
+                  f"(ArviZ); want &ge; {per_chain} per chain (red below).",
+                  f"R-hat: rank-normalised split R-hat (ArviZ), how far the chains "
+                  f"(or their halves) disagree; want &le; {D.threshold('nuts_max_rhat')} "
+                  f"(red above)."]
+    if truths:
+        lines += ["truth: the value the map was made with.",
+                  "(median - truth)/sd: how many posterior widths (sd, half the "
+                  "16th-84th percentile range) the median lies above the truth."]
+    return lines
+
+
+def posterior_table(result, truths: dict | None = None) -> str:
     """HTML table of a result: parameter, unit, median, -/+ (16th/84th
-    percentiles), ESS and R-hat, and one line of sampler statistics."""
+    percentiles) and the diagnostics that fit the sampler (emcee: ESS and
+    n/tau; NUTS: ESS bulk, ESS tail and R-hat), with ``truths`` the true
+    value and the pull; a legend line per column and one line of sampler
+    statistics."""
     p16, p50, p84 = result.percentiles()
     diag = result.diagnostics()
+    emcee = result.backend == "emcee"
     cell = "style='padding:1px 8px; text-align:right'"
-    head = "".join(f"<th {cell}>{h}</th>" for h in
-                   ("parameter", "unit", "median", "&minus;", "+", "ESS", "R-hat"))
+    heads = ["parameter", "unit", "median", "&minus;", "+"]
+    heads += ["ESS", "n/&tau;"] if emcee else ["ESS bulk", "ESS tail", "R-hat"]
+    if truths:
+        heads += ["truth", "(median - truth)/sd"]
+    head = "".join(f"<th {cell}>{h}</th>" for h in heads)
+    min_taus = D.threshold("emcee_min_chain_taus")
+    max_rhat = D.threshold("nuts_max_rhat")
+    min_ess = D.threshold("nuts_min_ess_per_chain") * result.nchains
     rows = []
     for i, name in enumerate(result.names):
         unit = PARAMETERS[name].unit if name in PARAMETERS else ""
-        rhat = diag[name]["r_hat"]
-        warn = " style='color:#c62828'" if math.isfinite(rhat) and rhat > 1.05 else ""
-        rows.append(
-            f"<tr><td {cell}><b>{html.escape(name)}</b></td><td {cell}>"
-            f"{html.escape(unit)}</td><td {cell}>{_fmt(p50[i], 6)}</td>"
-            f"<td {cell}>{_fmt(p50[i] - p16[i], 3)}</td>"
-            f"<td {cell}>{_fmt(p84[i] - p50[i], 3)}</td>"
-            f"<td {cell}>{_fmt(diag[name]['ess'], 3)}</td>"
-            f"<td {cell}><span{warn}>{_fmt(rhat, 4)}</span></td></tr>")
+        d = diag[name]
+        cells = [f"<b>{html.escape(name)}</b>", html.escape(unit), _fmt(p50[i], 6),
+                 _fmt(p50[i] - p16[i], 3), _fmt(p84[i] - p50[i], 3)]
+        if emcee:
+            n_tau = d["n_tau"]
+            cells += [_fmt(d["ess"], 3),
+                      _flag(_fmt(n_tau, 3), math.isfinite(n_tau) and n_tau < min_taus)]
+        else:
+            for key in ("ess_bulk", "ess_tail"):
+                cells.append(_flag(_fmt(d[key], 3),
+                                   math.isfinite(d[key]) and d[key] < min_ess))
+            rhat = d["r_hat"]
+            cells.append(_flag(_fmt(rhat, 4), math.isfinite(rhat) and rhat > max_rhat))
+        if truths:
+            truth = truths.get(name)
+            if truth is None:
+                cells += ["", ""]
+            else:
+                sd = 0.5 * (p84[i] - p16[i])
+                diff = p50[i] - truth
+                if name in D.CIRCULAR:
+                    diff = (diff + 180.0) % 360.0 - 180.0
+                cells += [_fmt(truth, 6), _fmt(diff / sd if sd > 0 else math.nan, 2)]
+        rows.append("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in cells) + "</tr>")
+    legend = "".join(f"<div>{line}</div>" for line in _legend(result, bool(truths)))
+    return (f"<table class='eddy-posterior'><tr>{head}</tr>{''.join(rows)}</table>"
+            f"<div class='eddy-legend' style='font-size:85%; color:#555'>{legend}</div>"
+            f"<div style='font-size:90%'>{html.escape('; '.join(_facts(result)))}</div>")
+
+
+def _facts(result) -> list[str]:
+    """The run in a few words: sampler, counts, acceptance or tree sizes,
+    divergences, reduced chi2."""
     summary = result.sampler_summary()
     facts = [f"{summary['backend']}, {summary['nchains']} "
              f"{'walkers' if result.backend == 'emcee' else 'chains'}, "
@@ -64,10 +163,13 @@ def posterior_table(result) -> str:
                      f"{summary['median_steps_per_draw']:.0f} steps per draw")
     if "divergences" in summary:
         facts.append(f"{summary['divergences']} divergent draws")
+    if "max_tree_depth_hits" in summary:
+        facts.append(f"{summary['max_tree_depth_hits']} draws at max_tree_depth")
+    if "reduced_chi2" in summary:
+        facts.append(f"reduced chi2 {summary['reduced_chi2']:.3g} (want near 1)")
     if result.stopped:
         facts.append("stopped early")
-    return (f"<table class='eddy-posterior'><tr>{head}</tr>{''.join(rows)}</table>"
-            f"<div style='font-size:90%'>{html.escape('; '.join(facts))}</div>")
+    return facts
 
 
 def figure_output(fig) -> dict:
@@ -102,24 +204,35 @@ def quiet():
 
 
 class ResultsPanel(W.VBox):
-    """Posterior table, corner plot and data / model / residual maps.
+    """The verdict, posterior table, corner plot and data / model / residual
+    maps.
 
     Args:
         session: the session whose results to show.
         corner, maps: draw the corner plot / the maps (they take a second or
-            two; the table is always made).
+            two; the verdict and the table are always made).
+        truths: ``{name: value}`` of known true values (e.g. a synthetic
+            map's): the table gets a truth and a (median - truth)/sd column.
 
     Attributes:
+        verdict: HTML at the top: converged or not in words, then the
+            warnings (``result.converged`` and ``result.warnings``).
+        converged: the last drawn result's verdict (``None`` before any).
+        warnings: its warning sentences.
         table: HTML posterior table.
         corner_output, maps_output: ``ipywidgets.Output`` with the figures.
         refreshes: how many times it was refreshed.
     """
 
     def __init__(self, session: FitSession, corner: bool = True, maps: bool = True,
-                 **kwargs):
+                 truths: dict | None = None, **kwargs):
         self.session = session
         self.show_corner = corner
         self.show_maps = maps
+        self.truths = dict(truths) if truths else None
+        self.converged: bool | None = None
+        self.warnings: list[str] = []
+        self.verdict = W.HTML()
         self.note = W.HTML("<i>Results appear when a run stops or ends.</i>")
         self.table = W.HTML()
         # A corner plot of many parameters needs room: at 700 px its labels
@@ -134,7 +247,7 @@ class ResultsPanel(W.VBox):
         self._lock = threading.Lock()
         tabs = W.Tab([self.corner_output, self.maps_output],
                      titles=["corner", "residual maps"])
-        super().__init__([W.HTML("<h4 style='margin:4px 0'>Results</h4>"),
+        super().__init__([W.HTML("<h4 style='margin:4px 0'>Results</h4>"), self.verdict,
                           W.HBox([self.note, self.refresh_button]), self.table, tabs],
                          **kwargs)
         session.observe(self._on_status, names=["status"])
@@ -157,6 +270,7 @@ class ResultsPanel(W.VBox):
             self.refreshes += 1
             if result is None or result.n_draws("sampling") == 0:
                 self.note.value = "<i>No post-warmup draws yet.</i>"
+                self._clear_verdict()
                 self.table.value = ""
                 self.corner_output.outputs = ()
                 self.maps_output.outputs = ()
@@ -165,12 +279,20 @@ class ResultsPanel(W.VBox):
                 with quiet():
                     self._draw(result, run)
             except Exception as exc:  # noqa: BLE001 - shown, never printed
-                self.note.value = (f"<span style='color:#c62828'>Could not draw the "
+                self.note.value = (f"<span style='color:{COLOURS['bad']}'>Could not draw the "
                                    f"results: {html.escape(type(exc).__name__)}: "
                                    f"{html.escape(str(exc))}</span>")
 
+    def _clear_verdict(self) -> None:
+        self.converged, self.warnings = None, []
+        self.verdict.value = ""
+
     def _draw(self, result, run) -> None:
-        self.table.value = posterior_table(result)
+        self._clear_verdict()
+        converged, notes = result.converged, result.warnings
+        self.converged, self.warnings = converged, list(notes)
+        self.verdict.value = verdict_html(converged, notes)
+        self.table.value = posterior_table(result, self.truths)
         self.note.value = ""
         if self.show_corner:
             self._draw_corner(result)

@@ -24,15 +24,15 @@
 # `load_example()` gives the paths of the bundled map (`.v0`) and its
 # uncertainty (`.dv0`), and the parameters it was made with (`.truths`).
 # `rotationmap` reads them the way astro-eddy does: `FOV` keeps the central
-# 8 x 8 arcsec and `downsample=8` keeps every 8th pixel, a 40 x 40 map that
-# fits in seconds. (For real work use `downsample=4` or less, so that pixels are
-# about a beam apart.)
+# 8 x 8 arcsec and `downsample=4` keeps every 4th pixel, an 80 x 80 map whose
+# pixels are about a beam apart (neighbouring pixels within a beam are not
+# independent, so a fit should not use them all).
 
 # %%
 from eddy_widgets import load_example, rotationmap
 
 example = load_example()
-cube = rotationmap(example.v0, uncertainty=example.dv0, FOV=8.0, downsample=8)
+cube = rotationmap(example.v0, uncertainty=example.dv0, FOV=8.0, downsample=4)
 
 ny, nx = cube.data.shape
 print(f"{ny} x {nx} pixels of {cube.dpix:.2f} arcsec; "
@@ -71,6 +71,11 @@ plt.show()
 # parameters (`params` maps a name to its index in `p0`), the inclination and
 # distance fixed, and pixels closer to the centre than two beams left out.
 # `r_taper`'s prior is given a finite upper bound (see notebook 04 for why).
+# The sampler is emcee with its differential-evolution moves (`de+snooker` in
+# the dashboard's menu), which mix several times faster than emcee's default
+# stretch move on this disk, and the run is long enough to converge (see
+# below). Since the map was made with known values, the results table can show
+# how far each median lies from them.
 
 # %%
 from eddy_widgets.widgets import FitDashboard
@@ -83,7 +88,9 @@ cube.set_prior("r_taper", [0.0, 50.0], "flat")
 
 dashboard = FitDashboard.from_fit_kwargs(
     cube, p0=p0, params=params, mcmc="emcee",
-    nwalkers=32, nburnin=300, nsteps=300, mcmc_kwargs={"seed": 0})
+    nwalkers=32, nburnin=500, nsteps=3000,
+    mcmc_kwargs={"seed": 0, "moves": "de+snooker"})
+dashboard.results.truths = example.truths    # adds truth and pull columns
 dashboard
 
 # %% [markdown]
@@ -92,26 +99,60 @@ dashboard
 # Press **Run** above. The fit runs in the background, so the notebook stays
 # usable and **Stop** keeps every draw made so far. (It first finds the most
 # probable parameters with the gradient of the JAX model, then runs 32 emcee
-# walkers for 300 burn-in and 300 kept steps.)
+# walkers for 500 burn-in and 3000 kept steps, about ten seconds.)
 #
-# The cell below does the same from code, and waits for the end, so that this
-# notebook also runs top to bottom unattended.
+# Every run from the dashboard also writes a **checkpoint**: the whole result,
+# with the sampler's state, saved every 60 seconds and when the run stops or
+# ends, by default to a new file `eddy_widgets_checkpoints/<date>-<time>.npz`
+# in the working directory (the status line under the buttons says which). If
+# the kernel dies, at most a minute of sampling is lost:
+# `session.continue_from(path)` goes on from the file. Here we name the file,
+# so that re-running the notebook replaces it instead of adding a new one.
+#
+# The cell below does the same as the Run button from code, and waits for the
+# end, so that this notebook also runs top to bottom unattended.
 
 # %%
 session = dashboard.session
+session.checkpoint = "eddy_widgets_checkpoints/quickstart.npz"
 session.start()          # what the Run button does
 session.wait()           # block until the run (and the dashboard) is done
 print("status:", session.status)
 print(session.result)
+print(session.result.verdict_text())
+
+# %% [markdown]
+# **The verdict** says whether to trust the numbers, and the dashboard shows
+# it at the top of the results. *Converged* means the chains pass the
+# convergence checks of their sampler. For emcee that is the autocorrelation
+# time τ, the number of steps a walker needs to forget where it was: the kept
+# chain must be at least 50 τ long and the burn-in at least 3 τ (emcee's
+# walkers are not independent chains, so R-hat does not apply to them). For
+# NUTS (notebook 04) it is R-hat at most 1.01, bulk and tail effective sample
+# sizes of at least 100 per chain, and no divergent draws after warmup.
+# Separately, the reduced χ² of the model over the fitted pixels should be
+# near 1; far from it, the model or the uncertainties are off. Each problem
+# found is listed as a sentence that says what to do ("run longer: ...").
+#
+# The checkpoint holds the same draws:
+
+# %%
+from pathlib import Path
+
+from eddy_widgets import FitResult
+
+saved = FitResult.load(session.checkpoint_file)
+print("checkpoint:", Path(session.checkpoint_file).relative_to(Path.cwd()))
+print("the same draws as the run:", saved == session.result)
 
 # %% [markdown]
 # ## 5. Results
 #
-# The dashboard now shows the posterior table, corner plot and residuals. The
-# same numbers are on `session.result`, a `FitResult`. Below, each median is
-# rounded to the power of ten just above its posterior width: digits beyond
-# that are noise from the finite chains. The bundled map was made with known
-# parameters, so we can check the fit found them.
+# The dashboard now shows the verdict, the posterior table, corner plot and
+# residuals. The same numbers are on `session.result`, a `FitResult`. Below,
+# each median is rounded to the power of ten just above its posterior width:
+# digits beyond that are noise from the finite chains. The bundled map was
+# made with known parameters, so we can check the fit found them.
 
 # %%
 from posterior_tables import rounded_table
@@ -136,7 +177,7 @@ plt.show()
 # ## Next
 #
 # - Keep the result: `result.save("fit.npz")`, and later
-#   `FitResult.load("fit.npz")`.
-# - Export the set-up as a script: `print(session.to_script(FOV=8.0, downsample=8))`.
+#   `FitResult.load("fit.npz")` (a checkpoint loads the same way).
+# - Export the set-up as a script: `print(session.to_script(FOV=8.0, downsample=4))`.
 # - Move on to [02 the model](02_the_model.ipynb) to see what each parameter
 #   does to the map.

@@ -167,14 +167,18 @@ plt.show()
 # ### Emission surface
 #
 # Molecular lines like CO are emitted from a layer high above the midplane,
-# `z(r) = z0 * max(r - r_cavity, 0)**psi * exp(-(r / r_taper)**q_taper)`:
+# `z(r) = z0 * r_eff**psi * exp(-(r_eff / r_taper)**q_taper)` with
+# `r_eff = max(r - r_cavity, 0)`, the radius measured from the cavity's edge
+# (astro-eddy's convention):
 #
-# - **`z0`** (arcsec): the height at a radius of 1 arcsec; 0 is a flat disk;
+# - **`z0`** (arcsec): the height 1 arcsec outside the cavity, before the
+#   taper; 0 is a flat disk;
 # - **`psi`**: the flaring index, how fast the height grows with radius
 #   (`psi = 1` is a cone of opening angle `arctan(z0)`);
 # - **`r_cavity`** (arcsec): inside it the surface lies in the midplane;
 # - **`r_taper`** (arcsec) and **`q_taper`**: the exponential taper that brings
-#   the surface back down in the outer disk (the gas gets too thin to emit).
+#   the surface back down in the outer disk (the gas gets too thin to emit);
+#   like the height, the taper is measured from `r_cavity`.
 #
 # On the sky, a raised surface moves each ring of the disk along the minor
 # axis (pictured further down), so the iso-velocity contours lose their
@@ -210,7 +214,7 @@ for ax, (name, values) in zip(axes, [("psi", [1.0, 1.25, 2.0]),
     ax.set_xlabel("r [arcsec]")
     ax.legend(fontsize=8)
 axes[0].set_ylabel("z [arcsec]")
-print(f"example: z(1 arcsec) = {float(surface()[80]):.3f} arcsec, highest "
+print(f"example: z(1 arcsec) = {np.interp(1.0, r, surface()):.3f} arcsec, highest "
       f"z = {surface().max():.2f} arcsec at r = {r[surface().argmax()]:.1f} arcsec")
 
 # %% [markdown]

@@ -181,7 +181,9 @@ print(f"smallest rms at inc = {best:.1f} deg:", show_inclination(best))
 # mass, systemic velocity and emission height; the distance and the taper of
 # the surface stay fixed. The fit starts from your by-eye value (or 30 deg if
 # you have not given one yet); the optimiser then finds the best values before
-# the sampler explores around them. This takes about ten seconds.
+# the sampler explores around them: 32 emcee walkers with differential-
+# evolution moves, 300 burn-in and 3000 kept steps. This takes about ten
+# seconds.
 
 # %%
 start_inc = my_inclination if my_inclination is not None else 30.0
@@ -189,12 +191,22 @@ params = {"x0": 0, "y0": 1, "PA": 2, "inc": 3, "mstar": 4, "vlsr": 5, "z0": 6, "
           "r_taper": 3.0, "q_taper": 2.0, "dist": 101.0, "r_min": 2.0 * cube.bmaj}
 p0 = [0.0, 0.0, 312.0, start_inc, 2.0, 5.7e3, 0.25, 1.0]
 samples, result = cube.fit_map(
-    p0, params, nwalkers=32, nburnin=300, nsteps=300,
-    mcmc="emcee", mcmc_kwargs={"seed": 1, "progress": False},
+    p0, params, nwalkers=32, nburnin=300, nsteps=3000,
+    mcmc="emcee", mcmc_kwargs={"seed": 1, "progress": False,
+                               "moves": [("DEMove", 0.8), ("DESnookerMove", 0.2)]},
     plots=["corner"], returns=["samples", "result"])
 cube.figures["corner"].set_dpi(60)   # a lighter image in the stored notebook
 
 # %% [markdown]
+# `fit_map` ends by printing its **verdict**. *Converged* means the chains
+# pass the convergence checks of their sampler; for emcee that is the
+# autocorrelation time τ (the number of steps a walker needs to forget where it
+# was): the kept chain must be at least 50 τ long and the burn-in at least
+# 3 τ. (For the NUTS sampler it would be R-hat at most 1.01, bulk and tail
+# effective sample sizes of at least 100 per chain and no divergent draws.)
+# The reduced χ² of the model should also be near 1. Any problem is listed as
+# a sentence saying what to do; only read numbers off a converged fit.
+#
 # `samples` has one column per free parameter, in the order of `p0`
 # (`result.names` lists them). The corner plot above shows each parameter's
 # posterior (diagonal) and each pair's joint posterior.

@@ -48,8 +48,8 @@ from eddy_widgets import load_example, rotationmap
 # We fit the centre, position angle, stellar mass, systemic velocity and the
 # height of the emission surface, with the inclination (46.7 deg), distance
 # (101 pc) and the taper of the surface fixed at values from other
-# observations. 32 emcee walkers, 300 burn-in and 300 kept steps: about ten
-# seconds.
+# observations. 32 emcee walkers with differential-evolution moves, 300
+# burn-in and 3000 kept steps: about ten seconds.
 
 # %%
 example = load_example()
@@ -60,14 +60,24 @@ params = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
           "inc": 46.7, "dist": dist, "r_taper": 3.0, "q_taper": 2.0,
           "r_min": 2.0 * cube.bmaj}
 p0 = [0.0, 0.0, 312.0, 1.5, 5.7e3, 0.25, 1.0]
+moves = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
 samples, result = cube.fit_map(
-    p0, params, nwalkers=32, nburnin=300, nsteps=300,
-    mcmc="emcee", mcmc_kwargs={"seed": 2, "progress": False},
+    p0, params, nwalkers=32, nburnin=300, nsteps=3000,
+    mcmc="emcee", mcmc_kwargs={"seed": 2, "progress": False, "moves": moves},
     plots=["corner"], returns=["samples", "result"])
 cube.figures["corner"].set_dpi(60)   # a lighter image in the stored notebook
 print("free parameters, the columns of samples:", result.names)
 
 # %% [markdown]
+# `fit_map` ends by printing its **verdict**. *Converged* means the chains
+# pass the convergence checks of their sampler; for emcee that is the
+# autocorrelation time τ (the number of steps a walker needs to forget where it
+# was): the kept chain must be at least 50 τ long and the burn-in at least
+# 3 τ. (For the NUTS sampler it would be R-hat at most 1.01, bulk and tail
+# effective sample sizes of at least 100 per chain and no divergent draws.)
+# The reduced χ² of the model should also be near 1. Any problem is listed as
+# a sentence saying what to do; only read numbers off a converged fit.
+#
 # ## Question 1: the mass and its statistical uncertainty
 #
 # From `samples`, compute the posterior **median** of the stellar mass and its
@@ -124,8 +134,9 @@ check_total_uncertainty(my_mstar_total_err, result, dist, dist_err)
 
 # %% solution
 samples_far = cube.fit_map(
-    p0, params | {"dist": dist + dist_err}, nwalkers=32, nburnin=300, nsteps=300,
-    mcmc="emcee", mcmc_kwargs={"seed": 2, "progress": False}, plots="none")
+    p0, params | {"dist": dist + dist_err}, nwalkers=32, nburnin=300, nsteps=3000,
+    mcmc="emcee", mcmc_kwargs={"seed": 2, "progress": False, "moves": moves},
+    plots="none")
 ratio = np.median(samples_far[:, i]) / my_mstar
 print(f"mass ratio {ratio:.2f} for a distance ratio {(dist + dist_err) / dist:.2f}")
 
