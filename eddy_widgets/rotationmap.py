@@ -143,7 +143,7 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
             theta = estimate.theta
             optimizer = estimate.outcome(p0)
             if verbose:
-                if not optimizer["moved"] and estimate.success:
+                if not optimizer["moved"] and optimizer["at_optimum"]:
                     print("The optimiser found p0 already at the optimum "
                           f"({estimate.message}); starting from it.")
                 elif not optimizer["moved"]:

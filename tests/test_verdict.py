@@ -218,3 +218,82 @@ def test_pull_column_reads_median_minus_truth():
     assert "(med-true)/sd" in table
     pull = float(table.splitlines()[2].split()[-1])
     assert pull == pytest.approx(2.0, abs=0.1)          # median above the truth
+
+
+# -- What makes a converged fit questionable ------------------------------------------
+
+
+def test_a_posterior_piled_against_a_prior_bound_is_not_a_measurement():
+    # PA stuck at +360 while the answer is 361: the chains mix well against
+    # the bound, and the median +- width means nothing.
+    rng = np.random.default_rng(7)
+    pa = 360.0 - np.abs(rng.normal(0.0, 3e-4, (2, 2000, 1)))
+    result = _result(pa, names=("PA",), stats=_nuts_stats(2, 2000),
+                     settings={"priors": {"PA": [[-360.0, 360.0], "flat"]}})
+    assert result.converged
+    (sentence,) = result.warnings
+    assert sentence.startswith("PA is piled against the upper bound of its flat "
+                               "prior (360")
+    assert "start within 180 deg" in sentence
+    assert result.verdict_text().startswith("Verdict: the chains converged, but the "
+                                            "fit is questionable")
+
+
+def _quality(**fields):
+    base = {"npix": 4000, "dof": 3991, "independent_pixels": 1600.0,
+            "outlier_share": 0.08}
+    base.update(fields)
+    base.setdefault("robust_reduced_chi2", base["reduced_chi2"])
+    return {"fit_quality": base}
+
+
+@pytest.mark.parametrize("fields, words", [
+    (dict(reduced_chi2=1.02), None),
+    (dict(reduced_chi2=1.33), "more than noise allows"),           # an unmodelled ring
+    (dict(reduced_chi2=25.5), "underestimated (by ~5x)"),         # dv0 5x too small
+    (dict(reduced_chi2=0.04), "overestimated (by ~5x)"),
+    (dict(reduced_chi2=8.6e4, robust_reduced_chi2=9.4e3, outlier_share=0.11),
+     "many pixels lie far from any model"),                          # unclipped map
+])
+def test_reduced_chi2_sentences(fields, words):
+    rng = np.random.default_rng(8)
+    result = _result(rng.standard_normal((2, 500, 1)), stats=_nuts_stats(2, 500),
+                     settings=_quality(**fields))
+    notes = [w for w in result.warnings if "chi2" in w]
+    if words is None:
+        assert notes == []
+    else:
+        (sentence,) = notes
+        assert words in sentence, sentence
+        assert result.converged
+
+
+def test_chi2_is_not_blamed_on_the_map_while_chains_are_unsettled():
+    rng = np.random.default_rng(9)
+    apart = rng.standard_normal((2, 500, 1)) + np.array([0.0, 5.0])[:, None, None]
+    result = _result(apart, stats=_nuts_stats(2, 500),
+                     settings=_quality(reduced_chi2=1480.0, robust_reduced_chi2=462.0))
+    (sentence,) = [w for w in result.warnings if "chi2" in w]
+    assert "far from settled" in sentence and "underestimated" not in sentence
+
+
+def test_an_optimiser_that_stalls_far_from_the_optimum_is_said(small_cube):
+    from eddy_widgets.inference.optimize import find_map
+
+    post = small_cube.posterior(tutorial_params(small_cube), P0)
+    far = np.array(P0)
+    far[2], far[3] = 200.0, 0.5                      # PA and mstar far off
+    outcome = find_map(post, far).outcome(far)
+    assert not outcome["at_optimum"] and outcome["gradient_start"] > 1e3
+    near = find_map(post, P0)
+    assert near.success and near.gradient_end < 0.1
+    assert near.outcome(near.theta)["moved"] is False or near.outcome(P0)["moved"]
+
+    stalled = _result(np.random.default_rng(0).standard_normal((2, 500, 1)),
+                      stats=_nuts_stats(2, 500),
+                      settings={"optimizer": {"success": True, "moved": False,
+                                              "at_optimum": False, "nit": 1,
+                                              "message": "CONVERGENCE"}})
+    assert stalled.warnings[0].startswith("the optimiser left the start unchanged "
+                                          "(CONVERGENCE) although the start is not "
+                                          "an optimum")

@@ -41,6 +41,17 @@ THRESHOLDS = {
                                           "depth cap; we allow 1% of draws"),
     "reduced_chi2_range": ((0.5, 2.0), "a factor 2 in chi2 is uncertainties off "
                                        "by ~40%; chance scatter is sqrt(2/N)"),
+    "chi2_chance_sigmas": (5, "reduced chi2 above 1 + 5 sqrt(2 / N) (N independent "
+                              "pixels: fitted pixels / pixels per beam) is more "
+                              "than noise"),
+    "outlier_share": (0.25, "when the worst 1% of pixels carry 25% of chi2 or more, "
+                            "outliers drive it (Gaussian noise: ~8%)"),
+    "robust_chi2_ratio": (2.0, "chi2 more than twice its robust value (from the "
+                               "median |residual|) means outliers, not a wrong "
+                               "noise level (Gaussian noise: ratio ~1)"),
+    "bound_widths": (0.75, "a median within 0.75 of the 16-84% width (~1.5 sigma) "
+                           "of a flat prior bound is piled against it (a posterior "
+                           "cut by the bound has its median at ~0.56 widths)"),
     "min_draws": (20, "fewer post-warmup draws per chain cannot be diagnosed"),
 }
 
@@ -167,112 +178,199 @@ def verdict(result, diag: dict | None = None) -> tuple[bool, list[str]]:
 
     ``converged`` is True when the chains pass every convergence check of
     their sampler; ``warnings`` lists every problem found, each a sentence
-    that says what to do: convergence, fit quality (reduced chi-squared), the
-    optimiser's outcome and an unfinished run. A good fit has none.
+    that says what to do: first what makes the fit itself questionable (a
+    posterior piled against a prior bound, the optimiser, the reduced
+    chi-squared and the residuals), then convergence, then an unfinished run.
+    A good fit has none.
     """
-    diag = result.diagnostics() if diag is None else diag
-    converged = True
-    notes: list[str] = []
-    n = result.n_draws("sampling")
-    nchains = result.nchains
-    counts = get_backend(result.backend).counts
-    if n < threshold("min_draws"):
-        converged = False
-        notes.append(f"only {n} post-warmup draws per chain: too few to judge "
-                     f"convergence; run with {counts['nsteps']} >= "
-                     f"{max(10 * threshold('min_draws'), 200)}.")
-    elif result.backend == "emcee":
-        tau, worst = _worst(diag, "tau", largest=True)
-        if worst is not None:
-            want = threshold("emcee_min_chain_taus")
-            if n < want * tau:
-                converged = False
-                notes.append(
-                    f"run longer: the chain is {n / tau:.0f} tau long for {worst} "
-                    f"(tau = {tau:.0f} steps), want >= {want}: nsteps >= "
-                    f"{math.ceil(want * tau)}.")
-            burn = result.n_draws("warmup")
-            want_burn = threshold("emcee_min_burnin_taus")
-            if burn < want_burn * tau and result.settings.get("optimize") is not False:
-                converged = False
-                notes.append(f"burn-in of {burn} steps is {burn / tau:.1f} tau, want >= "
-                             f"{want_burn}: set nburnin >= {math.ceil(want_burn * tau)}.")
-        acc = result.sampler_summary().get("acceptance_fraction")
-        if acc is not None and acc < threshold("emcee_min_acceptance"):
-            converged = False
-            notes.append(f"acceptance fraction {acc:.2f}: the walkers barely move "
-                         f"(want 0.2-0.5); start closer to the optimum (optimize=True), "
-                         f"lower the walkers' scatter, or check the priors.")
-    else:
-        rhat, worst = _worst(diag, "r_hat", largest=True)
-        if worst is not None and rhat > threshold("nuts_max_rhat"):
-            converged = False
-            notes.append(f"R-hat = {rhat:.3f} for {worst} (want <= "
-                         f"{threshold('nuts_max_rhat')}): the chains (or their halves) "
-                         f"disagree; run longer (num_warmup, num_samples) or look for "
-                         f"several modes in the trace plot.")
-        want = threshold("nuts_min_ess_per_chain") * nchains
-        for kind in ("bulk", "tail"):
-            ess, worst = _worst(diag, f"ess_{kind}", largest=False)
-            if worst is not None and ess < want:
-                converged = False
-                more = math.ceil(n * want / max(ess, 1.0))
-                notes.append(f"{kind} ESS = {ess:.0f} for {worst}, want >= {want} "
-                             f"({threshold('nuts_min_ess_per_chain')} per chain): run "
-                             f"longer, num_samples >= {more}.")
-        summary = result.sampler_summary()
-        div = summary.get("divergences", 0)
-        if div > threshold("nuts_max_divergences"):
-            converged = False
-            notes.append(f"{div} divergent draws after warmup: raise "
-                         f"target_accept_prob (e.g. 0.9 or 0.95) or tighten the priors.")
-        hits = summary.get("max_tree_depth_hits", 0)
-        total = max(n * nchains, 1)
-        if hits > threshold("nuts_max_treedepth_fraction") * total:
-            depth = summary.get("max_tree_depth")
-            notes.append(f"{hits} of {total} draws ({100 * hits / total:.0f}%) hit "
-                         f"max_tree_depth = {depth}: the sampler is slowed or truncated; "
-                         f"raise max_tree_depth to {depth + 2 if depth else 10} or "
-                         f"tighten the priors.")
-    notes.extend(_quality_notes(result))
+    convergence, efficiency, unsettled = _convergence_notes(result, diag)
+    optimizer = _optimizer_notes(result)
+    notes = optimizer + _bound_notes(result)
+    notes += _quality_notes(result, judged=not (unsettled or optimizer))
+    notes += convergence + efficiency
     if result.stopped:
         done, planned = result.n_draws("sampling"), result.n_samples_target
         notes.append(f"the run was stopped at {result.n_draws('warmup')} of "
                      f"{result.n_warmup_target} warmup and {done} of {planned} "
                      f"post-warmup draws: continue it (cube.continue_fit(), or "
                      f"Continue in the dashboard) before trusting it.")
-    return converged, notes
+    return not convergence, notes
 
 
-def _quality_notes(result) -> list[str]:
+def headline(converged: bool, warnings_: list[str]) -> str:
+    """The verdict's first line."""
+    if converged and not warnings_:
+        return "Verdict: converged; no warnings"
+    if converged:
+        return ("Verdict: the chains converged, but the fit is questionable: read "
+                "the warnings below")
+    return "Verdict: NOT converged"
+
+
+def _convergence_notes(result, diag) -> tuple[list[str], list[str], bool]:
+    """Sentences for failed convergence checks; for an efficiency problem
+    (NUTS trees at the depth cap) that is said but not counted; and whether
+    the chains are still far from settled (too few draws, an emcee burn-in
+    under 3 tau or walkers that barely move, NUTS R-hat above 1.1), so that
+    the posterior median is not yet a fit to judge by chi2."""
+    diag = result.diagnostics() if diag is None else diag
+    notes: list[str] = []
+    n = result.n_draws("sampling")
+    nchains = result.nchains
+    counts = get_backend(result.backend).counts
+    if n < threshold("min_draws"):
+        return [f"only {n} post-warmup draws per chain: too few to judge "
+                f"convergence; run with {counts['nsteps']} >= "
+                f"{max(10 * threshold('min_draws'), 200)}."], [], True
+    if result.backend == "emcee":
+        tau, worst = _worst(diag, "tau", largest=True)
+        if worst is not None:
+            want = threshold("emcee_min_chain_taus")
+            if n < want * tau:
+                notes.append(
+                    f"run longer: the chain is {n / tau:.0f} tau long for {worst} "
+                    f"(tau = {tau:.0f} steps), want >= {want}: nsteps >= "
+                    f"{math.ceil(want * tau)}.")
+            burn = result.n_draws("warmup")
+            want_burn = threshold("emcee_min_burnin_taus")
+            if burn < want_burn * tau:
+                notes.append(f"burn-in of {burn} steps is {burn / tau:.1f} tau, want >= "
+                             f"{want_burn}: set nburnin >= {math.ceil(want_burn * tau)}.")
+        acc = result.sampler_summary().get("acceptance_fraction")
+        if acc is not None and acc < threshold("emcee_min_acceptance"):
+            notes.append(f"acceptance fraction {acc:.2f}: the walkers barely move "
+                         f"(want 0.2-0.5); start closer to the optimum (optimize=True), "
+                         f"lower the walkers' scatter, or check the priors.")
+        unsettled = any(n.startswith(("burn-in", "acceptance")) for n in notes)
+        return notes, [], unsettled
+    rhat, worst = _worst(diag, "r_hat", largest=True)
+    unsettled = worst is not None and rhat > 1.1
+    if worst is not None and rhat > threshold("nuts_max_rhat"):
+        notes.append(f"R-hat = {rhat:.3f} for {worst} (want <= "
+                     f"{threshold('nuts_max_rhat')}): the chains (or their halves) "
+                     f"disagree; run longer (num_warmup, num_samples) or look for "
+                     f"several modes in the trace plot.")
+    want = threshold("nuts_min_ess_per_chain") * nchains
+    for kind in ("bulk", "tail"):
+        ess, worst = _worst(diag, f"ess_{kind}", largest=False)
+        if worst is not None and ess < want:
+            more = math.ceil(n * want / max(ess, 1.0))
+            notes.append(f"{kind} ESS = {ess:.0f} for {worst}, want >= {want} "
+                         f"({threshold('nuts_min_ess_per_chain')} per chain): run "
+                         f"longer, num_samples >= {more}.")
+    summary = result.sampler_summary()
+    div = summary.get("divergences", 0)
+    if div > threshold("nuts_max_divergences"):
+        accept = (result.settings.get("options") or {}).get("target_accept_prob", 0.8)
+        advice = (f"raise target_accept_prob (now {accept:g}; e.g. 0.95) or tighten "
+                  f"the priors" if accept < 0.95 else
+                  f"target_accept_prob is already {accept:g}: tighten the priors, "
+                  f"fix a parameter the map cannot constrain, or look for a hard "
+                  f"edge of the posterior (a prior bound) in the trace plot")
+        notes.append(f"{div} divergent draws after warmup: {advice}.")
+    hits = summary.get("max_tree_depth_hits", 0)
+    total = max(n * nchains, 1)
+    efficiency = []
+    if hits > threshold("nuts_max_treedepth_fraction") * total:
+        depth = summary.get("max_tree_depth")
+        efficiency.append(f"{hits} of {total} draws ({100 * hits / total:.0f}%) hit "
+                          f"max_tree_depth = {depth}: the sampler is slowed or "
+                          f"truncated; raise max_tree_depth to "
+                          f"{depth + 2 if depth else 10} or tighten the priors.")
+    return notes, efficiency, unsettled
+
+
+def _bound_notes(result) -> list[str]:
+    """A posterior piled against a flat prior bound: the data want a value at
+    or beyond it, so median +- width is not a measurement."""
+    if result.n_draws("sampling") < threshold("min_draws"):
+        return []
+    priors = result.settings.get("priors") or {}
+    p16, p50, p84 = result.percentiles()
     notes = []
+    for i, name in enumerate(result.names):
+        args, kind = priors.get(name, (None, None))
+        if kind != "flat":
+            continue
+        width = max(p84[i] - p16[i], 0.0)
+        hint = (", or start within 180 deg of the answer (the PA bound is at "
+                "+-360)" if name in CIRCULAR else "")
+        for bound, side in ((args[0], "lower"), (args[1], "upper")):
+            if not math.isfinite(bound):
+                continue
+            if abs(p50[i] - bound) <= width * threshold("bound_widths"):
+                notes.append(
+                    f"{name} is piled against the {side} bound of its flat prior "
+                    f"({bound:g}; median {p50[i]:.6g}): the data want a value at or "
+                    f"beyond it, so median +- width is not a measurement. If the "
+                    f"bound is not physical, widen it (set_prior('{name}', ...)) and "
+                    f"fit again{hint}; if it is, quote a one-sided limit.")
+    return notes
+
+
+def _optimizer_notes(result) -> list[str]:
+    opt = result.settings.get("optimizer") or {}
+    if not opt:
+        return []
+    if not opt.get("moved", True) and not opt.get("at_optimum", False):
+        return ["the optimiser left the start unchanged "
+                f"({opt.get('message', '')}) although the start is not an optimum: "
+                "the chains start from p0 as given; give a p0 closer to the answer "
+                "and check the priors, or run a long burn-in and check the trace "
+                "plot."]
+    if not opt.get("success", True):
+        return [f"the optimiser did not converge ({opt.get('message', '')}, "
+                f"{opt.get('nit', '?')} iterations): the chains start from its last "
+                f"point; give a better p0 or a longer burn-in, and check the trace "
+                f"plot."]
+    return []
+
+
+def _quality_notes(result, judged: bool = True) -> list[str]:
+    """The reduced chi-squared and what it says; ``judged=False`` when the
+    chains have not converged or the optimiser failed (then a chi2 far from
+    1 says nothing yet about the map or its uncertainties)."""
     quality = result.settings.get("fit_quality") or {}
     chi2 = quality.get("reduced_chi2")
-    if chi2 is not None and math.isfinite(chi2):
-        lo, hi = threshold("reduced_chi2_range")
-        npix = quality.get("npix")
-        if chi2 > hi:
-            notes.append(
-                f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels (want {lo}-{hi}): "
-                f"the model does not describe the map or the uncertainties are "
-                f"underestimated (by ~{math.sqrt(chi2):.2g}x); look at the residual "
-                f"map, fit a smaller r_max or a clipped map, or check the "
-                f"uncertainty map. The posterior widths are too narrow by "
-                f"~{math.sqrt(chi2):.2g}x.")
-        elif chi2 < lo:
-            notes.append(
-                f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels (want {lo}-{hi}): "
-                f"the uncertainties are overestimated (by ~{1 / math.sqrt(chi2):.2g}x), "
-                f"so the posterior is too wide; check the uncertainty map.")
-    opt = result.settings.get("optimizer") or {}
-    if opt:
-        if not opt.get("moved", True) and not opt.get("success", True):
-            notes.append("the optimiser left the start unchanged "
-                         f"({opt.get('message', '')}): the chains start from p0 as "
-                         "given; check p0 and the priors, or fit without optimize.")
-        elif not opt.get("success", True):
-            notes.append(f"the optimiser did not converge ({opt.get('message', '')}, "
-                         f"{opt.get('nit', '?')} iterations): the chains start from "
-                         f"its last point; give a better p0 or a longer burn-in, and "
-                         f"check the trace plot.")
-    return notes
+    if chi2 is None or not math.isfinite(chi2):
+        return []
+    lo, hi = threshold("reduced_chi2_range")
+    npix = quality.get("npix")
+    if not judged and not lo <= chi2 <= hi:
+        return [f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels is far from 1, "
+                f"but the chains are far from settled or started from a failed "
+                f"optimisation: fix that first, then judge the fit by chi2 and the "
+                f"residual map."]
+    # Noise alone scatters chi2 by sqrt(2 / N) with N independent pixels
+    # (pixels within one beam are not independent).
+    n_eff = max(quality.get("independent_pixels") or npix or 1, 1)
+    chance = math.sqrt(2.0 / n_eff)
+    outliers = quality.get("outlier_share") or 0.0
+    robust = quality.get("robust_reduced_chi2", chi2)
+    head = f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels"
+    if chi2 > hi and (outliers >= threshold("outlier_share")
+                      or robust < chi2 / threshold("robust_chi2_ratio")):
+        return [f"{head}, but {robust:.3g} for the bulk of the pixels (from their "
+                f"median residual), and the worst 1% carry {100 * outliers:.0f}% of "
+                f"it: many pixels lie far from any model of this kind (noise outside "
+                f"the disk, unclipped channels, a bad uncertainty, another "
+                f"component). The parameters are biased, not just too narrow: mask "
+                f"those pixels (a smaller r_max, a clipped map, a user mask) and fit "
+                f"again before using any parameter."]
+    if chi2 > hi:
+        return [f"{head} (want {lo}-{hi}): the model does not describe the map or "
+                f"the uncertainties are underestimated (by ~{math.sqrt(chi2):.2g}x); "
+                f"look at the residual map, fit a smaller r_max or a clipped map, or "
+                f"check the uncertainty map. If the uncertainties are the cause, the "
+                f"posterior widths are too narrow by ~{math.sqrt(chi2):.2g}x."]
+    if chi2 > 1.0 + threshold("chi2_chance_sigmas") * chance:
+        return [f"{head} is more than noise allows (1 +- {chance:.2g}): the model "
+                f"misses part of the velocity field (look for rings, spirals or arcs "
+                f"in the residual map) or the uncertainties are "
+                f"~{100 * (math.sqrt(chi2) - 1):.0f}% too small; the parameters may "
+                f"be biased by more than their widths."]
+    if chi2 < lo:
+        return [f"{head} (want {lo}-{hi}): the uncertainties are overestimated (by "
+                f"~{1 / math.sqrt(chi2):.2g}x), so the posterior is too wide; check "
+                f"the uncertainty map."]
+    return []

@@ -25,6 +25,11 @@ class MapEstimate:
     message: str
     nit: int
     log_prob_start: float = float("nan")
+    #: Largest gradient of the log-posterior at the start and at the end, per
+    #: posterior width (curvature-scaled), with directions that push against
+    #: a bound left out: ~0 at an optimum, >> 1 far from it.
+    gradient_start: float = float("nan")
+    gradient_end: float = float("nan")
 
     def outcome(self, theta0) -> dict:
         """What the optimiser did, for the result's settings and verdict:
@@ -35,7 +40,15 @@ class MapEstimate:
                      and self.log_prob > self.log_prob_start)
         return {"success": bool(self.success), "message": self.message,
                 "nit": int(self.nit), "moved": moved,
-                "log_prob_start": self.log_prob_start, "log_prob": self.log_prob}
+                "at_optimum": bool(self.gradient_start < GRADIENT_TOLERANCE),
+                "log_prob_start": self.log_prob_start, "log_prob": self.log_prob,
+                "gradient_start": self.gradient_start,
+                "gradient_end": self.gradient_end}
+
+
+#: A scaled gradient below this is an optimum: the log-posterior changes by
+#: less than this over one posterior width.
+GRADIENT_TOLERANCE = 0.1
 
 
 def hessian_fd(value_and_grad, theta, step=None) -> np.ndarray:
@@ -101,6 +114,30 @@ def find_map(posterior: Posterior, theta0, maxiter: int = 2000) -> MapEstimate:
         lo, hi = prior.bounds
         theta[i] = np.clip(theta[i], -np.inf if lo is None else lo,
                            np.inf if hi is None else hi)
+    g_start = _scaled_gradient(posterior, theta0, scale)
+    g_end = _scaled_gradient(posterior, theta, curvature_scale(posterior, theta))
+    success = bool(res.success) and g_end < GRADIENT_TOLERANCE
+    message = str(res.message)
+    if res.success and not success:
+        message = (f"{message}, but the gradient there is still {g_end:.3g} per "
+                   f"posterior width: not an optimum")
     return MapEstimate(theta, float(posterior.log_prob_jit(jnp.asarray(theta))),
-                       bool(res.success), str(res.message), int(res.nit),
-                       float(posterior.log_prob_jit(jnp.asarray(theta0))))
+                       success, message, int(res.nit),
+                       float(posterior.log_prob_jit(jnp.asarray(theta0))), g_start, g_end)
+
+
+def _scaled_gradient(posterior: Posterior, theta, scale) -> float:
+    """Largest |d log p / d theta| x scale at ``theta``, leaving out the
+    directions that push against a flat prior bound theta is on."""
+    value, grad = posterior.value_and_grad(jnp.asarray(theta, dtype=float))
+    if not np.isfinite(float(value)):
+        return float("inf")
+    g = np.asarray(grad) * scale
+    for i, prior in enumerate(posterior.priors):
+        lo, hi = prior.bounds
+        if lo is not None and theta[i] <= lo and g[i] < 0:
+            g[i] = 0.0
+        if hi is not None and theta[i] >= hi and g[i] > 0:
+            g[i] = 0.0
+    g = g[np.isfinite(g)] if np.all(np.isfinite(g)) else np.array([np.inf])
+    return float(np.max(np.abs(g))) if g.size else 0.0

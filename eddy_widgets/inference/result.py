@@ -164,12 +164,7 @@ class FitResult:
     def verdict_text(self) -> str:
         """The verdict in words: one line, then one line per warning."""
         converged, notes = D.verdict(self)
-        head = "Verdict: converged" if converged else "Verdict: NOT converged"
-        if converged and notes:
-            head += ", but read the warnings below"
-        elif converged:
-            head += "; no warnings"
-        return "\n".join([head, *(f"  - {n}" for n in notes)])
+        return "\n".join([D.headline(converged, notes), *(f"  - {n}" for n in notes)])
 
     def sampler_summary(self) -> dict:
         """Run-level statistics: acceptance, step size, tree depth, divergences

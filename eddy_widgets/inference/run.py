@@ -182,17 +182,29 @@ class FitRun:
         return self.result
 
     def record_fit_quality(self) -> None:
-        """Store the reduced chi-squared of the posterior median over the
-        fitted pixels in ``result.settings['fit_quality']``."""
+        """Store in ``result.settings['fit_quality']`` the reduced chi-squared
+        of the posterior median over the fitted pixels, the number of
+        independent pixels (fitted pixels / pixels per beam), and the share
+        of chi-squared carried by the worst 1% of pixels."""
         if self.result.n_draws("sampling") == 0:
             return
+        post = self.posterior
         theta = self.result.percentiles([50])[0]
-        ll = float(self.posterior.log_prob_jit(jnp.asarray(theta))) - float(
-            self.posterior.log_prior(jnp.asarray(theta)))
-        dof = max(self.posterior.npix - self.posterior.spec.ndim, 1)
+        model = post.model_map(theta)[post.mask]
+        data = post.data
+        z2 = (data.data[post.mask] - model) ** 2 / data.error[post.mask] ** 2
+        chi2 = float(np.sum(z2))
+        dof = max(post.npix - post.spec.ndim, 1)
+        worst = np.sort(z2)[::-1][: max(1, post.npix // 100)]
+        beam_pixels = np.pi * data.bmaj * data.bmin / (4 * np.log(2)) / data.dpix ** 2
         self.result.settings["fit_quality"] = {
-            "chi2": -2.0 * ll, "npix": self.posterior.npix, "dof": dof,
-            "reduced_chi2": -2.0 * ll / dof, "at": "posterior median"}
+            "chi2": chi2, "npix": post.npix, "dof": dof, "reduced_chi2": chi2 / dof,
+            "independent_pixels": float(post.npix / max(beam_pixels, 1.0)),
+            "outlier_share": float(worst.sum() / chi2) if chi2 > 0 else 0.0,
+            # (1.4826 x median |z|)^2: chi2 per pixel as the bulk of the
+            # pixels sees it, blind to a minority of outliers.
+            "robust_reduced_chi2": float((1.4826 * np.median(np.sqrt(z2))) ** 2),
+            "at": "posterior median"}
 
     def extend(self, nsteps: int, callbacks=(), target_seconds: float = 0.3) -> FitResult:
         """Add ``nsteps`` post-warmup draws to a finished (or stopped) run and
