@@ -297,3 +297,17 @@ def test_an_optimiser_that_stalls_far_from_the_optimum_is_said(small_cube):
     assert stalled.warnings[0].startswith("the optimiser left the start unchanged "
                                           "(CONVERGENCE) although the start is not "
                                           "an optimum")
+
+
+def test_a_map_the_model_cannot_describe_gets_a_chi2_warning(small_cube):
+    # A +-300 m/s ring pattern on the disk: no Keplerian disk makes it.
+    r, _, _ = small_cube.disk_coords(x0=0.02, y0=-0.015, inc=46.7, PA=312.0, z0=0.26,
+                                     psi=1.7, r_taper=3.0, q_taper=2.0)
+    other = rotationmap.__new__(rotationmap)
+    other.__dict__.update(small_cube.__dict__)
+    other.map = dataclasses.replace(
+        small_cube.map, data=small_cube.map.data + 300.0 * np.sin(2 * np.pi * r / 1.0))
+    result = _short_fit(other)
+    (sentence,) = [w for w in result.warnings if "reduced chi2" in w]
+    assert "the model does not describe the map" in sentence
+    assert result.sampler_summary()["reduced_chi2"] > 2.0

@@ -55,8 +55,8 @@ def verdict_html(converged: bool, notes: list[str]) -> str:
     converged, so that nothing is red on a converged fit)."""
     if converged:
         head = (f"<b style='color:{COLOURS['good']}'>&#10004; Converged</b>"
-                + (": the chains pass every check of their sampler, but read the "
-                   "warnings below." if notes else
+                + (": the chains pass every check of their sampler, but the fit is "
+                   "questionable: read the warnings below." if notes else
                    ": the chains pass every check of their sampler; no warnings."))
     else:
         head = (f"<b style='color:{COLOURS['bad']}'>&#10008; Not converged</b>: "

@@ -264,8 +264,15 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
     shots.take("stopped", v)
     text = table.inner_text()
     missing = [name for name in FREE if name not in text]
-    if missing or "R-hat" not in text:
-        return v.fail("table", f"the table lacks {missing or 'R-hat'}: {text[:300]!r}")
+    if missing or "n/τ" not in text or "R-hat" in text:
+        return v.fail("table", f"the emcee table lacks {missing or 'n/τ'} or shows "
+                      f"R-hat: {text[:300]!r}")
+    # The verdict leads the results: a run stopped early is not converged,
+    # and says to continue it.
+    verdict = page.locator(".eddy-verdict").inner_text()
+    if "Not converged" not in verdict or "continue it" not in verdict:
+        return v.fail("verdict", f"the results do not say the stopped run is not "
+                      f"converged and how to go on: {verdict[:300]!r}")
 
     # 5. The results: table and corner plot, then the maps tab, then the
     # whole dashboard in a tall window.
