@@ -241,7 +241,11 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
                 checkpoint_interval=checkpoint_interval)
             self.last_run = run
             bar = [ProgressBar()] if progress else []
-            result = run.run([*bar, *callbacks])
+            try:
+                result = run.run([*bar, *callbacks])
+            finally:
+                for b in bar:
+                    b.close()
             if result.stopped:
                 print(f"Stopped after {result.n_draws('warmup')} warmup and "
                       f"{result.n_draws('sampling')} post-warmup draws; every "
@@ -268,7 +272,11 @@ class rotationmap:  # noqa: N801 - astro-eddy's name
             run = self.resume(result, checkpoint, checkpoint_interval)
             self.last_run = run
         bar = [ProgressBar("continuing")] if progress else []
-        return run.extend(nsteps, [*bar, *callbacks])
+        try:
+            return run.extend(nsteps, [*bar, *callbacks])
+        finally:
+            for b in bar:
+                b.close()
 
     def resume(self, result: FitResult, checkpoint=None,
                checkpoint_interval: float = 60.0) -> FitRun:

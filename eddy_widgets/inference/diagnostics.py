@@ -188,7 +188,8 @@ def verdict(result, diag: dict | None = None) -> tuple[bool, list[str]]:
     notes = optimizer + _bound_notes(result)
     notes += _quality_notes(result, judged=not (unsettled or optimizer))
     notes += convergence + efficiency
-    if result.stopped:
+    if result.stopped and convergence:
+        # A stopped run whose chains pass every check is usable as it is.
         done, planned = result.n_draws("sampling"), result.n_samples_target
         notes.append(f"the run was stopped at {result.n_draws('warmup')} of "
                      f"{result.n_warmup_target} warmup and {done} of {planned} "
