@@ -25,13 +25,15 @@ from .inference.run import FitRun, check_start, unbounded_prior_message
 from .inference.spec import FitSpec, as_p0
 from .model import disk_coords, v0_map
 from .parameters import PARAMETERS
+from .rotationmap_after_fit import AfterFitMethods
+from .rotationmap_figures import FigureMethods
 
 PLOTS = ("walkers", "corner", "bestfit", "residual", "none")
 RETURNS = ("samples", "sampler", "lnprob", "percentiles", "dict", "model",
            "residual", "residuals", "result", "none")
 
 
-class rotationmap:  # noqa: N801 - astro-eddy's name
+class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's name
     """A rotation map (``*_v0.fits``) and its uncertainty, ready to fit.
 
     Args:
