@@ -9,6 +9,11 @@ without any download, and a fit of them should recover the truths.
 
 The grid is 400 x 400 pixels of 0.025 arcsec (10 arcsec across) with BUNIT
 'm/s' and an ALMA-like beam in the header (the map itself is not convolved).
+
+A second example, ``load_example('kink')``, is the same disk on a 200 x 200
+grid of 0.05 arcsec with a localised, planet-like perturbation of the
+line-of-sight velocity (100 m/s, 0.15 arcsec wide) at a radius and azimuth
+given in ``example.perturbation``: something to find in the residuals.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from pathlib import Path
 
 __all__ = ["ExampleMap", "example_paths", "load_example"]
 
-V0_NAME = "HD163296_like_v0.fits"
-DV0_NAME = "HD163296_like_dv0.fits"
-TRUTHS_NAME = "truths.json"
+#: The bundled examples: name -> (v0 file, dv0 file, truths file).
+EXAMPLES = {
+    "HD163296_like": ("HD163296_like_v0.fits", "HD163296_like_dv0.fits",
+                      "truths.json"),
+    "kink": ("kink_v0.fits", "kink_dv0.fits", "kink_truths.json"),
+}
 
 
 def _example_dir() -> Path:
@@ -30,8 +38,11 @@ def _example_dir() -> Path:
     return Path(str(resources.files(__package__).joinpath("example")))
 
 
-def example_paths() -> dict[str, str]:
+def example_paths(name: str = "HD163296_like") -> dict[str, str]:
     """Absolute paths of the example maps.
+
+    Args:
+        name: ``'HD163296_like'`` (the default) or ``'kink'``.
 
     Returns:
         ``{'v0': ..._v0.fits, 'dv0': ..._dv0.fits}`` (v0 and its uncertainty,
@@ -42,7 +53,8 @@ def example_paths() -> dict[str, str]:
             (regenerate them with ``python scripts/make_example.py``).
     """
     folder = _example_dir()
-    paths = {"v0": folder / V0_NAME, "dv0": folder / DV0_NAME}
+    v0_name, dv0_name, _ = _files(name)
+    paths = {"v0": folder / v0_name, "dv0": folder / dv0_name}
     for p in paths.values():
         if not p.is_file():
             raise FileNotFoundError(
@@ -61,16 +73,28 @@ class ExampleMap:
         truths: model parameters the map was made with (names of
             :mod:`eddy_widgets.parameters`; arcsec, deg, Msun, pc, m/s).
         description: how the map was made (grid, beam, noise, seed).
+        perturbation: for ``'kink'``: ``r`` [arcsec], ``phi`` [deg],
+            ``amplitude`` [m/s] and ``width`` [arcsec] of the perturbation
+            (``None`` for an unperturbed example).
     """
 
     v0: str
     dv0: str
     truths: dict[str, float]
     description: dict = field(default_factory=dict)
+    perturbation: dict | None = None
 
 
-def load_example() -> ExampleMap:
-    """Paths and true parameters of the bundled HD 163296-like example.
+def _files(name: str) -> tuple[str, str, str]:
+    if name not in EXAMPLES:
+        raise ValueError(f"No bundled example {name!r}: choose one of "
+                         f"{', '.join(repr(k) for k in EXAMPLES)}.")
+    return EXAMPLES[name]
+
+
+def load_example(name: str = "HD163296_like") -> ExampleMap:
+    """Paths and true parameters of a bundled example (by default the
+    HD 163296-like map; ``'kink'`` for the one with a perturbation).
 
     Example:
         >>> from eddy_widgets.data import load_example, read_rotation_map
@@ -79,7 +103,9 @@ def load_example() -> ExampleMap:
         >>> ex.truths['inc']
         46.7
     """
-    paths = example_paths()
-    info = json.loads((_example_dir() / TRUTHS_NAME).read_text())
+    paths = example_paths(name)
+    info = json.loads((_example_dir() / _files(name)[2]).read_text())
     return ExampleMap(v0=paths["v0"], dv0=paths["dv0"], truths=dict(info["truths"]),
-                      description={k: v for k, v in info.items() if k != "truths"})
+                      description={k: v for k, v in info.items()
+                                   if k not in ("truths", "perturbation")},
+                      perturbation=info.get("perturbation"))
