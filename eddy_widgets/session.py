@@ -906,12 +906,7 @@ class FitSession(HasTraits):
             kwargs = self.to_fit_kwargs()
             priors = self.priors()
             checkpoint = self._next_checkpoint()
-            self._stop_flag.clear()
-            self.fit_run = None
-            self.error = ""
-            self.messages = []
-            self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
-            self.status = "optimising"
+            self._begin(checkpoint)
             self._launch(self._work_new, kwargs, priors, checkpoint)
 
     def continue_from(self, result, nsteps: int | None = None) -> None:
@@ -939,13 +934,17 @@ class FitSession(HasTraits):
                 if Path(os.path.abspath(result_path(result))) == checkpoint:
                     checkpoint = Path(os.path.abspath(new_checkpoint_path(
                         checkpoint.parent)))
-            self._stop_flag.clear()
-            self.fit_run = None
-            self.error = ""
-            self.messages = []
-            self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
-            self.status = "optimising"
+            self._begin(checkpoint)
             self._launch(self._work_continue, result, nsteps, checkpoint)
+
+    def _begin(self, checkpoint) -> None:
+        """Clear the last run's state for a new one (under the lock)."""
+        self._stop_flag.clear()
+        self.fit_run = None
+        self.error = ""
+        self.messages = []
+        self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
+        self.status = "optimising"
 
     def stop(self) -> None:
         """Stop the fit after the chunk in progress; every draw is kept (in
