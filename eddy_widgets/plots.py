@@ -1,134 +1,411 @@
-"""Matplotlib figures of a fit: walkers, corner, best-fit and residual maps.
+"""Matplotlib figures of a fit and of maps on the sky.
 
-Each function returns its figure; nothing is shown or saved here.
+Fit figures (walkers, corner, best-fit, residual, data/model/residual) and
+the pieces of every map: a map drawn on sky axes (Delta RA decreasing to the
+east, Delta Dec, both in arcsec), its colour bar with its unit, the beam, the
+pixels left out of a fit, the disk's axes and its emission surface. One unit
+per figure: the fit figures are in m/s, as the package works; astro-eddy's
+``plot_data`` / ``plot_model`` show v0 in km/s, as astro-eddy does.
+
+Each function returns its figure or axes; nothing is shown or saved here.
 """
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
+from matplotlib.patches import Ellipse
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 
+from .inference.diagnostics import CIRCULAR, unwrap_near_mean
 from .parameters import label, label_with_unit
+
+#: Labels of the sky axes (offsets from the image centre).
+X_LABEL = r"$\Delta$RA [arcsec]"
+Y_LABEL = r"$\Delta$Dec [arcsec]"
+#: Colour of true values in every figure.
+TRUTH_COLOR = "tab:red"
+#: Velocity units a map can be shown in, with their factor from m/s.
+VELOCITY_UNITS = {"m/s": 1.0, "km/s": 1.0e-3}
+
+
+def plural(n: int, word: str) -> str:
+    """``'1 chain'``, ``'2 chains'``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# -- Posterior summaries -------------------------------------------------------
+
+
+def decimals_for(width: float, figures: int = 2) -> int:
+    """Decimal places that show ``width`` to ``figures`` significant figures
+    (negative: round to tens, hundreds...)."""
+    if not (np.isfinite(width) and width > 0):
+        return 3
+    return figures - 1 - int(math.floor(math.log10(width)))
+
+
+def format_posterior(p16: float, p50: float, p84: float) -> str:
+    """``median^{+up}_{-down}`` (mathtext), rounded so that the smaller of the
+    two errors has two significant figures: PA ``312.065^{+0.022}_{-0.023}``."""
+    up, down = p84 - p50, p50 - p16
+    nd = decimals_for(min(up, down) if min(up, down) > 0 else max(up, down))
+
+    def fmt(v):
+        return f"{round(v, nd):.{max(nd, 0)}f}"
+
+    return f"${fmt(p50)}^{{+{fmt(up)}}}_{{-{fmt(down)}}}$"
+
+
+def display_samples(result) -> np.ndarray:
+    """Post-warmup samples with each angle (PA) on the branch of its circular
+    median (median in [0, 360), no split at 0/360)."""
+    samples = np.array(result.samples, dtype=float)
+    for i, name in enumerate(result.names):
+        if name in CIRCULAR and samples.shape[0]:
+            x = unwrap_near_mean(samples[:, i])
+            median = np.median(x)
+            samples[:, i] = x - median + median % 360.0
+    return samples
+
+
+def _truths_near(truths, names, centres):
+    """True values in parameter order (``None`` where unknown), angles moved
+    by whole turns next to ``centres``."""
+    out = []
+    for name, centre in zip(names, centres):
+        t = None if not truths else truths.get(name)
+        if t is not None and name in CIRCULAR:
+            t = t + 360.0 * round((centre - t) / 360.0)
+        out.append(None if t is None else float(t))
+    return out
+
+
+# -- Fit figures --------------------------------------------------------------
 
 
 def plot_walkers(result, truths: dict | None = None):
-    """One panel per free parameter (plus log-probability): every walker or
-    chain against draw number, burn-in/warmup shaded."""
+    """One panel per free parameter (plus ln p): every walker or chain against
+    draw number, burn-in/warmup shaded, true values in red. The ln p panel
+    spans the post-warmup values (1st percentile to maximum)."""
     warm = result.chains["warmup"]
     samp = result.chains["sampling"]
     chains = np.concatenate([warm, samp], axis=1)
     nwarm = warm.shape[1]
     ndim = len(result.names)
-    fig, axes = plt.subplots(ndim + 1, 1, figsize=(7, 1.3 * (ndim + 1) + 0.6),
+    fig, axes = plt.subplots(ndim + 1, 1, figsize=(7, 1.2 * (ndim + 1) + 0.7),
                              sharex=True, constrained_layout=True)
     alpha = max(0.05, min(0.6, 3.0 / max(result.nchains, 1)))
     steps = np.arange(chains.shape[1])
-    logp = np.concatenate([result.log_prob["warmup"], result.log_prob["sampling"]], axis=1)
+    logp = np.concatenate([result.log_prob["warmup"], result.log_prob["sampling"]],
+                          axis=1)
+    centres = np.median(display_samples(result), axis=0) if samp.shape[1] else \
+        np.median(chains.reshape(-1, ndim), axis=0)
     series = [chains[:, :, i] for i in range(ndim)] + [logp]
     names = [label_with_unit(n) for n in result.names] + [r"$\ln p$"]
-    for ax, values, name, key in zip(axes, series, names, list(result.names) + [None]):
+    truth_values = _truths_near(truths, result.names, centres) + [None]
+    for ax, values, name, truth in zip(axes, series, names, truth_values):
         for c in range(values.shape[0]):
             ax.plot(steps, values[c], color="k", lw=0.6, alpha=alpha)
         if nwarm:
-            ax.axvspan(0, nwarm, color="0.85", zorder=0, lw=0)
-        if truths and key in truths and truths[key] is not None:
-            ax.axhline(truths[key], color="tab:red", lw=1)
-        ax.set_ylabel(name, fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[-1].set_xlabel("draw (shaded: burn-in / warmup)")
-    if np.isfinite(logp).any():
-        finite = logp[np.isfinite(logp)]
-        lo = np.percentile(finite, 1)
-        axes[-1].set_ylim(lo - 0.05 * abs(lo), finite.max() + 0.05 * abs(lo) + 1)
-    fig.suptitle(f"{result.backend}: {result.nchains} "
-                 f"{'walkers' if result.backend == 'emcee' else 'chains'}", fontsize=9)
+            ax.axvspan(0, nwarm, color="0.88", zorder=0, lw=0)
+        if truth is not None:
+            ax.axhline(truth, color=TRUTH_COLOR, lw=1.2, label="truth")
+        ax.set_ylabel(name, fontsize=9)
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlabel("draw (shaded: burn-in / warmup)", fontsize=9)
+    axes[-1].set_ylim(*_logp_range(result.log_prob))
+    word = "walker" if result.backend == "emcee" else "chain"
+    title = f"{result.backend}: {plural(result.nchains, word)}"
+    if truth_values and any(t is not None for t in truth_values):
+        title += " (red: true values)"
+    fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _logp_range(log_prob: dict) -> tuple[float, float]:
+    """y range of the ln p panel: the post-warmup values (the last half of
+    the warmup if there are none), 1st percentile to maximum, padded."""
+    values = log_prob["sampling"]
+    if not np.isfinite(values).any():
+        warm = log_prob["warmup"]
+        values = warm[:, warm.shape[1] // 2:]
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return -1.0, 1.0
+    lo, hi = np.percentile(finite, 1), finite.max()
+    pad = 0.15 * (hi - lo) + 0.5
+    return float(lo - pad), float(hi + pad)
 
 
 def plot_corner(result, truths: dict | None = None):
-    """Corner plot of the post-warmup samples."""
+    """Corner plot of the post-warmup samples with units on the axes, the
+    16/50/84 percentiles as titles (to two significant figures of the
+    smaller error) and the true values as red lines when ``truths`` is
+    given."""
     import corner
 
-    samples = result.samples
-    truth_values = None
-    if truths:
-        truth_values = [truths.get(n) for n in result.names]
+    samples = display_samples(result)
+    names = result.names
+    ndim = len(names)
+    p16, p50, p84 = result.percentiles()
+    p50 = np.median(samples, axis=0)
+    truth_values = _truths_near(truths, names, p50)
     ranges = []
-    for col in samples.T:
-        lo, hi = np.min(col), np.max(col)
-        ranges.append((lo, hi) if hi > lo else (lo - 0.5, hi + 0.5))
-    return corner.corner(samples, labels=[label(n) for n in result.names],
-                         truths=truth_values, truth_color="tab:red",
-                         quantiles=[0.16, 0.5, 0.84], show_titles=True,
-                         title_fmt=".3g", range=ranges, labelpad=0.15, quiet=True)
-
-
-def _map_axes(ax, data, title):
-    ax.set_xlabel("offset [arcsec]")
-    ax.set_ylabel("offset [arcsec]")
-    ax.set_xlim(data.extent[0], data.extent[1])
-    ax.set_ylim(data.extent[2], data.extent[3])
-    ax.set_title(title, fontsize=10)
-
-
-def _show_velocity(axes, data, maps):
-    """Maps [m/s] shown in km/s on the data's 2-98 percentile scale, one
-    scale for all; returns the last image (for a colour bar)."""
-    finite = data.data[np.isfinite(data.data)]
-    vmin, vmax = np.percentile(finite, [2, 98]) / 1e3
-    for ax, values in zip(axes, maps):
-        im = ax.imshow(values / 1e3, origin="lower", extent=data.extent, cmap="RdBu_r",
-                       vmin=vmin, vmax=vmax)
-    return im
-
-
-def _show_residual(ax, data, model, mask):
-    """data - model [m/s] (fitted pixels only if ``mask``), centred on zero."""
-    resid = data.data - model
-    if mask is not None:
-        resid = np.where(mask, resid, np.nan)
-    rlim = np.nanpercentile(np.abs(resid), 98) if np.isfinite(resid).any() else 1.0
-    return ax.imshow(resid, vmin=-rlim, vmax=rlim, origin="lower", extent=data.extent,
-                     cmap="RdBu_r")
-
-
-def _residual_title(mask):
-    return "residual (fitted pixels)" if mask is not None else "residual"
-
-
-def plot_maps(data, model, mask=None, title="model"):
-    """Data, model and residual (data - model) side by side; data and model
-    share one colour scale, the residual is centred on zero. m/s -> km/s."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.9), constrained_layout=True)
-    shown = np.where(np.isfinite(data.data), model, np.nan)
-    im = _show_velocity(axes[:2], data, [data.data, shown])
-    fig.colorbar(im, ax=axes[:2], label=r"$v_0$ [km/s]", shrink=0.9)
-    im = _show_residual(axes[2], data, model, mask)
-    fig.colorbar(im, ax=axes[2], label="data - model [m/s]", shrink=0.9)
-    for ax, name in zip(axes, ["data", title, _residual_title(mask)]):
-        _map_axes(ax, data, name)
+    for i, col in enumerate(samples.T):
+        lo, hi = np.percentile(col, [0.2, 99.8])
+        t = truth_values[i]
+        width = max(p84[i] - p16[i], 1e-12)
+        if t is not None and abs(t - p50[i]) < 8 * width:
+            lo, hi = min(lo, t), max(hi, t)
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        ranges.append((lo - pad, hi + pad))
+    panel = 1.7
+    left, bottom, top, right = 1.3, 1.2, 0.8, 0.2
+    size = panel * ndim
+    fig = plt.figure(figsize=(size + left + right, size + bottom + top))
+    fig = corner.corner(samples, fig=fig, labels=[label_with_unit(n) for n in names],
+                        truths=truth_values if truths else None,
+                        truth_color=TRUTH_COLOR, quantiles=[0.16, 0.5, 0.84],
+                        show_titles=False, range=ranges, max_n_ticks=4,
+                        label_kwargs={"fontsize": "medium"}, labelpad=0.12, quiet=True)
+    fig.subplots_adjust(left=left / fig.get_figwidth(),
+                        bottom=bottom / fig.get_figheight(),
+                        right=1 - right / fig.get_figwidth(),
+                        top=1 - top / fig.get_figheight())
+    axes = np.array(fig.axes).reshape(ndim, ndim)
+    renderer = fig.canvas.get_renderer()
+    for i, name in enumerate(names):
+        value = format_posterior(p16[i], p50[i], p84[i])
+        title = axes[i, i].set_title(f"{label(name)} = {value}", fontsize="medium")
+        if title.get_window_extent(renderer).width > axes[i, i].bbox.width:
+            # Wider than its panel (large type): the value on a line of its own.
+            title.set_text(f"{label(name)} =\n{value}")
+        for ax in axes[i, : i + 1]:
+            ax.tick_params(labelsize="small")
+            ax.xaxis.set_major_locator(_InnerLocator(5))
+            if ax is not axes[i, i]:
+                ax.yaxis.set_major_locator(_InnerLocator(5))
     return fig
 
 
-def plot_bestfit(data, model, mask=None):
-    """The best-fit model map beside the data, on one colour scale."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.9), constrained_layout=True)
+class _InnerLocator(MaxNLocator):
+    """Ticks at least 12% of the axis away from its ends, so that the
+    rotated labels of neighbouring corner panels never meet."""
+
+    def __call__(self):
+        lo, hi = sorted(self.axis.get_view_interval())
+        margin = 0.12 * (hi - lo)
+        return [t for t in super().__call__() if lo + margin <= t <= hi - margin]
+
+
+# -- Maps ---------------------------------------------------------------------
+
+
+def draw_beam(ax, data, x0: float = 0.1, y0: float = 0.1, **kwargs) -> Ellipse:
+    """The beam as an ellipse centred at axes fraction ``(x0, y0)`` (set the
+    axis limits first), FWHM ``bmin`` x ``bmaj`` at ``bpa`` east of north.
+
+    ``kwargs``: ``fill`` (default True), ``hatch``, ``lw``, ``color`` /
+    ``c``, ``facecolor``, ``zorder``.
+    """
+    centre = ax.transData.inverted().transform(ax.transAxes.transform((x0, y0)))
+    color = kwargs.get("color", kwargs.get("c", "k"))
+    fill = kwargs.get("fill", True)
+    beam = Ellipse(tuple(centre), width=data.bmin, height=data.bmaj,
+                   angle=-data.bpa, fill=fill, hatch=kwargs.get("hatch"),
+                   lw=kwargs.get("linewidth", kwargs.get("lw", 1.0)), edgecolor=color,
+                   facecolor=kwargs.get("facecolor", "0.5") if fill else "none",
+                   zorder=kwargs.get("zorder", 1000), label="beam")
+    ax.add_patch(beam)
+    return beam
+
+
+def decorate_map(ax, data, beam: bool = True) -> None:
+    """Sky axes for a map of ``data``: Delta RA (decreasing to the east) and
+    Delta Dec in arcsec, equal aspect, the full field, the beam."""
+    ax.set_aspect(1)
+    ax.set_xlim(data.extent[0], data.extent[1])
+    ax.set_ylim(data.extent[2], data.extent[3])
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(Y_LABEL)
+    ax.tick_params(which="both", right=True, top=True, direction="in")
+    ax.grid(ls="--", color="k", alpha=0.15, lw=0.5)
+    if beam:
+        draw_beam(ax, data)
+
+
+def velocity_limits(values, centre: float | None = None) -> tuple[float, float]:
+    """Colour limits [unit of ``values``]: the 2-98 percentile range made
+    symmetric about ``centre`` (the median of ``values`` by default)."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    if finite.size == 0:
+        return -1.0, 1.0
+    centre = float(np.median(finite)) if centre is None else centre
+    lo, hi = np.percentile(finite, [2, 98])
+    half = max(abs(lo - centre), abs(hi - centre)) or 1.0
+    return centre - half, centre + half
+
+
+def show_map(ax, data, values, unit: str = "m/s", vmin=None, vmax=None,
+             cb_label: str | None = None, symmetric_about=None,
+             imshow_kwargs: dict | None = None, colorbar: bool = True):
+    """``values`` [m/s] on ``data``'s sky grid, shown in ``unit``, with a
+    colour bar saying the unit.
+
+    Args:
+        ax: the axes.
+        data: the map (its grid and beam).
+        values: the image [m/s].
+        unit: ``'m/s'`` or ``'km/s'``.
+        vmin, vmax: colour limits [unit]; default: the 2-98 percentile range
+            symmetric about ``symmetric_about`` [m/s] (the median by default).
+        cb_label: colour-bar label; ``'[unit]'`` is added if it has no unit;
+            ``''`` draws no colour bar.
+        imshow_kwargs: more arguments for ``imshow`` (``cmap``, ...).
+
+    Returns:
+        The image.
+    """
+    factor = VELOCITY_UNITS[unit]
+    shown = np.asarray(values, dtype=float) * factor
+    lo, hi = velocity_limits(shown, None if symmetric_about is None
+                             else symmetric_about * factor)
+    kw = dict(imshow_kwargs or {})
+    kw.setdefault("cmap", "RdBu_r")
+    kw.setdefault("vmin", lo if vmin is None else vmin)
+    kw.setdefault("vmax", hi if vmax is None else vmax)
+    kw.update(origin="lower", extent=data.extent)
+    im = ax.imshow(shown, **kw)
+    decorate_map(ax, data)
+    if colorbar and cb_label != "":
+        text = r"$v_0$" if cb_label is None else cb_label
+        if unit not in text and "s^{-1}" not in text:
+            text = f"{text} [{unit}]"
+        ax.figure.colorbar(im, ax=ax, label=text, shrink=0.9, extend="both")
+    return im
+
+
+def residual_image(data, model, mask=None) -> np.ndarray:
+    """data - model [m/s]; NaN where there is no data or outside ``mask``."""
+    resid = np.asarray(data.data) - np.asarray(model)
+    return resid if mask is None else np.where(mask, resid, np.nan)
+
+
+def show_residual(ax, data, model, mask=None, imshow_kwargs=None,
+                  colorbar: bool = True, unit: str = "m/s"):
+    """data - model on a colour scale symmetric about zero (98th percentile
+    of |residual| over the fitted pixels)."""
+    resid = residual_image(data, model, mask)
+    finite = np.abs(resid[np.isfinite(resid)])
+    rlim = float(np.percentile(finite, 98)) * VELOCITY_UNITS[unit] if finite.size else 1.0
+    return show_map(ax, data, resid, unit, -rlim, rlim,
+                    r"$v_0 - v_{0,\rm model}$" if colorbar else "",
+                    imshow_kwargs=imshow_kwargs)
+
+
+def shade_unfitted(ax, data, mask) -> None:
+    """Grey over the pixels outside ``mask`` (bool or number, > 0 = fitted)
+    and a line around the fitted ones."""
+    inside = np.asarray(mask, dtype=float) > 0
+    ax.contour(data.xaxis, data.yaxis, inside.astype(float), [0.5], colors="k",
+               linewidths=0.7)
+    ax.contourf(data.xaxis, data.yaxis, inside.astype(float), [-0.5, 0.5],
+                colors="k", alpha=0.35)
+
+
+def plot_maps(data, model, mask=None, title: str = "model"):
+    """Data, model and residual (data - model) side by side, all in m/s; data
+    and model share one colour scale, the residual is centred on zero."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.0), constrained_layout=True)
     shown = np.where(np.isfinite(data.data), model, np.nan)
-    im = _show_velocity(axes, data, [data.data, shown])
+    lo, hi = velocity_limits(data.data)
+    for ax, values, name in zip(axes[:2], [data.data, shown], ["data", title]):
+        show_map(ax, data, values, "m/s", lo, hi, colorbar=ax is axes[1])
+        ax.set_title(name, fontsize=10)
+    show_residual(axes[2], data, model, mask)
+    axes[2].set_title(_residual_title(mask), fontsize=10)
+    return fig
+
+
+def _residual_title(mask):
+    return "data - model (fitted pixels)" if mask is not None else "data - model"
+
+
+def plot_bestfit(data, model, mask=None):
+    """The best-fit model map beside the data, on one colour scale [m/s]; a
+    line around the fitted pixels."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0), constrained_layout=True)
+    shown = np.where(np.isfinite(data.data), model, np.nan)
+    lo, hi = velocity_limits(data.data)
+    for ax, values in zip(axes, [data.data, shown]):
+        show_map(ax, data, values, "m/s", lo, hi, colorbar=ax is axes[1])
     if mask is not None:
-        axes[1].contour(mask.astype(float), [0.5], colors="k", linewidths=0.6,
-                        origin="lower", extent=data.extent)
-    fig.colorbar(im, ax=axes, label=r"$v_0$ [km/s]", shrink=0.9)
-    for ax, name in zip(axes, ["data", "best-fit model (contour: fitted pixels)"
-                               if mask is not None else "best-fit model"]):
-        _map_axes(ax, data, name)
+        axes[1].contour(data.xaxis, data.yaxis, np.asarray(mask, float), [0.5],
+                        colors="k", linewidths=0.7)
+    axes[0].set_title("data", fontsize=10)
+    axes[1].set_title("best-fit model (line: fitted pixels)" if mask is not None
+                      else "best-fit model", fontsize=10)
     return fig
 
 
 def plot_residual(data, model, mask=None):
-    """Residual map data - model [m/s] on a symmetric scale."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.2), constrained_layout=True)
-    im = _show_residual(ax, data, model, mask)
-    fig.colorbar(im, ax=ax, label="data - model [m/s]")
-    _map_axes(ax, data, _residual_title(mask))
+    """Residual map data - model [m/s] on a scale symmetric about zero."""
+    fig, ax = plt.subplots(figsize=(5.4, 4.4), constrained_layout=True)
+    show_residual(ax, data, model, mask)
+    ax.set_title(_residual_title(mask), fontsize=10)
     return fig
+
+
+# -- Disk geometry on a map ----------------------------------------------------
+
+
+def draw_disk_axes(ax, x0: float = 0.0, y0: float = 0.0, inc: float = 0.0,
+                   PA: float = 0.0, major: float = 1.0, **plot_kwargs) -> None:
+    """The disk's major axis (length ``2 major``, at ``PA`` east of north) and
+    minor axis (``2 major cos(inc)``) through ``(x0, y0)`` [arcsec]."""
+    pa, ci = math.radians(PA), math.cos(math.radians(inc))
+    kw = {"color": plot_kwargs.pop("c", plot_kwargs.pop("color", "k")),
+          "ls": plot_kwargs.pop("linestyle", plot_kwargs.pop("ls", ":")),
+          "lw": plot_kwargs.pop("linewidth", plot_kwargs.pop("lw", 1.0)), **plot_kwargs}
+    ux, uy = math.sin(pa), math.cos(pa)          # along the major axis
+    ax.plot([x0 + major * ux, x0 - major * ux], [y0 + major * uy, y0 - major * uy], **kw)
+    ax.plot([x0 + major * ci * uy, x0 - major * ci * uy],
+            [y0 - major * ci * ux, y0 + major * ci * ux], **kw)
+
+
+def draw_surface(ax, data, r, phi, r_max=None, r_min=None, mask=None,
+                 contour_kwargs: dict | None = None) -> None:
+    """Contours of the emission surface's radius (every 0.5 arcsec) and
+    azimuth (every 22.5 deg) on ``data``'s grid.
+
+    Args:
+        r, phi: disk-frame radius [arcsec] and azimuth [rad] of every pixel.
+        r_max: outermost contour [arcsec] (default: the largest ``r``).
+        r_min: no azimuth lines inside it (default half the beam).
+        mask: draw only where true.
+        contour_kwargs: ``levels`` (radii), ``colors``, ``linewidths``, ...
+    """
+    r = np.array(r, dtype=float)
+    phi = np.array(phi, dtype=float)
+    r_max = float(np.nanmax(r)) if r_max is None else float(r_max)
+    r_min = 0.5 * data.bmaj if r_min is None else float(r_min)
+    keep = r <= r_max
+    if mask is not None:
+        keep &= np.asarray(mask, dtype=bool)
+    r = np.where(keep, r, np.nan)
+    kw = dict(contour_kwargs or {})
+    levels = kw.pop("levels", np.arange(0.5, 0.99 * r_max, 0.5))
+    kw.setdefault("colors", "k")
+    kw.setdefault("linewidths", 0.8)
+    ax.contour(data.xaxis, data.yaxis, r, np.append(levels, 0.99 * r_max), **kw)
+    phi = np.where(keep & (r >= r_min), phi, np.nan)
+    for t in np.arange(-np.pi, np.pi, np.pi / 8.0):
+        # The angle from t, wrapped to (-pi, pi] and kept within 90 deg of
+        # it, crosses zero only along the azimuth t (not at the seam).
+        d = (phi - t + np.pi) % (2 * np.pi) - np.pi
+        d = np.where(np.abs(d) < 0.5 * np.pi, d, np.nan)
+        if np.nanmin(d, initial=np.inf) < 0 < np.nanmax(d, initial=-np.inf):
+            ax.contour(data.xaxis, data.yaxis, d, [0.0], **kw)

@@ -252,6 +252,89 @@ class FitResult:
         lp = self.log_prob
         return np.concatenate([lp["warmup"], lp["sampling"]], axis=1).T
 
+    # -- ArviZ ---------------------------------------------------------------------
+
+    def to_arviz(self, warmup: bool = True):
+        """The chains as an ArviZ ``InferenceData``.
+
+        Groups: ``posterior`` (one variable per free parameter, dims
+        ``(chain, draw)``, its unit in ``attrs['units']``), ``sample_stats``
+        (``lp``: the log-posterior; NUTS: ``diverging``, ``tree_depth``,
+        ``step_size``, ``acceptance_rate``, ``n_steps``, numpyro's and Stan's
+        names as ArviZ uses them; emcee: ``accepted``, whether each walker's
+        move was accepted) and, with ``warmup=True`` and warmup draws kept,
+        ``warmup_posterior`` and ``warmup_sample_stats``. Angles (PA) are on
+        the branch of their circular median (median in [0, 360)), so the
+        numbers of ``az.summary`` match :meth:`percentiles`.
+
+        emcee's walkers are the ``chain`` dimension (as ``az.from_emcee``),
+        but they are not independent chains: each move uses the other
+        walkers. ``az.summary``'s ``r_hat``, ``ess_bulk`` and ``ess_tail``
+        treat them as if they were, which is not valid; the verdict
+        (:attr:`converged`, :meth:`diagnostics`) uses emcee's
+        autocorrelation time instead. ``posterior.attrs`` say so
+        (``chain_dimension``, ``diagnostics_note``). For NUTS the chains are
+        independent and ArviZ's diagnostics are the package's own.
+
+        Args:
+            warmup: include the warmup (burn-in) draws as warmup groups.
+
+        Returns:
+            ``arviz.InferenceData``.
+
+        Raises:
+            ValueError: the run has no post-warmup draws yet.
+        """
+        az = D._arviz()
+        if self.n_draws("sampling") == 0:
+            raise ValueError("The run has no post-warmup draws yet: nothing to put "
+                             "in an ArviZ posterior.")
+        chains = self.chains
+        centres = {}
+        for i, name in enumerate(self.names):
+            if name in D.CIRCULAR:
+                centres[i] = D.circular_percentiles(
+                    chains["sampling"][:, :, i].ravel(), [50])[0]
+
+        def variables(chain):
+            out = {}
+            for i, name in enumerate(self.names):
+                x = chain[:, :, i]
+                if i in centres:
+                    x = centres[i] + (x - centres[i] + 180.0) % 360.0 - 180.0
+                out[name] = x
+            return out
+
+        renamed = {"accept_prob": "acceptance_rate", "num_steps": "n_steps"}
+
+        def sample_stats(phase):
+            out = {"lp": self.log_prob[phase]}
+            for key, value in self.stats[phase].items():
+                out[renamed.get(key, key)] = value
+            return out
+
+        groups = {"posterior": variables(chains["sampling"]),
+                  "sample_stats": sample_stats("sampling")}
+        if warmup and self.n_draws("warmup"):
+            groups["warmup_posterior"] = variables(chains["warmup"])
+            groups["warmup_sample_stats"] = sample_stats("warmup")
+        emcee = self.backend == "emcee"
+        attrs = {"inference_library": self.backend,
+                 "chain_dimension": "emcee walker" if emcee else "independent chain"}
+        if emcee:
+            attrs["diagnostics_note"] = (
+                "emcee walkers are not independent chains: r_hat and ess from ArviZ "
+                "are not valid for them; use FitResult.diagnostics() (ESS from "
+                "emcee's autocorrelation time) and FitResult.converged.")
+        idata = az.from_dict(**groups, save_warmup=bool(warmup), attrs=dict(attrs),
+                             posterior_attrs=dict(attrs), sample_stats_attrs=dict(attrs))
+        for group in ("posterior", "warmup_posterior"):
+            if group in idata.groups():
+                for name in self.names:
+                    unit = PARAMETERS[name].unit if name in PARAMETERS else ""
+                    idata[group][name].attrs["units"] = unit
+        return idata
+
     # -- Saving ------------------------------------------------------------------
 
     def save(self, path) -> Path:
