@@ -452,3 +452,34 @@ def test_a_z_func_surface_deprojects_as_the_analytic_one(cube, geo, truths):
     _, zero = cube.cartesian_deprojection(cube.data, **geo,
                                           z_func=lambda r: 0.0 * r)
     np.testing.assert_array_equal(zero, flat)
+
+
+def test_the_kink_example_shows_at_its_radius_and_azimuth_in_the_disk_frame():
+    """What a person looks for: the bundled 'kink' example's residual, put on
+    the (r, phi) grid and smoothed, peaks where the kink was put, and its
+    mirror image about the minor axis is its negative."""
+    from scipy.ndimage import gaussian_filter
+
+    from eddy_widgets import load_example
+
+    example = load_example("kink")
+    kink, truths = example.perturbation, example.truths
+    cube = rotationmap(example.v0, FOV=8.0)
+    geo = {k: truths[k] for k in GEOMETRY}
+    residual = cube.data - cube.evaluate_models(params=truths)
+    rgrid, tgrid = np.arange(0.5, 3.5, 0.025), np.radians(np.arange(-180, 180, 2.0))
+    _, _, polar = cube.polar_deprojection(residual, **geo, rgrid=rgrid, tgrid=tgrid,
+                                          griddata_kwargs={"method": "linear"})
+    smooth = gaussian_filter(np.nan_to_num(polar), sigma=(2, 4))
+    j, i = np.unravel_index(np.argmax(smooth), smooth.shape)
+    assert rgrid[i] == pytest.approx(kink["r"], abs=0.05)
+    assert np.degrees(tgrid[j]) == pytest.approx(kink["phi"], abs=6.0)
+    params, samples = fixed_params(truths)
+    x, y, face_on = cube.mirror_residual(samples, params, return_deprojected=True)
+    # Face-on frame rotated by 90 deg: disk (x, y) sits at (-y, x).
+    phi_k = np.radians(kink["phi"])
+    at = (kink["r"] * -np.sin(phi_k), kink["r"] * np.cos(phi_k))
+    i, j = np.argmin(np.abs(x - at[0])), np.argmin(np.abs(x - at[1]))
+    smooth = gaussian_filter(np.nan_to_num(face_on), sigma=2)
+    assert smooth[i, j] > 0.5 * kink["amplitude"]
+    assert smooth[i, -1 - j] < -0.5 * kink["amplitude"]
