@@ -409,3 +409,49 @@ def draw_surface(ax, data, r, phi, r_max=None, r_min=None, mask=None,
         d = np.where(np.abs(d) < 0.5 * np.pi, d, np.nan)
         if np.nanmin(d, initial=np.inf) < 0 < np.nanmax(d, initial=-np.inf):
             ax.contour(data.xaxis, data.yaxis, d, [0.0], **kw)
+
+
+def plot_velocity_profiles(rpnts, velo, dvelo, keplerian=None):
+    """Rotation curve from annulus fits: v_phi [km/s], v_r [m/s] and v_lsr
+    (or v_z when a fixed v_lsr was given) [m/s] against radius [arcsec].
+
+    Args:
+        rpnts: annulus centres [arcsec].
+        velo, dvelo: ``(4, n)`` arrays of v_phi, v_r, v_z, v_lsr and their
+            uncertainties [m/s] (``fit_annuli``'s profiles).
+        keplerian: optional ``(r, v)`` [arcsec, m/s], a Keplerian curve drawn
+            on the v_phi panel.
+    """
+    rpnts = np.asarray(rpnts, float)
+    velo, dvelo = np.asarray(velo, float), np.asarray(dvelo, float)
+    fig, axes = plt.subplots(3, 1, figsize=(6.75, 6.25), sharex=True,
+                             constrained_layout=True)
+    axes[0].errorbar(rpnts, velo[0] / 1e3, dvelo[0] / 1e3, fmt="-o", ms=3,
+                     label="annuli")
+    axes[0].set_ylabel(r"$v_{\phi}$ [km/s]")
+    if keplerian is not None:
+        axes[0].plot(keplerian[0], np.asarray(keplerian[1]) / 1e3, color="tab:red",
+                     lw=1, label="Keplerian")
+        axes[0].legend(fontsize=8)
+    axes[1].errorbar(rpnts, velo[1], dvelo[1], fmt="-o", ms=3)
+    axes[1].axhline(0.0, color="0.6", lw=0.8)
+    axes[1].set_ylabel(r"$v_r$ [m/s]")
+    for y, va, text in ((0.92, "top", "away from star"), (0.08, "bottom", "towards star")):
+        axes[1].text(0.98, y, text, ha="right", va=va, transform=axes[1].transAxes,
+                     color="0.5", fontsize=8)
+    if np.isfinite(velo[2]).any() and np.nanmax(np.abs(velo[2])) > 0.0:
+        axes[2].errorbar(rpnts, velo[2], dvelo[2], fmt="-o", ms=3)
+        axes[2].axhline(0.0, color="0.6", lw=0.8)
+        axes[2].set_ylabel(r"$v_z$ [m/s]")
+        axes[2].text(0.02, 0.92, rf"$v_{{\rm LSR}}$ = {np.nanmedian(velo[3]):.0f} m/s",
+                     ha="left", va="top", transform=axes[2].transAxes, color="0.5",
+                     fontsize=8)
+    else:
+        axes[2].errorbar(rpnts, velo[3], dvelo[3], fmt="-o", ms=3)
+        axes[2].set_ylabel(r"$v_{\rm LSR}$ [m/s]")
+    axes[2].set_xlabel("radius [arcsec]")
+    for ax in axes:
+        ax.grid(ls="--", color="0.9", lw=1.0)
+    if rpnts.size > 1:
+        axes[2].set_xlim(rpnts.min(), rpnts.max())
+    return fig
