@@ -296,11 +296,13 @@ def residual_image(data, model, mask=None) -> np.ndarray:
 
 def show_residual(ax, data, model, mask=None, imshow_kwargs=None,
                   colorbar: bool = True, unit: str = "m/s"):
-    """data - model on a colour scale symmetric about zero (98th percentile
-    of |residual| over the fitted pixels)."""
+    """data - model on a colour scale symmetric about zero, as astro-eddy:
+    the larger of |2nd| and |98th| percentile over the fitted pixels."""
     resid = residual_image(data, model, mask)
-    finite = np.abs(resid[np.isfinite(resid)])
-    rlim = float(np.percentile(finite, 98)) * VELOCITY_UNITS[unit] if finite.size else 1.0
+    finite = resid[np.isfinite(resid)]
+    rlim = 1.0
+    if finite.size:
+        rlim = float(np.max(np.abs(np.percentile(finite, [2, 98])))) * VELOCITY_UNITS[unit]
     return show_map(ax, data, resid, unit, -rlim, rlim,
                     r"$v_0 - v_{0,\rm model}$" if colorbar else "",
                     imshow_kwargs=imshow_kwargs)
