@@ -381,6 +381,8 @@ def test_fit_annuli_masks_and_default_figures(cube, geo):
     assert np.isfinite(velo[0]).all()
     with pytest.raises(ValueError, match="plots"):
         cube.fit_annuli(rbins=RBINS, **geo, plots="corner")
+    with pytest.raises(ValueError, match="inc != 0"):
+        cube.fit_annuli(rbins=RBINS, **{**geo, "inc": 0.0}, plots="none")
     with pytest.raises(ValueError, match="Choose one"):
         cube.fit_annuli(rbins=RBINS, **geo, plots="none", beam_spacing=1,
                         assume_correlated=True)

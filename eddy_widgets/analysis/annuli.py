@@ -199,6 +199,9 @@ def fit_annuli(data, error, xaxis, yaxis, geometry: DiskGeometry, rbins,
     data = np.asarray(data, float)
     error = np.asarray(error, float)
     rbins = np.asarray(rbins, float)
+    if _trig(geometry.inc)[0] == 0.0:
+        raise ValueError("fit_annuli needs an inclined disk (inc != 0): a face-on "
+                         "disk has no line-of-sight rotation.")
     if beam_spacing and assume_correlated:
         raise ValueError("Choose one: beam_spacing keeps independent pixels, "
                          "assume_correlated scales the errors of all pixels.")
