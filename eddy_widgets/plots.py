@@ -302,7 +302,8 @@ def show_residual(ax, data, model, mask=None, imshow_kwargs=None,
     finite = resid[np.isfinite(resid)]
     rlim = 1.0
     if finite.size:
-        rlim = float(np.max(np.abs(np.percentile(finite, [2, 98])))) * VELOCITY_UNITS[unit]
+        rlim = float(np.max(np.abs(np.percentile(finite, [2, 98]))))
+        rlim *= VELOCITY_UNITS[unit]
     return show_map(ax, data, resid, unit, -rlim, rlim,
                     r"$v_0 - v_{0,\rm model}$" if colorbar else "",
                     imshow_kwargs=imshow_kwargs)
@@ -373,7 +374,8 @@ def draw_disk_axes(ax, x0: float = 0.0, y0: float = 0.0, inc: float = 0.0,
           "ls": plot_kwargs.pop("linestyle", plot_kwargs.pop("ls", ":")),
           "lw": plot_kwargs.pop("linewidth", plot_kwargs.pop("lw", 1.0)), **plot_kwargs}
     ux, uy = math.sin(pa), math.cos(pa)          # along the major axis
-    ax.plot([x0 + major * ux, x0 - major * ux], [y0 + major * uy, y0 - major * uy], **kw)
+    ax.plot([x0 + major * ux, x0 - major * ux], [y0 + major * uy, y0 - major * uy],
+            **kw)
     ax.plot([x0 + major * ci * uy, x0 - major * ci * uy],
             [y0 - major * ci * ux, y0 + major * ci * ux], **kw)
 

@@ -115,7 +115,8 @@ class FigureMethods:
         ax = self._axes(ax)
         if fill is not None:
             if fill not in SURFACE_FILLS:
-                raise ValueError(f"fill={fill!r}: choose from {', '.join(SURFACE_FILLS)}.")
+                raise ValueError(f"fill={fill!r}: choose from "
+                                 f"{', '.join(SURFACE_FILLS)}.")
             if fill == "data":
                 P.show_map(ax, self.map, self.map.data, "km/s",
                            symmetric_about=self.vlsr, imshow_kwargs=imshow_kwargs)
@@ -139,7 +140,8 @@ class FigureMethods:
         ``r_max``, ``contour_kwargs``...)."""
         values = self._median_params(samples, params)
         kwargs = dict(plot_surface_kwargs or {})
-        kwargs.setdefault("mask", np.isfinite(self.map.data) if mask_with_data else None)
+        kwargs.setdefault("mask",
+                          np.isfinite(self.map.data) if mask_with_data else None)
         kwargs.setdefault("return_fig", True)
         given_ax = kwargs.get("ax")
         fig = self.plot_surface(**{**values, **kwargs})

@@ -32,8 +32,8 @@ def fake_result(backend="numpyro", nchains=1, nwarm=100, n=400, seed=0):
     lp_warm = -620 - 5 * rng.random((nchains, nwarm))
     lp_warm[:, :10] = -1.0e4                   # far from the posterior at first
     result.append(Chunk("warmup", 0, warm, lp_warm))
-    result.append(Chunk("sampling", 0, centre + sd * rng.standard_normal((nchains, n, 3)),
-                        -620 - 5 * rng.random((nchains, n))))
+    draws = centre + sd * rng.standard_normal((nchains, n, 3))
+    result.append(Chunk("sampling", 0, draws, -620 - 5 * rng.random((nchains, n))))
     return result
 
 
@@ -83,7 +83,8 @@ def test_astro_eddy_map_methods_draw_sky_axes_beam_and_units(small_cube, fitted)
     params, samples, model, mask = fitted
     figures = {
         "plot_data": small_cube.plot_data(return_fig=True),
-        "plot_model": small_cube.plot_model(samples, params, mask=mask, return_fig=True),
+        "plot_model": small_cube.plot_model(samples, params, mask=mask,
+                                            return_fig=True),
         "plot_model_residual": small_cube.plot_model_residual(model=model, mask=mask,
                                                               return_fig=True),
         "plot_model_surface": small_cube.plot_model_surface(samples, params),
@@ -178,7 +179,8 @@ def test_corner_titles_show_the_uncertainty_and_truth_lines():
     assert {312.0, 2.02, 5763.0} <= xs
     # Axis labels carry units and lie inside the figure.
     labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
-    assert any("[deg]" in lab for lab in labels) and any("[m/s]" in lab for lab in labels)
+    assert any("[deg]" in lab for lab in labels)
+    assert any("[m/s]" in lab for lab in labels)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = fig.bbox

@@ -104,7 +104,8 @@ def grid_wcs(data: RotationMapData) -> WCS:
     pc = matrix / cdelt[:, None]
 
     out = wcs_file.to_header()
-    for key in [k for k in out if re.match(r"^(PC|CD)\d+_\d+$|^CDELT\d+$|^CRPIX\d+$", k)]:
+    grid_keys = re.compile(r"^(PC|CD)\d+_\d+$|^CDELT\d+$|^CRPIX\d+$")
+    for key in [k for k in out if grid_keys.match(k)]:
         del out[key]
     for j in (0, 1):
         out[f"CRPIX{j + 1}"] = float(crpix[j])
@@ -173,11 +174,11 @@ def output_paths(paths, overwrite: bool) -> list[Path]:
     if not overwrite:
         existing = [str(p) for p in paths if p.exists()]
         if existing:
+            one = len(existing) == 1
             raise FileExistsError(
-                f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}"
-                f" and overwrite=False: nothing was written. Pass overwrite=True to "
-                f"replace {'it' if len(existing) == 1 else 'them'}, or choose another "
-                f"file name.")
+                f"{', '.join(existing)} already exist{'s' if one else ''} and "
+                f"overwrite=False: nothing was written. Pass overwrite=True to "
+                f"replace {'it' if one else 'them'}, or choose another file name.")
     return paths
 
 
