@@ -71,7 +71,8 @@ def test_polar_deprojection_of_the_model_gives_its_keplerian_rotation(
     (r, phi) grid, is the model's Keplerian speed with height at each r."""
     r, phi, _ = coords
     with np.errstate(divide="ignore", invalid="ignore"):
-        v_phi = (model - truths["vlsr"]) / (np.cos(phi) * np.sin(np.radians(truths["inc"])))
+        sin_i = np.sin(np.radians(truths["inc"]))
+        v_phi = (model - truths["vlsr"]) / (np.cos(phi) * sin_i)
     v_phi = np.where(np.abs(np.cos(phi)) > 0.3, v_phi, np.nan)
     rgrid = np.linspace(0.6, 3.4, 15)
     tgrid = np.radians(np.r_[-150:-30:10, -20:30:10, 40:160:10])
@@ -243,7 +244,8 @@ def test_mirror_of_an_axisymmetric_model_is_zero(cube, truths, model, axis):
     assert disk.sum() > 0.5 * np.isfinite(model).sum()
     # Of a rotation signal of up to ~4 km/s: interpolation error only.
     assert np.nanpercentile(np.abs(mirrored), 95) < 15.0
-    x, y, face_on = clean.mirror_residual(samples, params, mirror_velocity_residual=False,
+    x, y, face_on = clean.mirror_residual(samples, params,
+                                          mirror_velocity_residual=False,
                                           mirror_axis=axis, return_deprojected=True)
     assert face_on.shape == (x.size, x.size)
     np.testing.assert_allclose(x, -x[::-1], atol=1e-12)

@@ -154,7 +154,7 @@ def mirror_residual(to_mirror, xaxis, yaxis, geometry: DiskGeometry,
     """
     axis = mirror_axis.lower()
     if axis not in ("minor", "major"):
-        raise ValueError(f"mirror_axis must be 'minor' or 'major', got {mirror_axis!r}.")
+        raise ValueError(f"mirror_axis must be 'minor' or 'major': {mirror_axis!r}.")
     xaxis, yaxis = np.asarray(xaxis, float), np.asarray(yaxis, float)
     to_mirror = _as_map(to_mirror, np.empty((yaxis.size, xaxis.size)))
     r, t, _ = geometry.coords(xaxis, yaxis)
