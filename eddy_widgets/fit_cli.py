@@ -289,14 +289,53 @@ def run(config: dict, out: Path, progress: bool = True,
     return 0
 
 
+GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
+
+
 def write_products(cube, result, out: Path) -> list[str]:
-    """Write the result, the fit's figures, the model and residual FITS, the
-    polar residual and the rotation curve into ``out``; returns the names."""
+    """Write into ``out`` the result, the fit's figures, the model of the
+    posterior medians and the residual as FITS (``v0_model.fits``,
+    ``v0_residual.fits``: the map's own WCS and beam), the residual
+    deprojected onto (r, phi), and the rotation curve in annuli at the
+    fitted geometry (CSV and figure); returns the file names."""
+    import numpy as np
+
+    from . import plots as P
+
     out = Path(out)
     written = [result.save(out / "result.npz").name]
     for name, fig in cube.figures.items():
         fig.savefig(out / f"{name}.png", dpi=110)
         written.append(f"{name}.png")
+    if result.n_draws("sampling") == 0:
+        return written
+    median = cube.last_run.posterior.spec.to_params(result.percentiles([50])[0])
+    model = cube.evaluate_models(params=median)
+    paths = cube.save_model(model=model, filename=str(out / "v0_model.fits"),
+                            overwrite=False)
+    written += [Path(p).name for p in paths]
+    geometry = {k: median[k] for k in GEOMETRY if median.get(k) is not None}
+    residual = cube.data - model
+    rgrid, tgrid, polar = cube.polar_deprojection(residual, **geometry)
+    # Nearest-neighbour regridding fills radii beyond the data: blank them.
+    r_pix = cube.disk_coords(**geometry)[0]
+    r_data = float(np.nanmax(np.where(np.isfinite(residual), r_pix, np.nan)))
+    polar = np.where(np.asarray(rgrid)[None, :] <= r_data, polar, np.nan)
+    np.savez_compressed(out / "polar_residual.npz", r=rgrid, phi=np.degrees(tgrid),
+                        residual=polar)
+    fig = P.plot_polar_residual(rgrid, np.degrees(tgrid), polar)
+    fig.savefig(out / "polar_residual.png", dpi=110)
+    written += ["polar_residual.npz", "polar_residual.png"]
+    rpnts, velo, dvelo = cube.fit_annuli(**geometry, plots="none", returns="profiles")
+    columns = ["r_arcsec"]
+    for name in ("v_phi", "v_r", "v_z", "v_lsr"):
+        columns += [f"{name}_m_s", f"d{name}_m_s"]
+    table = np.column_stack([rpnts, *[x for pair in zip(velo, dvelo) for x in pair]])
+    np.savetxt(out / "rotation_curve.csv", table, delimiter=",", fmt="%.6g",
+               header=",".join(columns), comments="")
+    fig = cube.plot_velocity_profiles(rpnts, velo, dvelo, params=median)
+    fig.savefig(out / "rotation_curve.png", dpi=110)
+    written += ["rotation_curve.csv", "rotation_curve.png"]
     return written
 
 

@@ -459,3 +459,21 @@ def plot_velocity_profiles(rpnts, velo, dvelo, keplerian=None):
     if rpnts.size > 1:
         axes[2].set_xlim(rpnts.min(), rpnts.max())
     return fig
+
+
+def plot_polar_residual(rgrid, phi_deg, residual, vmax=None):
+    """A residual map deprojected onto the disk's (r, phi) [arcsec, deg]
+    plane, in m/s on a symmetric diverging scale: a ring is a vertical band
+    of constant r, a localised perturbation a spot."""
+    residual = np.asarray(residual, float)
+    if vmax is None:
+        finite = residual[np.isfinite(residual)]
+        vmax = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
+    fig, ax = plt.subplots(figsize=(6.75, 4.0), constrained_layout=True)
+    image = ax.pcolormesh(rgrid, phi_deg, residual, cmap="RdBu_r", vmin=-vmax,
+                          vmax=vmax, shading="auto")
+    ax.set_xlabel("radius [arcsec]")
+    ax.set_ylabel(r"azimuth $\phi$ [deg] (0: red-shifted major axis)")
+    ax.set_yticks(np.arange(-180, 181, 60))
+    fig.colorbar(image, ax=ax, label="residual v0 [m/s]")
+    return fig

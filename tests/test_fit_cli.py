@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from eddy_widgets import FitResult, load_example
@@ -76,8 +77,27 @@ def test_fit_your_own_map_from_a_toml_file(own_map, tmp_path, capsys):
     assert result.settings["params"]["mask"]["r_max"] == 2.5
     assert result.settings["setup"]["FOV"] == 6.0
     assert abs(result.medians()["mstar"] - 2.02) < 0.05
-    for name in ("walkers", "corner", "bestfit", "residual"):
+    for name in ("walkers", "corner", "bestfit", "residual", "polar_residual",
+                 "rotation_curve"):
         assert (out / f"{name}.png").stat().st_size > 10_000
+    # The science products: model and residual on the map's grid, the polar
+    # residual (where the kink is), the rotation curve (Keplerian here).
+    from astropy.io import fits
+
+    from eddy_widgets import rotationmap
+
+    model = rotationmap(str(out / "v0_model.fits"))
+    cube = rotationmap(str(own_map / "disk_v0.fits"), FOV=6.0, downsample=2)
+    assert model.data.shape == cube.data.shape
+    assert fits.getheader(out / "v0_residual.fits")["BUNIT"] == "m/s"
+    polar = np.load(out / "polar_residual.npz")
+    kink = load_example("kink").perturbation
+    near = (np.abs(polar["r"] - kink["r"]) < 0.1)[None, :] & (
+        np.abs(polar["phi"] - kink["phi"]) < 10)[:, None]
+    assert np.nanmean(polar["residual"][near]) > 40.0            # m/s, of 100
+    curve = np.genfromtxt(out / "rotation_curve.csv", delimiter=",", names=True)
+    ring = (curve["r_arcsec"] > 0.8) & (curve["r_arcsec"] < 1.2)
+    assert np.nanmedian(curve["v_phi_m_s"][ring]) == pytest.approx(4000, rel=0.1)
 
 
 def test_an_earlier_run_is_never_overwritten(own_map, tmp_path, capsys, monkeypatch):
