@@ -4,8 +4,11 @@
                                [--nsteps N] [--out DIR]
 
 Prints the posterior medians with 16/84 percentiles beside the true values
-and writes the walkers, corner, best-fit and residual figures and the result
-file to the output folder.
+and the verdict, and writes to the output folder the result file (also the
+run's checkpoint), the walkers, corner, best-fit and residual figures, the
+model and residual FITS, the residual in (r, phi) and the rotation curve
+(see :func:`eddy_widgets.fit_cli.write_products`). To fit your own map:
+``eddy-widgets-fit``.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")
     from .data import load_example
+    from .fit_cli import write_products
     from .rotationmap import rotationmap
 
     example = load_example()
@@ -99,9 +103,8 @@ def main(argv=None) -> int:
                           returns="result", checkpoint=checkpoint, verdict=False,
                           checkpoint_interval=args.checkpoint_interval, **counts)
     wall = time.perf_counter() - t0
-    for name, fig in cube.figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110)
-    result.save(out / "result.npz")
+    # The main job's folder is reused from run to run: it replaces its files.
+    written = write_products(cube, result, out, overwrite=True)
     print()
     print(result.summary_table(example.truths))
     summary = result.sampler_summary()
@@ -109,7 +112,7 @@ def main(argv=None) -> int:
     print("sampler: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                                    for k, v in summary.items()))
     print(f"wall time (load, optimise, compile, sample): {wall:.1f} s")
-    print(f"wrote {', '.join(sorted(cube.figures))} figures and result.npz to {out}/")
+    print(f"wrote to {out}/: {', '.join(written)}")
     return 0
 
 

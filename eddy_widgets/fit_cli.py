@@ -292,12 +292,13 @@ def run(config: dict, out: Path, progress: bool = True,
 GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
 
 
-def write_products(cube, result, out: Path) -> list[str]:
+def write_products(cube, result, out: Path, overwrite: bool = False) -> list[str]:
     """Write into ``out`` the result, the fit's figures, the model of the
     posterior medians and the residual as FITS (``v0_model.fits``,
     ``v0_residual.fits``: the map's own WCS and beam), the residual
     deprojected onto (r, phi), and the rotation curve in annuli at the
-    fitted geometry (CSV and figure); returns the file names."""
+    fitted geometry (CSV and figure); returns the file names. The FITS
+    files are never replaced unless ``overwrite``."""
     import numpy as np
 
     from . import plots as P
@@ -312,7 +313,7 @@ def write_products(cube, result, out: Path) -> list[str]:
     median = cube.last_run.posterior.spec.to_params(result.percentiles([50])[0])
     model = cube.evaluate_models(params=median)
     paths = cube.save_model(model=model, filename=str(out / "v0_model.fits"),
-                            overwrite=False)
+                            overwrite=overwrite)
     written += [Path(p).name for p in paths]
     geometry = {k: median[k] for k in GEOMETRY if median.get(k) is not None}
     residual = cube.data - model
