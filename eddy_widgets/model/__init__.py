@@ -8,12 +8,13 @@ from .beam import beam_kernel, convolve_fft
 from .geometry import (FLARED_NITER, disk_coords, disk_frame, effective_inclination,
                        emission_surface, midplane_coords, polar_from_point,
                        surface_from_r2, surface_point)
-from .rotation import complete, v0_map, v0_model
+from .rotation import complete, rotation_speed, v0_map, v0_model
 from .velocity import enclosed_disk_mass, keplerian, keplerian_los, power_law, project
 
 __all__ = [
     "FLARED_NITER", "beam_kernel", "complete", "convolve_fft", "disk_coords",
     "disk_frame", "effective_inclination", "emission_surface", "enclosed_disk_mass",
     "keplerian", "keplerian_los", "midplane_coords", "polar_from_point", "power_law",
-    "project", "surface_from_r2", "surface_point", "v0_map", "v0_model",
+    "project", "rotation_speed", "surface_from_r2", "surface_point", "v0_map",
+    "v0_model",
 ]

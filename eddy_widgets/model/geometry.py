@@ -25,11 +25,15 @@ def effective_inclination(inc):
     return jnp.where(inc < 90.0, inc, inc - 180.0)
 
 
-def safe_norm(x, y):
-    """``hypot(x, y)`` with a finite (zero) gradient at the origin."""
-    r2 = x * x + y * y
+def safe_sqrt(r2):
+    """``sqrt(r2)`` with a finite (zero) gradient at 0."""
     positive = r2 > 0.0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+
+
+def safe_norm(x, y):
+    """``hypot(x, y)`` with a finite (zero) gradient at the origin."""
+    return safe_sqrt(x * x + y * y)
 
 
 def _is_static(value, target) -> bool:
@@ -119,12 +123,14 @@ def midplane_coords(x_sky, y_sky, x0, y0, inc, PA):
 
 
 def disk_coords(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
-                r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER):
+                r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER,
+                z_func=None):
     """Disk-frame cylindrical coordinates of each sky position.
 
-    With ``z0=None`` the disk is flat. Otherwise the point where each line of
-    sight meets the surface ``z(r)`` (see :func:`emission_surface`) is found
-    by the fixed-point iteration ``y = y_mid + z(r) tan(inc)``.
+    With ``z0=None`` (and no ``z_func``) the disk is flat. Otherwise the
+    point where each line of sight meets the surface ``z(r)`` (see
+    :func:`emission_surface`, or ``z_func``) is found by the fixed-point
+    iteration ``y = y_mid + z(r) tan(inc)``.
 
     Args:
         x_sky, y_sky: sky offsets [arcsec], any (equal) shape.
@@ -134,6 +140,10 @@ def disk_coords(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
         PA: position angle of the red-shifted major axis [deg].
         z0, psi, r_cavity, r_taper, q_taper: emission surface.
         niter: fixed-point iterations.
+        z_func: a user surface instead of the analytic one: a JAX-traceable
+            function of the cylindrical radius [arcsec] returning the height
+            [arcsec] (astro-eddy's ``z_func``); ``z0``, ``psi``, ``r_cavity``,
+            ``r_taper`` and ``q_taper`` are then not used.
 
     Returns:
         ``(r, phi, z)`` in [arcsec], [rad], [arcsec]; ``cos(phi)`` and
@@ -141,13 +151,13 @@ def disk_coords(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
         ``arctan2`` at the centre.
     """
     r, cos_phi, sin_phi, z = disk_frame(x_sky, y_sky, x0, y0, inc, PA, z0, psi,
-                                        r_cavity, r_taper, q_taper, niter)
+                                        r_cavity, r_taper, q_taper, niter, z_func)
     return r, jnp.arctan2(sin_phi, cos_phi), z
 
 
 def surface_point(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
                   r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER,
-                  rolled=False):
+                  rolled=False, z_func=None):
     """Where each line of sight meets the emission surface, in the disk frame.
 
     Returns ``(x_mid, y, r2, z)``: the major-axis coordinate, the minor-axis
@@ -158,18 +168,27 @@ def surface_point(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.
     ``rolled`` only changes speed: the compiler makes the fastest value-only
     program from a rolled loop (about 3x faster than unrolled on a CPU) and
     the fastest gradient from an unrolled one (about 2x).
+
+    ``z_func`` (a function of the radius [arcsec] returning the height
+    [arcsec]) replaces the analytic surface.
     """
     inc = effective_inclination(inc)
     x_mid, y_mid = midplane_coords(x_sky, y_sky, x0, y0, inc, PA)
     x2 = x_mid * x_mid
-    if z0 is None:
+    if z0 is None and z_func is None:
         r2 = x2 + y_mid * y_mid
         return x_mid, y_mid, r2, jnp.zeros_like(r2)
     tan_inc = jnp.tan(jnp.radians(inc))
 
+    if z_func is None:
+        def surface(r2):
+            return surface_from_r2(r2, z0, psi, r_cavity, r_taper, q_taper)
+    else:
+        def surface(r2):
+            return jnp.asarray(z_func(safe_sqrt(r2)), dtype=r2.dtype)
+
     def step(_, y):
-        return y_mid + surface_from_r2(x2 + y * y, z0, psi, r_cavity, r_taper,
-                                       q_taper) * tan_inc
+        return y_mid + surface(x2 + y * y) * tan_inc
 
     if rolled:
         y = jax.lax.fori_loop(0, niter, step, y_mid)
@@ -178,7 +197,7 @@ def surface_point(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.
         for i in range(niter):
             y = step(i, y)
     r2 = x2 + y * y
-    return x_mid, y, r2, surface_from_r2(r2, z0, psi, r_cavity, r_taper, q_taper)
+    return x_mid, y, r2, surface(r2)
 
 
 def polar_from_point(x_mid, y, r2):
@@ -192,13 +211,14 @@ def polar_from_point(x_mid, y, r2):
 
 
 def disk_frame(x_sky, y_sky, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
-               r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER):
+               r_cavity=0.0, r_taper=jnp.inf, q_taper=1.0, niter=FLARED_NITER,
+               z_func=None):
     """Like :func:`disk_coords` but returns ``(r, cos_phi, sin_phi, z)``.
 
     ``cos_phi`` and ``sin_phi`` are 1 and 0 at the exact disk centre so that
     projected velocities and their gradients stay finite there.
     """
     x_mid, y, r2, z = surface_point(x_sky, y_sky, x0, y0, inc, PA, z0, psi, r_cavity,
-                                    r_taper, q_taper, niter)
+                                    r_taper, q_taper, niter, z_func=z_func)
     r, cos_phi, sin_phi = polar_from_point(x_mid, y, r2)
     return r, cos_phi, sin_phi, z

@@ -11,8 +11,23 @@ from .velocity import keplerian, keplerian_los, power_law, project
 
 
 def complete(params: dict) -> dict:
-    """Fill missing model parameters with the defaults of the parameter table."""
-    return {name: params.get(name, PARAMETERS[name].default) for name in MODEL_PARAMETERS}
+    """Fill missing model parameters with the defaults of the parameter table
+    (and keep a user surface ``z_func``, ``None`` if not given)."""
+    out = {name: params.get(name, PARAMETERS[name].default)
+           for name in MODEL_PARAMETERS}
+    out["z_func"] = params.get("z_func")
+    return out
+
+
+def rotation_speed(r, z, p: dict):
+    """Rotation speed v_phi [m/s] at radius ``r`` and height ``z`` [arcsec]:
+    Keplerian with height (``mstar``, ``dist``, optional ``mdisk``
+    self-gravity), or a power law if ``vp_100`` is set. ``p`` is a completed
+    parameter dict (see :func:`complete`)."""
+    if p["vp_100"] is not None:
+        return power_law(r, p["dist"], p["vp_100"], p["vp_q"])
+    return keplerian(r, z, p["mstar"], p["dist"], p["mdisk"], p["gamma"], p["r_in"],
+                     p["r_out"])
 
 
 def check_combination(params: dict) -> None:
@@ -30,7 +45,9 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
             centre), any equal shape, e.g. a meshgrid or a list of pixels.
         params: model parameters by name (see :mod:`eddy_widgets.parameters`);
             missing names take their table default, ``None`` switches a
-            component off. Values may be floats or JAX tracers.
+            component off. Values may be floats or JAX tracers. A callable
+            ``params['z_func']`` (radius [arcsec] -> height [arcsec])
+            replaces the analytic emission surface.
         niter: fixed-point iterations for a flared surface.
         rolled: compile the iterations as a loop (faster when no gradient is
             taken; see :func:`~eddy_widgets.model.geometry.surface_point`).
@@ -45,7 +62,7 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
     check_combination(p)
     x_mid, y, r2, z = surface_point(
         x_sky, y_sky, p["x0"], p["y0"], p["inc"], p["PA"], p["z0"], p["psi"],
-        p["r_cavity"], p["r_taper"], p["q_taper"], niter, rolled)
+        p["r_cavity"], p["r_taper"], p["q_taper"], niter, rolled, p["z_func"])
     inc = effective_inclination(p["inc"])
     plain_keplerian = p["vp_100"] is None and p["mdisk"] is None
     if plain_keplerian and p["vr_100"] is None:
@@ -54,11 +71,7 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
         v_los = keplerian_los(x_mid, r2, z, p["mstar"], p["dist"])
         return v_los * jnp.abs(jnp.sin(jnp.radians(inc))) + p["vlsr"]
     r, cos_phi, sin_phi = polar_from_point(x_mid, y, r2)
-    if p["vp_100"] is not None:
-        v_phi = power_law(r, p["dist"], p["vp_100"], p["vp_q"])
-    else:
-        v_phi = keplerian(r, z, p["mstar"], p["dist"], p["mdisk"], p["gamma"],
-                          p["r_in"], p["r_out"])
+    v_phi = rotation_speed(r, z, p)
     v_r = None
     if p["vr_100"] is not None:
         v_r = power_law(r, p["dist"], p["vr_100"], p["vr_q"])
