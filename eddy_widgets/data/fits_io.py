@@ -32,6 +32,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 import numpy as np
 
+from .mapdata import (RotationMapData, beam_area, downsample_step, downsampled,
+                      fov_slices)
+
 __all__ = ["MapFormatError", "RotationMapData", "read_rotation_map"]
 
 #: Velocity units understood in BUNIT, mapped to their factor to m/s. The key
@@ -44,9 +47,6 @@ _VELOCITY_UNITS = {
     "kms-1": ("km/s", 1.0e3),
     "kms**-1": ("km/s", 1.0e3),
 }
-
-#: Relative tolerance used when comparing pixel scales and FOV edges.
-_RTOL = 1e-6
 
 #: Off-diagonal terms of the pixel-scale matrix (CD, or PC times CDELT) above
 #: this fraction of the pixel size count as a rotated grid (about 0.06 deg).
@@ -61,70 +61,13 @@ class MapFormatError(ValueError):
 
 
 @dataclass
-class RotationMapData:
-    """A rotation map and its uncertainty, ready for the model.
-
-    All arrays are native-endian float64 and go straight into ``jax.numpy``.
-
-    Attributes:
-        data: line-of-sight velocity v0 [m/s], shape ``(ny, nx)``; NaN where
-            there is no data.
-        error: uncertainty of v0 [m/s], same shape; absolute values, 0 where
-            unknown (NaN in the file, or no data).
-        xaxis: sky x offset of each column from the image centre [arcsec],
-            decreasing (east to the left).
-        yaxis: sky y offset of each row from the image centre [arcsec],
-            increasing (north up).
-        dpix: pixel size [arcsec] (mean spacing of ``yaxis``).
-        bmaj, bmin: beam FWHM along the major and minor axes [arcsec].
-        bpa: beam position angle, east of north [deg], in ``[0, 180)``.
-        header: astropy header of the v0 file.
-        path: path of the v0 file.
-        uncertainty_path: path of the uncertainty file, or ``None`` when the
-            uniform fallback was used.
-        velocity_unit: unit of the v0 file as read (``'m/s'`` or ``'km/s'``).
-        uncertainty_note: where ``error`` came from, in words.
-        FOV, downsample: the arguments the map was read with.
-    """
-
-    data: np.ndarray
-    error: np.ndarray
-    xaxis: np.ndarray
-    yaxis: np.ndarray
-    dpix: float
-    bmaj: float
-    bmin: float
-    bpa: float
-    header: fits.Header
-    path: str
-    uncertainty_path: str | None
-    velocity_unit: str
-    uncertainty_note: str
-    FOV: float | None = None
-    downsample: int | str | None = None
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(ny, nx)`` of the map."""
-        return self.data.shape
-
-    @property
-    def extent(self) -> list[float]:
-        """``[x max, x min, y min, y max]`` of the pixel edges [arcsec], for
-        ``imshow(..., origin='lower', extent=...)``."""
-        half = 0.5 * self.dpix
-        return [float(self.xaxis.max() + half), float(self.xaxis.min() - half),
-                float(self.yaxis.min() - half), float(self.yaxis.max() + half)]
-
-    @property
-    def beam(self) -> tuple[float, float, float]:
-        """``(bmaj, bmin, bpa)`` in [arcsec], [arcsec], [deg]."""
-        return self.bmaj, self.bmin, self.bpa
-
-
-@dataclass
 class _Image:
-    """One 2-D image as read from a file, before clipping (internal)."""
+    """One 2-D image as read from a file, before clipping (internal).
+
+    ``arcsec_per_unit`` converts the header's beam (arcsec) to the axes'
+    unit: 1 for the header's grid, the pixel size for ``force_center`` (axes
+    in pixels), ``None`` when that pixel size is unknown.
+    """
 
     data: np.ndarray
     xaxis: np.ndarray
@@ -132,13 +75,14 @@ class _Image:
     dpix: float
     header: fits.Header
     beam_table: np.ndarray | None
+    arcsec_per_unit: float | None = 1.0
 
 
 # -- Public reader ---------------------------------------------------------- #
 
 
-def read_rotation_map(path, uncertainty=None, FOV=None,
-                      downsample=None) -> RotationMapData:
+def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
+                      fill=None, force_center: bool = False) -> RotationMapData:
     """Read a rotation map and its uncertainty.
 
     Args:
@@ -159,7 +103,18 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
             kept. ``None`` keeps the whole map.
         downsample: ``None`` or ``1`` for none; an integer ``N > 1`` keeps every
             N-th pixel starting at ``N // 2`` in both axes (astro-eddy's
-            convention); ``'beam'`` uses ``N = ceil(bmaj / dpix)``.
+            convention); ``'beam'`` uses ``N = ceil(bmaj / dpix)`` (a ratio
+            within 1e-6 of an integer is that integer).
+        fill: replace the NaN pixels of the v0 map with this value, in the
+            unit of the file (astro-eddy's ``fill``, applied before km/s are
+            converted to m/s). Filled pixels get an uncertainty of 0, so a
+            fit never uses them.
+        force_center: ignore the header's pixel grid and use pixel offsets
+            from the array centre as axes (``dpix = 1``, x decreasing with
+            the column index as in a normal file), for a header without one.
+            The header's beam is converted to pixels when the header has a
+            pixel scale. Applies to the uncertainty map too; ``FOV`` is then
+            in pixels.
 
     Returns:
         :class:`RotationMapData` with velocities in m/s and axes in arcsec.
@@ -169,23 +124,30 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
         MapFormatError: a file is not a usable rotation map (not FITS, a cube,
             no pixel scale, no or unknown BUNIT, all NaN, uncertainty on
             another grid).
-        ValueError: bad ``FOV`` or ``downsample`` argument.
+        ValueError: bad ``FOV``, ``downsample`` or ``fill`` argument.
     """
     _check_fov(FOV)
-    _check_downsample(downsample)
+    downsample_step(downsample, 1.0, 1.0)  # checks the argument
+    _check_fill(fill)
+    force_center = bool(force_center)
     path = _existing_path(path, "rotation map")
 
-    image = _read_image(path)
+    image = _read_image(path, force_center)
     unit, factor = _velocity_unit(image.header, path, required=True)
-    data = image.data * factor
-    xaxis, yaxis = image.xaxis, image.yaxis
-    dpix = image.dpix
+    data = image.data
     if not np.any(np.isfinite(data)):
         raise MapFormatError(
             f"{path}: every pixel of the map is NaN. Check that this is the v0 map "
             "you meant (e.g. bettermoments' *_v0.fits) and that its clipping "
             "threshold did not remove the whole disk.")
+    filled = ~np.isfinite(data)
+    if fill is not None:
+        data = np.where(filled, float(fill), data)
+    data = data * factor
+    xaxis, yaxis = image.xaxis, image.yaxis
+    dpix = image.dpix
     bmaj, bmin, bpa = _read_beam(image, path, dpix)
+    area = beam_area(bmaj, bmin, dpix)
 
     # Uncertainty: given, bettermoments' sibling, or uniform fallback.
     error = None
@@ -199,44 +161,37 @@ def read_rotation_map(path, uncertainty=None, FOV=None,
             uncertainty_path = candidate
             note = f"read from {candidate.name} (found by bettermoments' naming)"
     if uncertainty_path is not None:
-        error = _read_uncertainty(uncertainty_path, path, image, unit, data.shape)
+        error = _read_uncertainty(uncertainty_path, path, image, unit, data.shape,
+                                  force_center)
 
     # Field of view.
     if FOV is not None:
-        keep_y, keep_x = _fov_slices(xaxis, yaxis, dpix, FOV, path)
+        keep_y, keep_x = fov_slices(xaxis, yaxis, dpix, FOV, path)
         data, xaxis, yaxis = data[keep_y, keep_x], xaxis[keep_x], yaxis[keep_y]
+        filled = filled[keep_y, keep_x]
         if error is not None:
             error = error[keep_y, keep_x]
-        if not np.any(np.isfinite(data)):
+        if np.all(filled):
             raise MapFormatError(
                 f"{path}: every pixel inside FOV = {FOV:g} arcsec is NaN. Use a "
                 "larger FOV (or FOV=None) or check the map.")
 
-    finite = np.isfinite(data)
     if error is None:
-        error, note = _fallback_uncertainty(data, finite, path)
+        error, note = _fallback_uncertainty(data, ~filled, path)
     else:
         error = np.where(np.isfinite(error), np.abs(error), 0.0)
+    error = np.where(filled, 0.0, error)
 
-    # Downsampling.
-    if downsample == "beam":
-        step = max(1, int(math.ceil(bmaj / dpix - _RTOL)))
-    else:
-        step = 1 if downsample is None else int(downsample)
-    if step > 1:
-        start = step // 2
-        data = data[start::step, start::step]
-        error = error[start::step, start::step]
-        xaxis = xaxis[start::step]
-        yaxis = yaxis[start::step]
-        dpix = float(np.mean(np.diff(yaxis))) if yaxis.size > 1 else dpix * step
-
-    return RotationMapData(
+    full = RotationMapData(
         data=_native(data), error=_native(error), xaxis=_native(xaxis),
         yaxis=_native(yaxis), dpix=float(dpix), bmaj=float(bmaj), bmin=float(bmin),
         bpa=float(bpa), header=image.header, path=str(path),
         uncertainty_path=None if uncertainty_path is None else str(uncertainty_path),
-        velocity_unit=unit, uncertainty_note=note, FOV=FOV, downsample=downsample)
+        velocity_unit=unit, uncertainty_note=note, FOV=FOV, beamarea_arcsec=area,
+        fill=None if fill is None else float(fill), force_center=force_center)
+    out = downsampled(full, downsample)
+    out.downsample = downsample
+    return out
 
 
 # -- Argument checks -------------------------------------------------------- #
@@ -262,24 +217,25 @@ def _check_fov(FOV) -> None:
             f"FOV must be None or a positive number of arcsec, got {FOV!r}.")
 
 
-def _check_downsample(downsample) -> None:
-    allowed = "None, 1, an integer N > 1, or 'beam'"
-    if downsample is None or (isinstance(downsample, str) and downsample == "beam"):
+def _check_fill(fill) -> None:
+    if fill is None:
         return
-    if isinstance(downsample, (bool, np.bool_)) or not isinstance(
-            downsample, (int, np.integer)):
-        raise ValueError(f"downsample must be {allowed}; got {downsample!r}.")
-    if downsample < 1:
-        raise ValueError(f"downsample must be {allowed}; got {downsample!r}.")
+    ok = isinstance(fill, (int, float, np.integer, np.floating)) and not isinstance(
+        fill, (bool, np.bool_)) and math.isfinite(float(fill))
+    if not ok:
+        raise ValueError(f"fill must be None or a finite number (the value NaN pixels "
+                         f"of the v0 map take, in the unit of the file), got {fill!r}.")
 
 
 # -- Reading one image ------------------------------------------------------ #
 
 
-def _read_image(path: Path) -> _Image:
+def _read_image(path: Path, force_center: bool = False) -> _Image:
     """Read the first image HDU of ``path`` as a 2-D float64 array with axes.
 
-    Flips the image so that x decreases and y increases with index.
+    Flips the image so that x decreases and y increases with index. With
+    ``force_center`` the header's grid is not used: the axes are pixel
+    offsets from the array centre, x decreasing with the column index.
     """
     try:
         with fits.open(path, memmap=False) as hdul:
@@ -318,6 +274,16 @@ def _read_image(path: Path) -> _Image:
             "Reorder the axes of the file.")
 
     data = np.ascontiguousarray(data, dtype=np.float64)
+    if force_center:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arcsec_per_pixel = _sky_grid(header, path)[2]
+        except MapFormatError:
+            arcsec_per_pixel = None
+        xaxis = -(np.arange(nx) - 0.5 * (nx - 1.0))
+        yaxis = np.arange(ny) - 0.5 * (ny - 1.0)
+        return _Image(data, xaxis, yaxis, 1.0, header, beam_table, arcsec_per_pixel)
     xaxis, yaxis, dpix = _sky_grid(header, path)
     if xaxis.size > 1 and xaxis[1] > xaxis[0]:
         xaxis, data = xaxis[::-1], data[:, ::-1]
@@ -510,12 +476,23 @@ def _read_beam(image: _Image, path: Path, dpix: float):
     BPA (degrees) from the header, else the pixel size with a warning.
     """
     header = image.header
+    found = True
     if image.beam_table is not None and len(image.beam_table):
         bmaj, bmin, bpa = np.nanmedian(image.beam_table, axis=0)
     elif header.get("BMAJ") is not None and header.get("BMIN") is not None:
         bmaj = 3600.0 * float(header["BMAJ"])
         bmin = 3600.0 * float(header["BMIN"])
         bpa = float(header.get("BPA", 0.0))
+    else:
+        found = False
+    if found and image.arcsec_per_unit is None:
+        warnings.warn(
+            f"{path}: force_center=True puts the axes in pixels, but the header has "
+            "no pixel scale to convert its beam (arcsec) to pixels: using one "
+            "pixel as the beam.", stacklevel=3)
+        bmaj, bmin, bpa = dpix, dpix, 0.0
+    elif found:
+        bmaj, bmin = bmaj / image.arcsec_per_unit, bmin / image.arcsec_per_unit
     else:
         warnings.warn(
             f"{path}: no beam found (no BMAJ/BMIN in the header, no CASA beam "
@@ -539,9 +516,9 @@ def _bettermoments_uncertainty(path: Path) -> Path | None:
 
 
 def _read_uncertainty(upath: Path, path: Path, image: _Image, unit: str,
-                      shape) -> np.ndarray:
+                      shape, force_center: bool = False) -> np.ndarray:
     """Uncertainty map [m/s] on the grid of ``image`` (before FOV clipping)."""
-    uimage = _read_image(upath)
+    uimage = _read_image(upath, force_center)
     if uimage.data.shape != shape:
         raise MapFormatError(
             f"{upath}: the uncertainty map has shape {uimage.data.shape} but the map "
@@ -585,34 +562,6 @@ def _fallback_uncertainty(data: np.ndarray, finite: np.ndarray, path: Path):
         f"No uncertainty map given and {missing}: using a uniform uncertainty of "
         f"{how}. Pass uncertainty='...' to use a real one.", stacklevel=3)
     return np.where(finite, sigma, 0.0), note
-
-
-# -- Field of view ---------------------------------------------------------- #
-
-
-def _fov_slices(xaxis, yaxis, dpix, FOV, path):
-    """Slices of the field of view, with astro-eddy's rule so that the same
-    pixels are fitted: every pixel with ``|offset| < FOV / 2`` plus, on each
-    side, the first pixel at or beyond ``FOV / 2``. An axis shorter than the
-    FOV is kept whole with a warning."""
-    half = 0.5 * float(FOV)
-    tol = 1e-9 * abs(dpix)
-    slices = []
-    for name, axis in (("y", yaxis), ("x", xaxis)):
-        outer_hi = np.flatnonzero(axis >= half - tol)
-        outer_lo = np.flatnonzero(axis <= -half + tol)
-        if outer_hi.size == 0 or outer_lo.size == 0:
-            warnings.warn(
-                f"{path}: FOV = {FOV:g} arcsec is larger than the map along {name} "
-                f"({np.ptp(axis) + abs(dpix):.4g} arcsec): keeping the whole {name} "
-                f"axis.", stacklevel=3)
-            slices.append(slice(None))
-            continue
-        hi = outer_hi[np.argmin(axis[outer_hi])]
-        lo = outer_lo[np.argmax(axis[outer_lo])]
-        i0, i1 = sorted((int(lo), int(hi)))
-        slices.append(slice(i0, i1 + 1))
-    return slices[0], slices[1]
 
 
 def _native(a) -> np.ndarray:
