@@ -4,17 +4,100 @@ L-BFGS-B (scipy) on the JAX log-posterior and its exact gradient, with bounds
 from the flat priors. The parameters are rescaled by the curvature of the
 log-posterior at the start so that x0 [arcsec] and vlsr [m/s] are steps of the
 same size for the optimiser.
+
+``fit_map(optimize_kwargs=...)`` keeps astro-eddy's two keys: ``'method'``
+(here only ``'L-BFGS-B'``) and ``'options'`` (L-BFGS-B's options for
+``scipy.optimize.minimize``); see :func:`optimizer_options`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import difflib
+import inspect
 
 import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize
 
 from .posterior import Posterior
+from .spec import FitInputError
+
+#: Our L-BFGS-B settings (stricter than astro-eddy's maxiter=10000,
+#: ftol=1e-3: the gradient is exact and the steps are scaled to the posterior).
+DEFAULT_OPTIONS = {"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-6}
+
+#: L-BFGS-B options that only matter for a finite-difference gradient.
+_FINITE_DIFFERENCE = ("eps", "finite_diff_rel_step", "workers")
+
+
+def lbfgsb_option_names() -> tuple[str, ...]:
+    """The options ``scipy.optimize.minimize(method='L-BFGS-B')`` takes (read
+    from scipy's solver), without those of finite-difference gradients."""
+    try:
+        from scipy.optimize._lbfgsb_py import _minimize_lbfgsb
+        names = [p.name for p in inspect.signature(_minimize_lbfgsb).parameters.values()
+                 if p.default is not p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        names = [n for n in names if n not in ("args", "jac", "bounds", "callback")]
+    except (ImportError, AttributeError, ValueError):  # another scipy layout
+        names = ["disp", "maxcor", "ftol", "gtol", "eps", "maxfun", "maxiter",
+                 "iprint", "maxls", "finite_diff_rel_step"]
+    return tuple(n for n in names if n not in _FINITE_DIFFERENCE)
+
+
+def optimizer_options(optimize_kwargs: dict | None) -> dict:
+    """L-BFGS-B options from astro-eddy's ``optimize_kwargs``, over
+    :data:`DEFAULT_OPTIONS`.
+
+    ``optimize_kwargs`` may hold ``'method'`` (only ``'L-BFGS-B'``, any case:
+    the optimiser works on the exact JAX gradient with the flat priors as
+    bounds) and ``'options'``, a dict of L-BFGS-B options such as
+    ``maxiter``, ``ftol`` (relative change of -log p) or ``gtol`` (largest
+    projected gradient, here per posterior width since the parameters are
+    scaled by the curvature). Anything else raises
+    :class:`~eddy_widgets.inference.spec.FitInputError` naming the valid keys.
+    """
+    out = dict(DEFAULT_OPTIONS)
+    if optimize_kwargs is None:
+        return out
+    if not isinstance(optimize_kwargs, dict):
+        raise FitInputError(f"optimize_kwargs must be a dict with the keys 'method' "
+                            f"and/or 'options', got {optimize_kwargs!r}.")
+    extra = sorted(set(optimize_kwargs) - {"method", "options"})
+    valid = lbfgsb_option_names()
+    if extra:
+        nested = [k for k in extra if k in valid]
+        hint = (f" Solver options go under 'options', e.g. optimize_kwargs="
+                f"{{'options': {{{nested[0]!r}: ...}}}}." if nested else "")
+        raise FitInputError(f"optimize_kwargs has unknown keys {extra}: it takes "
+                            f"'method' and 'options' (as astro-eddy).{hint}")
+    method = optimize_kwargs.get("method", "L-BFGS-B")
+    if str(method).upper() != "L-BFGS-B":
+        raise FitInputError(
+            f"optimize_kwargs['method'] = {method!r}: the optimiser is always "
+            f"L-BFGS-B, "
+            f"on the exact JAX gradient of the log-posterior with the flat priors as "
+            f"bounds and the parameters scaled by the posterior's curvature. Tune it "
+            f"with optimize_kwargs={{'options': {{...}}}} ({', '.join(valid)}), or "
+            f"pass optimize=False and your own p0.")
+    options = optimize_kwargs.get("options") or {}
+    if not isinstance(options, dict):
+        raise FitInputError(f"optimize_kwargs['options'] must be a dict of L-BFGS-B "
+                            f"options ({', '.join(valid)}), got {options!r}.")
+    for key, value in options.items():
+        if key in _FINITE_DIFFERENCE:
+            raise FitInputError(f"optimize_kwargs['options'][{key!r}] sets the step of "
+                                f"a finite-difference gradient; the optimiser uses the "
+                                f"exact JAX gradient. Valid options: "
+                                f"{', '.join(valid)}.")
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise FitInputError(f"optimize_kwargs['options'][{key!r}] is not an option "
+                                f"of L-BFGS-B; valid options: {', '.join(valid)}."
+                                f"{hint}")
+        out[key] = value
+    return out
 
 
 @dataclass
@@ -87,8 +170,16 @@ def curvature_scale(posterior: Posterior, theta) -> np.ndarray:
     return np.where(ok, 1.0 / np.sqrt(np.where(ok, curv, 1.0)), fallback)
 
 
-def find_map(posterior: Posterior, theta0, maxiter: int = 2000) -> MapEstimate:
-    """Maximise the log-posterior from ``theta0`` (which must be in the prior)."""
+def find_map(posterior: Posterior, theta0, maxiter: int | None = None,
+             options: dict | None = None) -> MapEstimate:
+    """Maximise the log-posterior from ``theta0`` (which must be in the prior).
+
+    ``options`` are L-BFGS-B options (see :func:`optimizer_options`, whose
+    defaults are used for those not given); ``maxiter`` overrides theirs.
+    """
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    if maxiter is not None:
+        options["maxiter"] = int(maxiter)
     theta0 = np.asarray(theta0, dtype=float)
     scale = curvature_scale(posterior, theta0)
     bounds = []
@@ -106,8 +197,7 @@ def find_map(posterior: Posterior, theta0, maxiter: int = 2000) -> MapEstimate:
         return -value, -grad
 
     res = minimize(objective, np.zeros_like(theta0), jac=True, method="L-BFGS-B",
-                   bounds=bounds, options={"maxiter": maxiter, "ftol": 1e-12,
-                                           "gtol": 1e-6})
+                   bounds=bounds, options=options)
     theta = theta0 + scale * res.x
     # Stay inside the prior even if the optimiser stopped on a bound.
     for i, prior in enumerate(posterior.priors):

@@ -28,11 +28,65 @@ import numpy as np
 
 from ..model import (FLARED_NITER, beam_kernel, convolve_fft, disk_coords, v0_map,
                      v0_model)
+from ..parameters import PARAMETERS
 from .priors import Prior
 from .spec import FitSpec
 
 
-_disk_coords_jit = jax.jit(disk_coords, static_argnames=("niter",))
+_disk_coords_jit = jax.jit(disk_coords, static_argnames=("niter", "z_func"))
+
+
+def pixel_coords(xaxis, yaxis, params: dict, niter: int = FLARED_NITER):
+    """``(r, phi, z)`` [arcsec, rad, arcsec] of every pixel of the grid, as
+    numpy arrays, for model parameters ``params`` (values; a ``'z_func'``
+    replaces the analytic surface, ``psi=None`` means 1)."""
+    p = {k: params.get(k, PARAMETERS[k].default) for k in GEOMETRY}
+    p["psi"] = 1.0 if p["psi"] is None else p["psi"]
+    p["r_taper"] = np.inf if p["r_taper"] is None else p["r_taper"]
+    x_sky, y_sky = np.meshgrid(np.asarray(xaxis, float), np.asarray(yaxis, float))
+    r, phi, z = _disk_coords_jit(x_sky, y_sky, *(p[k] for k in GEOMETRY), niter=niter,
+                                 z_func=params.get("z_func"))
+    return np.asarray(r), np.asarray(phi), np.asarray(z)
+
+
+def region_mask(r, phi, r_min=None, r_max=None, exclude_r=False, phi_min=None,
+                phi_max=None, exclude_phi=False, abs_phi=False) -> np.ndarray:
+    """astro-eddy's radial and azimuthal selection of pixels.
+
+    Args:
+        r, phi: disk-frame radius [arcsec] and polar angle [rad] of each pixel.
+        r_min, r_max: radial range [arcsec] (inclusive); ``None`` is the
+            smallest / largest radius of the map.
+        exclude_r: select the pixels outside the range instead.
+        phi_min, phi_max: polar-angle range [deg] (inclusive); ``None`` is the
+            smallest / largest angle of the map.
+        exclude_phi: select the pixels outside the angle range instead.
+        abs_phi: use ``|phi|`` (0 to 180 deg).
+
+    Returns:
+        Boolean map of the selected pixels (NaN coordinates are never in).
+
+    Raises:
+        ValueError: an empty range (``r_min >= r_max`` or ``phi_min >=
+            phi_max`` once the defaults are in).
+    """
+    r = np.asarray(r, dtype=float)
+    phi = np.abs(phi) if abs_phi else np.asarray(phi, dtype=float)
+    r_min = np.nanmin(r) if r_min is None else r_min
+    r_max = np.nanmax(r) if r_max is None else r_max
+    if r_min >= r_max:
+        raise ValueError(f"r_min ({r_min:g}) must be smaller than r_max ({r_max:g}).")
+    phi_min = np.nanmin(phi) if phi_min is None else np.radians(phi_min)
+    phi_max = np.nanmax(phi) if phi_max is None else np.radians(phi_max)
+    if phi_min >= phi_max:
+        raise ValueError(f"phi_min ({np.degrees(phi_min):g} deg) must be smaller than "
+                         f"phi_max ({np.degrees(phi_max):g} deg).")
+    with np.errstate(invalid="ignore"):
+        keep_r = (r >= r_min) & (r <= r_max)
+        keep_phi = (phi >= phi_min) & (phi <= phi_max)
+    keep_r = ~keep_r & np.isfinite(r) if exclude_r else keep_r
+    keep_phi = ~keep_phi & np.isfinite(phi) if exclude_phi else keep_phi
+    return keep_r & keep_phi
 
 
 def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
@@ -44,18 +98,10 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     """
     m = spec.mask
     params = spec.model_params(np.asarray(theta, dtype=float))
-    x_sky, y_sky = np.meshgrid(data.xaxis, data.yaxis)
-    r, phi, _ = _disk_coords_jit(x_sky, y_sky, params["x0"], params["y0"], params["inc"],
-                            params["PA"], params["z0"], params["psi"], params["r_cavity"],
-                            params["r_taper"], params["q_taper"])
-    r, phi = np.asarray(r), np.degrees(np.asarray(phi))
-    phi = np.abs(phi) if m["abs_phi"] else phi
-    r_min = 0.0 if m["r_min"] is None else m["r_min"]
-    r_max = np.inf if m["r_max"] is None else m["r_max"]
-    keep_r = (r >= r_min) & (r <= r_max)
-    keep_r = ~keep_r if m["exclude_r"] else keep_r
-    keep_phi = (phi >= m["phi_min"]) & (phi <= m["phi_max"])
-    keep_phi = ~keep_phi if m["exclude_phi"] else keep_phi
+    r, phi, _ = pixel_coords(data.xaxis, data.yaxis, params)
+    region = region_mask(r, phi, 0.0 if m["r_min"] is None else m["r_min"],
+                         np.inf if m["r_max"] is None else m["r_max"], m["exclude_r"],
+                         m["phi_min"], m["phi_max"], m["exclude_phi"], m["abs_phi"])
     finite = np.isfinite(data.data) & np.isfinite(data.error) & (data.error > 0.0)
     with np.errstate(invalid="ignore"):
         v = data.data
@@ -63,7 +109,7 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
         v_max = np.inf if m["v_max"] is None else m["v_max"]
         keep_v = (v >= v_min) & (v <= v_max)
     keep_v = ~keep_v if m["exclude_v"] else keep_v
-    mask = keep_r & keep_phi & finite & keep_v
+    mask = region & finite & keep_v
     if m["user_mask"] is not None:
         user = np.asarray(m["user_mask"])
         if user.shape != mask.shape:
@@ -71,6 +117,10 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
                              f"{mask.shape}.")
         mask &= user.astype(bool)
     return mask
+
+
+#: The geometry arguments of :func:`~eddy_widgets.model.disk_coords`, in order.
+GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
 
 
 class Standardizer:

@@ -132,6 +132,7 @@ class EmceeSampler:
                              f"for {ndim} free parameters; got nwalkers={nwalkers}.")
         self.posterior = posterior
         self.nchains = int(nwalkers)
+        self._moves = moves
         self.sampler = emcee.EnsembleSampler(nwalkers, ndim, posterior.log_prob_numpy,
                                              vectorize=True, moves=moves)
         rng = np.random.default_rng(seed)
@@ -148,9 +149,30 @@ class EmceeSampler:
             self.state = emcee.State(coords, log_prob=log_prob,
                                      random_state=self.sampler.random_state)
         self._checked = state is not None
+        self._sample_kwargs = {"tune": False, "thin_by": 1}
+
+    def set_options(self, blobs_dtype=None, tune: bool = False,
+                    skip_initial_state_check: bool = False, thin_by: int = 1) -> None:
+        """emcee's own arguments from ``mcmc_kwargs`` (see
+        :func:`~eddy_widgets.inference.backends.native_options`), before the
+        first :meth:`advance`: ``blobs_dtype`` goes to ``EnsembleSampler``;
+        ``tune``, ``skip_initial_state_check`` and ``thin_by`` to its
+        ``sample`` (with ``thin_by``, each draw kept is ``thin_by`` steps
+        after the previous one, as in ``run_mcmc``)."""
+        import emcee
+
+        if blobs_dtype is not None:
+            random_state = self.sampler.random_state
+            self.sampler = emcee.EnsembleSampler(
+                self.nchains, self.posterior.spec.ndim, self.posterior.log_prob_numpy,
+                vectorize=True, moves=self._moves, blobs_dtype=blobs_dtype)
+            self.sampler.random_state = random_state
+        self._checked = self._checked or bool(skip_initial_state_check)
+        self._sample_kwargs = {"tune": bool(tune), "thin_by": int(thin_by)}
 
     def advance(self, k: int):
-        """Move every walker ``k`` steps; returns draws, log-probs and stats."""
+        """Move every walker ``k`` steps (``k * thin_by`` with ``thin_by``);
+        returns draws, log-probs and stats."""
         ndim = self.posterior.spec.ndim
         draws = np.empty((self.nchains, k, ndim))
         logp = np.empty((self.nchains, k))
@@ -158,7 +180,7 @@ class EmceeSampler:
         prev = self.state.coords.copy()
         for j, state in enumerate(self.sampler.sample(
                 self.state, iterations=k, store=False,
-                skip_initial_state_check=self._checked)):
+                skip_initial_state_check=self._checked, **self._sample_kwargs)):
             draws[:, j] = state.coords
             logp[:, j] = state.log_prob
             accepted[:, j] = np.any(state.coords != prev, axis=1)
@@ -230,7 +252,7 @@ class NutsSampler:
         # outside a compiled sampler (its start-up evaluates the gradient
         # eagerly, which would otherwise compile each operation on its own).
         potential = jax.jit(posterior.potential)
-        init_kernel, self._sample_kernel = hmc(
+        self._init_kernel, self._sample_kernel = hmc(
             potential_fn_gen=lambda centre, scale: partial(potential, centre=centre,
                                                            scale=scale),
             algo="NUTS")
@@ -242,43 +264,92 @@ class NutsSampler:
                           f"sequentially.", stacklevel=3)
             chain_method = "sequential"
         self.chain_method = chain_method
-        u0 = np.asarray(posterior.to_unconstrained(theta0))
+        self._u0 = np.asarray(posterior.to_unconstrained(theta0))
+        self._seed = int(seed)
         if inverse_mass_matrix is None:
             inverse_mass_matrix = np.eye(ndim) if dense_mass else np.ones(ndim)
-        inverse_mass_matrix = np.asarray(inverse_mass_matrix)
-        if not dense_mass and inverse_mass_matrix.ndim == 2:
+        # numpyro's init_kernel arguments; set_options may change them until
+        # the chains are made (on first use of :attr:`state`).
+        self._settings = {"step_size": float(step_size),
+                          "inverse_mass_matrix": np.asarray(inverse_mass_matrix),
+                          "dense_mass": bool(dense_mass),
+                          "target_accept_prob": float(target_accept_prob),
+                          "max_tree_depth": int(max_tree_depth),
+                          "find_heuristic_step_size": False}
+        self._state = None
+        self._saved_state = state
+        self._run = self._compile()
+
+    def set_options(self, inverse_mass_matrix=None, **nuts_kwargs) -> None:
+        """numpyro ``NUTS`` arguments from ``mcmc_kwargs`` (see
+        :func:`~eddy_widgets.inference.backends.native_options`), before the
+        chains are made: ``step_size`` (the first step size, in the
+        posterior's scaled space), ``adapt_step_size``, ``adapt_mass_matrix``,
+        ``find_heuristic_step_size``, ``regularize_mass_matrix``,
+        ``forward_mode_differentiation``, ``trajectory_length`` and
+        ``inverse_mass_matrix`` (given in numpyro's unconstrained space, in p0
+        order; it replaces the curvature at the start)."""
+        if self._state is not None:
+            raise RuntimeError("NUTS options must be set before the chains are made.")
+        self._settings.update(nuts_kwargs)
+        if inverse_mass_matrix is not None:
+            # Into the standardised space u = (w - centre) / scale.
+            scale = np.asarray(self.posterior.standardizer.scale, dtype=float)
+            matrix = np.asarray(inverse_mass_matrix, dtype=float)
+            matrix = (matrix / scale ** 2 if matrix.ndim == 1
+                      else matrix / np.outer(scale, scale))
+            self._settings["inverse_mass_matrix"] = matrix
+
+    @property
+    def state(self):
+        """numpyro's sampler state of every chain (stacked), made on first use."""
+        if self._state is None:
+            self._state = self._initial_state()
+            if self._saved_state is not None:
+                self.load_state(self._saved_state)
+                self._saved_state = None
+        return self._state
+
+    @state.setter
+    def state(self, value) -> None:
+        self._state = value
+
+    def _initial_state(self):
+        ndim = self.posterior.spec.ndim
+        settings = dict(self._settings)
+        dense = settings["dense_mass"]
+        inverse_mass_matrix = np.asarray(settings.pop("inverse_mass_matrix"))
+        if not dense and inverse_mass_matrix.ndim == 2:
             inverse_mass_matrix = np.diag(inverse_mass_matrix)
-        keys = jax.random.split(jax.random.PRNGKey(int(seed)), self.nchains + 1)
-        rng = np.random.default_rng(seed)
-        chol = (np.linalg.cholesky(inverse_mass_matrix) if dense_mass
+        elif dense and inverse_mass_matrix.ndim == 1:
+            inverse_mass_matrix = np.diag(inverse_mass_matrix)
+        keys = jax.random.split(jax.random.PRNGKey(self._seed), self.nchains + 1)
+        rng = np.random.default_rng(self._seed)
+        chol = (np.linalg.cholesky(inverse_mass_matrix) if dense
                 else np.diag(np.sqrt(inverse_mass_matrix)))
         # numpyro's start-up as one compiled program (run eagerly it compiles
         # dozens of single operations, seconds on every new process).
         # Settings that numpyro keeps in its sampler's closure stay Python
         # values here, so no traced value outlives this program.
-        num_warmup, depth = self.num_warmup, int(max_tree_depth)
-        accept = float(target_accept_prob)
+        num_warmup, init_kernel = self.num_warmup, self._init_kernel
+        step_size = settings.pop("step_size")
 
         @jax.jit
         def init(start, step_size, inverse_mass_matrix, key, model_args):
             return init_kernel(start, num_warmup, step_size=step_size,
                                inverse_mass_matrix=inverse_mass_matrix,
-                               dense_mass=dense_mass, target_accept_prob=accept,
-                               max_tree_depth=depth, find_heuristic_step_size=False,
-                               rng_key=key, model_args=model_args)
+                               rng_key=key, model_args=model_args, **settings)
 
         states = []
         for c in range(self.nchains):
             # Chains start at the MAP, spread by a quarter of the posterior
             # width so that R-hat can see if they disagree.
-            start = u0 if c == 0 else u0 + 0.25 * chol @ rng.standard_normal(ndim)
+            start = (self._u0 if c == 0
+                     else self._u0 + 0.25 * chol @ rng.standard_normal(ndim))
             states.append(init(jnp.asarray(start), jnp.asarray(float(step_size)),
                                jnp.asarray(inverse_mass_matrix), keys[c + 1],
                                self._standardizer))
-        self.state = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
-        if state is not None:
-            self.load_state(state)
-        self._run = self._compile()
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
 
     def _compile(self):
         sample_kernel = self._sample_kernel

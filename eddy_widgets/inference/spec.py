@@ -3,7 +3,9 @@
 In ``params``, an ``int`` is the index of a free parameter in ``p0``, a float
 (or ``None``) is a fixed value, booleans are flags. Missing model parameters
 take the default of the parameter table; missing mask settings take
-astro-eddy's defaults.
+astro-eddy's defaults. ``params['z_func']`` (astro-eddy's user emission
+surface: radius [arcsec] -> height [arcsec], JAX-traceable) replaces the
+analytic surface.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ def as_p0(p0, free=None) -> np.ndarray:
     return np.atleast_1d(array)
 
 
+#: The analytic surface's parameters, which a user ``z_func`` replaces.
+SURFACE_PARAMETERS = ("z0", "psi", "r_cavity", "r_taper", "q_taper")
+
+
 def is_index(value) -> bool:
     """Whether a ``params`` value marks a free parameter (an int, not a bool)."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
@@ -62,6 +68,8 @@ class FitSpec:
     free: tuple[str, ...]
     fixed: dict = field(default_factory=dict)
     mask: dict = field(default_factory=dict)
+    #: A user emission surface ``z(r)`` [arcsec -> arcsec], or ``None``.
+    z_func: object = None
 
     @property
     def ndim(self) -> int:
@@ -75,11 +83,14 @@ class FitSpec:
         """
         if not isinstance(params, dict):
             raise TypeError("params must be a dict such as {'mstar': 0, 'inc': 46.7}.")
-        known = set(MODEL_PARAMETERS) | set(MASK_SETTINGS)
+        known = set(MODEL_PARAMETERS) | set(MASK_SETTINGS) | {"z_func", "shadowed"}
         free: dict[int, str] = {}
         fixed: dict = {}
         mask = dict(MASK_SETTINGS)
+        z_func = _surface_settings(params)
         for key, value in params.items():
+            if key in ("z_func", "shadowed"):
+                continue
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -122,7 +133,16 @@ class FitSpec:
             bad = [name for name, v in zip(order, p0) if not math.isfinite(v)]
             if bad:
                 raise ValueError(f"p0 is not finite for {', '.join(bad)}.")
-        spec = cls(order, fixed, mask)
+        if z_func is not None:
+            unused = [name for name in SURFACE_PARAMETERS if name in order]
+            if unused:
+                raise FitInputError(
+                    f"params['z_func'] replaces the analytic emission surface, so "
+                    f"{', '.join(unused)} would have no effect on the model: fix "
+                    f"{'it' if len(unused) == 1 else 'them'} (or leave "
+                    f"{'it' if len(unused) == 1 else 'them'} out of params), or drop "
+                    f"z_func to fit the analytic surface.")
+        spec = cls(order, fixed, mask, z_func)
         spec.check_model()
         return spec
 
@@ -151,26 +171,36 @@ class FitSpec:
             raise ValueError(f"r_min ({r_min}) must be smaller than r_max ({r_max}).")
 
     def model_params(self, theta) -> dict:
-        """Model parameters with the free ones taken from ``theta``."""
+        """Model parameters with the free ones taken from ``theta`` (and the
+        user surface as ``'z_func'`` when there is one)."""
         params = dict(self.fixed)
         for i, name in enumerate(self.free):
             params[name] = theta[i]
+        if self.z_func is not None:
+            params["z_func"] = self.z_func
         return params
 
     def to_params(self, theta=None) -> dict:
-        """An astro-eddy ``params`` dict (fixed values, mask settings and, if
-        ``theta`` is given, free values filled in) for e.g. ``evaluate_models``."""
+        """An astro-eddy ``params`` dict (fixed values, mask settings, the user
+        surface and, if ``theta`` is given, free values filled in) for e.g.
+        ``evaluate_models``."""
         out = {k: v for k, v in self.fixed.items()}
         for i, name in enumerate(self.free):
             out[name] = float(theta[i]) if theta is not None else i
         out.update({k: v for k, v in self.mask.items() if k != "user_mask"})
+        if self.z_func is not None:
+            out["z_func"] = self.z_func
         return out
 
     def to_json(self) -> dict:
-        """A JSON-able description (the user mask is stored separately)."""
+        """A JSON-able description (the user mask is stored separately; a user
+        surface by its name only, as a function cannot be stored)."""
         mask = {k: v for k, v in self.mask.items() if k != "user_mask"}
         fixed = {k: v for k, v in self.fixed.items()}
-        return {"free": list(self.free), "fixed": fixed, "mask": mask}
+        out = {"free": list(self.free), "fixed": fixed, "mask": mask}
+        if self.z_func is not None:
+            out["z_func"] = getattr(self.z_func, "__name__", repr(self.z_func))
+        return out
 
     @classmethod
     def from_json(cls, payload: dict, user_mask=None) -> "FitSpec":
@@ -178,3 +208,20 @@ class FitSpec:
         mask.update(payload["mask"])
         mask["user_mask"] = user_mask
         return cls(tuple(payload["free"]), dict(payload["fixed"]), mask)
+
+
+def _surface_settings(params: dict):
+    """The user surface ``params['z_func']`` (or ``None``), checked, and
+    ``params['shadowed']``, which must be False."""
+    if params.get("shadowed", False):
+        raise FitInputError(
+            "params['shadowed'] = True (astro-eddy's slower deprojection of "
+            "self-shadowed surfaces, which regrids a disk-frame grid onto the sky and "
+            "has no gradient) is not supported: the model finds one surface point "
+            "per line of sight. Leave 'shadowed' out of params.")
+    z_func = params.get("z_func")
+    if z_func is not None and not callable(z_func):
+        raise FitInputError(f"params['z_func'] must be a function of the radius "
+                            f"[arcsec] returning the height [arcsec], written with "
+                            f"jax.numpy, got {z_func!r}.")
+    return z_func
