@@ -113,10 +113,13 @@ class FitResult:
 
     @property
     def samples(self) -> np.ndarray:
-        """Post-warmup draws of all chains, flat: ``(nchains * n, ndim)``.
-        PA is wrapped into [0, 360) as astro-eddy does."""
-        chain = self.chains["sampling"]
-        flat = chain.reshape(-1, chain.shape[-1]).copy()
+        """Post-warmup draws of all chains, flat: ``(nchains * n, ndim)``, in
+        the order astro-eddy returns them, ``get_chain(discard=nburnin,
+        flat=True)``: emcee's step-major order (all walkers of the first
+        step, then of the second, ...), and numpyro's chain-major one (as
+        ``MCMC.get_samples()``). PA is wrapped into [0, 360) as astro-eddy
+        does."""
+        flat = self.get_chain(discard=self.n_draws("warmup"), flat=True).copy()
         for i, name in enumerate(self.names):
             if name in D.CIRCULAR:
                 flat[:, i] %= 360.0
@@ -241,9 +244,17 @@ class FitResult:
     # -- emcee compatibility --------------------------------------------------
 
     def get_chain(self, discard: int = 0, flat: bool = False, thin: int = 1):
-        """emcee-style chain ``(nsteps, nchains, ndim)`` with warmup first."""
+        """The chain, warmup first, laid out as the sampler object astro-eddy
+        returns lays it out: for emcee, ``(nsteps, nwalkers, ndim)`` as
+        ``emcee.EnsembleSampler.get_chain`` (flat: step-major); for numpyro,
+        ``(nchains, ndraws, ndim)`` as astro-eddy's NUTS adapter (flat:
+        chain-major, the order of numpyro's ``MCMC.get_samples()``), with the
+        real warmup draws where astro-eddy has NaN."""
         full = np.concatenate([self.chains["warmup"], self.chains["sampling"]], axis=1)
-        chain = np.swapaxes(full, 0, 1)[discard::thin]
+        if self.backend == "emcee":
+            chain = np.swapaxes(full, 0, 1)[discard::thin]
+        else:
+            chain = full[:, discard::thin]
         return chain.reshape(-1, chain.shape[-1]) if flat else chain
 
     @property
