@@ -1,10 +1,14 @@
 """astro-eddy's ``rotationmap`` calling convention over our data, model and
-inference layers: ``rotationmap(path, uncertainty, FOV, downsample)``,
-``set_prior``, ``fit_map`` and ``evaluate_models``.
+inference layers: ``rotationmap(path, FOV, uncertainty, downsample, fill,
+force_center)``, its attributes, ``set_prior``, ``fit_map``,
+``evaluate_models``, ``disk_coords`` and ``get_mask``.
 
 Scripts written for astro-eddy move over by changing the import::
 
     from eddy_widgets import rotationmap
+
+``docs/astro_eddy_compatibility.md`` lists every method and attribute of
+astro-eddy 3.2's ``rotationmap`` and where each lives here.
 """
 
 from __future__ import annotations
@@ -14,71 +18,67 @@ import warnings
 import numpy as np
 
 from .data import read_rotation_map
-from .inference.backends import (COUNT_ARGS, check_count_values, check_counts,
-                                  check_niter, get_backend, split_options)
-from .inference.optimize import find_map
+from .inference.backends import (COUNT_ARGS, REFUSED, check_count_values, check_counts,
+                                  check_niter, get_backend, sampler_kwargs,
+                                  split_options)
+from .inference.optimize import find_map, optimizer_options
 from .inference.posterior import Posterior, fit_mask
 from .inference.priors import Prior, PriorError, default_priors
 from .inference.progress import ProgressBar
 from .inference.result import FitResult
 from .inference.run import FitRun, check_start, unbounded_prior_message
-from .inference.spec import FitSpec, as_p0
-from .model import disk_coords, v0_map
+from .inference.spec import FitInputError, FitSpec, as_p0
 from .parameters import PARAMETERS
 from .rotationmap_after_fit import AfterFitMethods
+from .rotationmap_data import MapMethods
 from .rotationmap_figures import FigureMethods
 
-PLOTS = ("walkers", "corner", "bestfit", "residual", "none")
+PLOTS = ("mask", "walkers", "corner", "bestfit", "residual", "none")
 RETURNS = ("samples", "sampler", "lnprob", "percentiles", "dict", "model",
            "residual", "residuals", "result", "none")
 
 
-class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's name
+class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's name
     """A rotation map (``*_v0.fits``) and its uncertainty, ready to fit.
 
     Args:
         path: the v0 map.
+        FOV: side of the square field to keep [arcsec].
         uncertainty: its uncertainty map; by default bettermoments' partner
             file (``X_v0.fits`` -> ``X_dv0.fits``), else a stated fallback.
-        FOV: side of the square field to keep [arcsec].
         downsample: keep every N-th pixel (int), or ``'beam'``.
+        fill: replace NaN pixels of the map with this value (file's unit);
+            they are never fitted.
+        force_center: axes as pixel offsets from the array centre (for a
+            header without a pixel grid).
 
-    Attributes:
-        data, error: maps in m/s (NaN / 0 where unknown).
+    Attributes (astro-eddy's names and units):
+        data, error: maps in m/s (NaN / 0 where unknown); assignable.
+        mask: pixels with finite data.
+        ivar: inverse variance [s^2 m^-2] of the pixels the last fit used (0
+            elsewhere); before a fit, of every pixel with data and error > 0.
         xaxis, yaxis: offsets from the image centre [arcsec].
-        dpix, bmaj, bmin, bpa: pixel size and beam [arcsec, arcsec, arcsec, deg].
+        nxpix, nypix, dpix, FOV, extent: grid size, pixel size [arcsec], field
+            of view and imshow extent [arcsec]; ``extent_au(dist)`` in au.
+        bmaj, bmin, bpa, beam: beam [arcsec, arcsec, deg]; ``beamarea_arcsec``,
+            ``beamarea_str``, ``pix_per_beam``, ``beams_per_pix``.
+        vlsr, vlsr_kms: median of the data [m/s], [km/s].
+        header, path, fname, velocity_unit: the file.
         priors: prior of every parameter (see :meth:`set_prior`).
         last_run: the :class:`~eddy_widgets.inference.run.FitRun` of the last
             fit (continue it with :meth:`continue_fit`).
         figures: the figures of the last ``fit_map`` by name.
     """
 
-    def __init__(self, path, uncertainty=None, FOV=None, downsample=None):
+    def __init__(self, path, FOV=None, uncertainty=None, downsample=None, fill=None,
+                 force_center=False):
         self.map = read_rotation_map(path, uncertainty=uncertainty, FOV=FOV,
-                                     downsample=downsample)
+                                     downsample=downsample, fill=fill,
+                                     force_center=force_center)
         self.priors: dict[str, Prior] = default_priors()
         self.last_run: FitRun | None = None
         self.figures: dict = {}
-
-    # -- Data access -----------------------------------------------------------
-
-    def __getattr__(self, name):
-        # data, error, xaxis, yaxis, dpix, bmaj, bmin, bpa, header, path, ...
-        if name != "map" and "map" in self.__dict__ and hasattr(self.map, name):
-            return getattr(self.map, name)
-        raise AttributeError(name)
-
-    @property
-    def vlsr(self) -> float:
-        """Median line-of-sight velocity of the data [m/s]."""
-        return float(np.nanmedian(self.map.data))
-
-    def disk_coords(self, x0=0.0, y0=0.0, inc=0.0, PA=0.0, z0=None, psi=1.0,
-                    r_cavity=0.0, r_taper=np.inf, q_taper=1.0, **_):
-        """``(r, phi, z)`` [arcsec, rad, arcsec] of every pixel."""
-        x, y = np.meshgrid(self.map.xaxis, self.map.yaxis)
-        return tuple(np.asarray(a) for a in disk_coords(
-            x, y, x0, y0, inc, PA, z0, psi, r_cavity, r_taper, q_taper))
+        self._fit_mask: np.ndarray | None = None
 
     # -- Priors ------------------------------------------------------------------
 
@@ -108,21 +108,23 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
     def prepare_fit(self, p0, params, r_min=None, r_max=None, optimize=True,
                     nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
                     mcmc_kwargs=None, verbose=True, warn=True, checkpoint=None,
-                    checkpoint_interval: float = 60.0) -> FitRun:
+                    checkpoint_interval: float = 60.0, optimize_kwargs=None) -> FitRun:
         """Validate the set-up, optimise the start and build a :class:`FitRun`
         (not yet run). ``fit_map`` runs it; the widgets run it in a thread.
 
         Advice for the run (e.g. an unbounded prior under NUTS) goes to
         ``run.messages`` and, with ``warn=True``, to ``warnings.warn``. With
         ``checkpoint`` (a path) the run writes its result there every
-        ``checkpoint_interval`` seconds and when it ends.
+        ``checkpoint_interval`` seconds and when it ends. ``optimize_kwargs``
+        as in :meth:`fit_map`.
         """
         backend = get_backend(mcmc)
         # What can be checked without the map, before any optimisation or
         # compilation: options, p0, params and the counts.
-        split_options(backend, mcmc_kwargs)
-        mcmc_kwargs = dict(mcmc_kwargs or {})
         spec = FitSpec.parse(params, p0)
+        split_options(backend, mcmc_kwargs, spec.ndim)
+        options = optimizer_options(optimize_kwargs)
+        mcmc_kwargs = dict(mcmc_kwargs or {})
         spec.require_free()
         p0 = as_p0(p0)
         nwalkers, nburnin, nsteps = check_counts(backend, spec.ndim, nwalkers, nburnin,
@@ -141,23 +143,12 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
         theta = p0
         optimizer = None
         if optimize:
-            estimate = find_map(post, p0)
+            estimate = find_map(post, p0, options=options)
             theta = estimate.theta
             optimizer = estimate.outcome(p0)
             if verbose:
-                if not optimizer["moved"] and optimizer["at_optimum"]:
-                    print("The optimiser found p0 already at the optimum "
-                          f"({estimate.message}); starting from it.")
-                elif not optimizer["moved"]:
-                    print(f"WARNING: the optimiser left the start unchanged "
-                          f"({estimate.message}); the chains start from p0 as given.")
-                elif not estimate.success:
-                    print(f"WARNING: the optimiser did not converge "
-                          f"({estimate.message}); starting from its last point:")
-                    print("\tp0 =", ["%.2e" % t for t in theta])
-                else:
-                    print("Optimized starting positions:")
-                    print("\tp0 =", ["%.2e" % t for t in theta])
+                _print_optimizer(estimate, optimizer, theta)
+            # The sampler's mask is made at the optimised start (astro-eddy's).
             post = self.posterior(params, theta, r_min, r_max)
         counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
         counts = {k: backend.count_defaults[k] if v is None else int(v)
@@ -172,53 +163,68 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
         run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
                      counts["nsteps"], mcmc_kwargs, settings, checkpoint=checkpoint,
                      checkpoint_interval=checkpoint_interval)
+        run.sampler.set_options(**sampler_kwargs(backend, run.options))
         run.messages[:0] = messages
+        self._fit_mask = post.mask
         return run
 
     def fit_map(self, p0, params, r_min=None, r_max=None, optimize=True,
                 nwalkers=None, nburnin=300, nsteps=100, scatter=1e-3, plots=None,
                 returns=None, pool=None, mcmc="emcee", mcmc_kwargs=None, niter=1,
-                callbacks=(), checkpoint=None, checkpoint_interval: float = 60.0,
-                verdict: bool = True):
-        """Fit the map (astro-eddy's ``fit_map``).
+                optimize_kwargs=None, callbacks=(), checkpoint=None,
+                checkpoint_interval: float = 60.0, verdict: bool = True):
+        """Fit the map (astro-eddy's ``fit_map``, same arguments in the same
+        order).
 
         Args:
             p0: start values of the free parameters.
             params: ``{name: value}``; an int is an index into ``p0`` (free),
                 a float is fixed; mask settings (``r_min``, ``r_max``,
-                ``phi_min``, ..., ``beam``) may also go here.
+                ``phi_min``, ..., ``beam``) and a user surface ``z_func``
+                (JAX-traceable, r [arcsec] -> z [arcsec]) may also go here.
             r_min, r_max: radial range to fit [arcsec].
             optimize: find the maximum a posteriori start first (JAX gradient).
             nwalkers, nburnin, nsteps: emcee walkers, burn-in and steps; for
                 ``mcmc='numpyro'`` num_chains, num_warmup, num_samples.
             scatter: relative scatter of the emcee walkers' start.
-            plots: any of ``'walkers'``, ``'corner'``, ``'bestfit'``,
-                ``'residual'``, or ``'none'`` (default: all four).
+            plots: any of ``'mask'``, ``'walkers'``, ``'corner'``,
+                ``'bestfit'``, ``'residual'``, or ``'none'`` (default: all but
+                ``'mask'``, as astro-eddy).
             returns: any of ``'samples'``, ``'sampler'``, ``'lnprob'``,
                 ``'percentiles'``, ``'dict'``, ``'model'``, ``'residual'``,
                 ``'result'`` or ``'none'`` (default ``'samples'``).
-            pool: not used (the walker batch is one compiled call).
+            pool: not supported (the walker batch is one compiled call); must
+                be ``None``.
             mcmc: ``'emcee'`` (default) or ``'numpyro'``.
-            mcmc_kwargs: backend options: ``seed``, ``progress``; emcee:
-                ``moves``; numpyro: ``max_tree_depth``, ``chain_method``,
-                ``dense_mass``, ``target_accept_prob``.
+            mcmc_kwargs: our options (``seed``, ``progress``; emcee:
+                ``scatter``, ``moves``; numpyro: ``max_tree_depth``,
+                ``chain_method``, ``dense_mass``, ``target_accept_prob``) and
+                the library's own arguments (emcee: ``tune``, ``thin_by``,
+                ``skip_initial_state_check``, ``blobs_dtype``; numpyro
+                ``NUTS``: ``step_size``, ``adapt_step_size``, ...); an unknown
+                name is an error listing the valid ones.
             niter: runs, each starting from the previous medians.
+            optimize_kwargs: astro-eddy's ``{'method': 'L-BFGS-B', 'options':
+                {...}}``: L-BFGS-B options such as ``maxiter``, ``ftol``,
+                ``gtol``.
             callbacks: extra streaming callbacks ``f(chunk, info)``.
             checkpoint: a path: the result (and the sampler's state) is written
                 there every ``checkpoint_interval`` seconds and when the run
                 ends, so a killed process loses at most one interval:
                 ``cube.continue_fit(result=FitResult.load(checkpoint))``.
-
             verdict: print the verdict after the run (``result.converged``
                 and ``result.warnings`` in words).
 
         Returns:
             The items of ``returns`` in that order (a single item alone).
         """
+        if pool is not None:
+            raise FitInputError(f"pool cannot be used: {REFUSED['emcee']['pool']}.")
         plots = _choices(plots, PLOTS, ("walkers", "corner", "bestfit", "residual"),
                          "plots")
         returns = _choices(returns, RETURNS, ("samples",), "returns")
         niter = check_niter(niter)
+        optimizer_options(optimize_kwargs)
         mcmc_kwargs = dict(mcmc_kwargs or {})
         backend = get_backend(mcmc)
         if backend.name == "emcee":
@@ -240,7 +246,8 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
                 p0, params, r_min, r_max, optimize if n == 0 else False,
                 *(counts[a][n % len(counts[a])] for a in COUNT_ARGS),
                 mcmc=mcmc, mcmc_kwargs=mcmc_kwargs, checkpoint=checkpoint,
-                checkpoint_interval=checkpoint_interval)
+                checkpoint_interval=checkpoint_interval,
+                optimize_kwargs=optimize_kwargs)
             self.last_run = run
             bar = [ProgressBar()] if progress else []
             try:
@@ -290,50 +297,23 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
         difference.
         """
         s = result.settings
+        if s["params"].get("z_func"):
+            raise FitInputError(
+                f"This result was made with a user surface z_func "
+                f"({s['params']['z_func']}), which cannot be stored in a file: "
+                f"continue it in the session that made it (cube.continue_fit()), or "
+                f"start a new fit.")
         spec = FitSpec.from_json(s["params"], s.get("user_mask"))
         post = Posterior(self.map, spec, self.priors, s["start"])
-        return FitRun(post, s["start"], result.backend, result.nchains,
-                      result.n_warmup_target, result.n_samples_target,
-                      s["options"], s, result=result, checkpoint=checkpoint,
-                      checkpoint_interval=checkpoint_interval)
+        run = FitRun(post, s["start"], result.backend, result.nchains,
+                     result.n_warmup_target, result.n_samples_target,
+                     s["options"], s, result=result, checkpoint=checkpoint,
+                     checkpoint_interval=checkpoint_interval)
+        run.sampler.set_options(**sampler_kwargs(run.backend, run.options))
+        self._fit_mask = post.mask
+        return run
 
     # -- Models and outputs ------------------------------------------------------
-
-    def evaluate_models(self, samples=None, params=None, draws=50,
-                        collapse_func=np.median):
-        """The v0 model map [m/s] on this map's grid.
-
-        With ``samples=None``, ``params`` gives every value (floats); else
-        ``draws`` random draws from ``samples`` (an int) are collapsed with
-        ``collapse_func``, or a float in (0, 1) takes that percentile.
-        """
-        if params is None:
-            raise ValueError("Must provide the model parameters dictionary.")
-        spec = FitSpec.parse({k: v for k, v in params.items()})
-        kernel = None
-        if spec.mask.get("beam"):
-            from .model import beam_kernel
-            kernel = beam_kernel(self.map.bmaj, self.map.bmin, self.map.bpa,
-                                 self.map.dpix)
-
-        def one(theta):
-            return np.asarray(v0_map(self.map.xaxis, self.map.yaxis,
-                                     spec.model_params(theta), kernel))
-
-        if samples is None:
-            if spec.free:
-                raise ValueError(f"params has free parameters ({', '.join(spec.free)}) "
-                                 f"but no samples were given.")
-            return one([])
-        samples = np.atleast_2d(samples)
-        if samples.shape[1] != spec.ndim:
-            raise ValueError(f"samples have {samples.shape[1]} columns but params has "
-                             f"{spec.ndim} free parameters.")
-        if isinstance(draws, float) and 0.0 < draws < 1.0:
-            return one(np.percentile(samples, 100 * draws, axis=0))
-        rng = np.random.default_rng(0)
-        picks = rng.integers(0, samples.shape[0], int(draws))
-        return collapse_func([one(samples[i]) for i in picks], axis=0)
 
     def _median_model(self, run: FitRun):
         samples = run.result.samples
@@ -344,6 +324,10 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
         from . import plots as P
 
         figures = {}
+        if "mask" in plots:
+            # astro-eddy's mask figure: the data with the unfitted pixels shaded.
+            figures["mask"] = self.plot_data(ivar=run.posterior.mask.astype(float),
+                                             return_fig=True)
         if "walkers" in plots:
             figures["walkers"] = P.plot_walkers(run.result)
         if run.result.n_draws("sampling") == 0:
@@ -384,6 +368,23 @@ class rotationmap(AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's 
     def fit_mask(self, params, theta) -> np.ndarray:
         """Pixels that a fit with ``params`` at ``theta`` would use."""
         return fit_mask(self.map, FitSpec.parse(params, theta), theta)
+
+
+def _print_optimizer(estimate, optimizer: dict, theta) -> None:
+    """What the optimiser did, as astro-eddy prints it."""
+    if not optimizer["moved"] and optimizer["at_optimum"]:
+        print("The optimiser found p0 already at the optimum "
+              f"({estimate.message}); starting from it.")
+    elif not optimizer["moved"]:
+        print(f"WARNING: the optimiser left the start unchanged "
+              f"({estimate.message}); the chains start from p0 as given.")
+    elif not estimate.success:
+        print(f"WARNING: the optimiser did not converge "
+              f"({estimate.message}); starting from its last point:")
+        print("\tp0 =", ["%.2e" % t for t in theta])
+    else:
+        print("Optimized starting positions:")
+        print("\tp0 =", ["%.2e" % t for t in theta])
 
 
 def _choices(value, allowed, default, what):

@@ -7,7 +7,7 @@
 # changing one import (`from eddy_widgets import rotationmap`). We go through
 # every piece of the call:
 #
-# 1. the map: `rotationmap(path, uncertainty, FOV, downsample)`;
+# 1. the map: `rotationmap(path, FOV, uncertainty, downsample)`;
 # 2. `params` and `p0`: which parameters are free and where they start;
 # 3. priors: `set_prior`;
 # 4. masks: which pixels are fitted;
