@@ -179,6 +179,15 @@ class MapMethods:
 
     # -- Parameters ------------------------------------------------------------
 
+    @property
+    def default_parameters(self) -> dict:
+        """Default value and prior of every parameter, in the layout of
+        astro-eddy's ``default_parameters.yml``: ``{name: {'default': ...,
+        'prior_type': 'flat' | 'gaussian', 'prior_values': [a, b]}}``."""
+        return {name: {"default": p.default, "prior_type": p.prior[0],
+                       "prior_values": list(p.prior[1])}
+                for name, p in PARAMETERS.items()}
+
     def verify_params_dictionary(self, params: dict) -> dict:
         """``params`` checked and completed with the defaults of every model
         parameter and mask setting (astro-eddy's, without its internal

@@ -147,6 +147,8 @@ def test_attributes_with_known_values(cube):
     assert cube.pix_per_beam == pytest.approx(
         np.pi * 0.104 * 0.095 / (4 * np.log(2)) / 0.1 ** 2)
     assert cube.fname == "HD163296_like_v0.fits"
+    assert cube.default_parameters["r_taper"] == {
+        "default": np.inf, "prior_type": "flat", "prior_values": [0.0, np.inf]}
 
 
 def test_velocities_in_m_per_s_from_a_km_per_s_file(tmp_path, example):
