@@ -151,7 +151,8 @@ def test_notebook_needs_no_download(path):
         assert not re.search(r"https?://|wget|curl|urlretrieve|requests\.|download",
                              source), source[:200]
         assert not re.search(r"^\s*[!%]", source, re.M), "shell escapes and magics"
-    assert any("load_example()" in _source(c) for c in _code_cells(_load(path)))
+    assert any(re.search(r"load_example\((\"kink\")?\)", _source(c))
+               for c in _code_cells(_load(path)))
 
 
 @pytest.mark.parametrize("path", PATHS, ids=_id)
@@ -304,3 +305,64 @@ def test_stellar_mass_checks(fake_fit):
     assert _say(term, "statistical", fake_fit, dist, dist_err).startswith("Not quite")
     assert _say(term, "Distance ", fake_fit, dist, dist_err).startswith("Correct:")
     assert _say(term, 3, fake_fit, dist, dist_err).startswith("Not quite")
+
+
+def test_kink_checks_know_the_example_and_its_place_on_the_sky():
+    """The answers the kink checks hold are the example's, and the sky
+    distance and position angle their hints quote are where the model puts
+    that disk point."""
+    from eddy_widgets import load_example
+    from eddy_widgets.model import disk_coords
+
+    example = load_example("kink")
+    truths = example.truths
+    assert checks.KINK_RADIUS == example.perturbation["r"]
+    assert checks.KINK_AZIMUTH == example.perturbation["phi"]
+    assert (checks.KINK_DIST, checks.KINK_DISK_PA) == (truths["dist"], truths["PA"])
+    x = np.arange(-2.0, 2.0, 0.005)
+    xs, ys = np.meshgrid(x + truths["x0"], x + truths["y0"])
+    r, phi, _ = (np.asarray(a) for a in disk_coords(
+        xs, ys, truths["x0"], truths["y0"], truths["inc"], truths["PA"], truths["z0"],
+        truths["psi"], truths["r_cavity"], truths["r_taper"], truths["q_taper"]))
+    phi_k = np.radians(checks.KINK_AZIMUTH)
+    k = np.unravel_index(np.argmin(np.hypot(
+        r * np.cos(phi) - checks.KINK_RADIUS * np.cos(phi_k),
+        r * np.sin(phi) - checks.KINK_RADIUS * np.sin(phi_k))), r.shape)
+    east, north = xs[k] - truths["x0"], ys[k] - truths["y0"]
+    assert np.hypot(east, north) == pytest.approx(checks.KINK_SKY_DISTANCE, abs=0.01)
+    assert np.degrees(np.arctan2(east, north)) % 360 == pytest.approx(
+        checks.KINK_SKY_PA, abs=1.0)
+
+
+def test_kink_radius_check():
+    check = checks.check_kink_radius
+    assert _say(check, None).startswith("Not answered yet")
+    for right in (1.6, 1.46, 1.74, np.float64(1.65), "1.6"):
+        assert _say(check, right).startswith("Correct:"), right
+    for wrong in (1.4, 1.8, 0.5, 3.2, 0.0, -1.6, 32, 161.6, 1.29, "1.6 arcsec",
+                  float("nan")):
+        assert _say(check, wrong).startswith("Not quite"), wrong
+    assert "au" in _say(check, 161.6)
+    assert "on the sky" in _say(check, 1.29)
+    assert "positive" in _say(check, -1.6)
+    assert "rgrid[index]" in _say(check, 32)
+    assert "smooth" in _say(check, 3.2)
+
+
+def test_kink_azimuth_check_wraps_around():
+    check = checks.check_kink_azimuth
+    assert _say(check, None).startswith("Not answered yet")
+    for right in (40, 400, -320, 26, 54, 760.0, "40"):
+        assert _say(check, right).startswith("Correct:"), right
+    assert "that is 40 deg" in _say(check, 400)
+    for wrong in (0, 24, 56, 90, -40, 220, 140, 330, 312, 0.7, -180, 1e6, "40 deg"):
+        assert _say(check, wrong).startswith("Not quite"), wrong
+    assert "radians" in _say(check, np.radians(40.0))
+    assert "radians" in _say(check, np.radians(-320.0))
+    assert "other way" in _say(check, -40)
+    assert "other way" in _say(check, 320)
+    assert "opposite side" in _say(check, 220)
+    assert "minor axis" in _say(check, 140)
+    assert "position angle on the sky" in _say(check, 330)
+    assert "disk's position angle" in _say(check, 312)
+    assert "compact spot" in _say(check, 90)

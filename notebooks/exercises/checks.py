@@ -22,7 +22,8 @@ import numpy as np
 __all__ = [
     "TRUE_INCLINATION", "check_inclination_by_eye", "check_fitted_inclination",
     "check_correlated_parameter", "check_stellar_mass", "check_total_uncertainty",
-    "check_dominant_term",
+    "check_dominant_term", "KINK_RADIUS", "KINK_AZIMUTH", "check_kink_radius",
+    "check_kink_azimuth",
 ]
 
 #: Inclination of the bundled example map [deg] (its truths.json).
@@ -247,3 +248,114 @@ def check_dominant_term(my_dominant_term, result, dist, dist_err) -> None:
     else:
         print(f"Not quite: compare the two terms: the fit gives {sd:.2g} Msun, the "
               f"distance M* x sigma_d / d = {from_distance:.2g} Msun.")
+
+
+# ----------------------------------------------------------------------------
+# Exercise 3: the kink
+# ----------------------------------------------------------------------------
+
+#: Where the perturbation of the 'kink' example was put (its kink_truths.json):
+#: radius [arcsec] and azimuth [deg] in the disk frame, phi = 0 on the
+#: red-shifted major axis.
+KINK_RADIUS = 1.6
+KINK_AZIMUTH = 40.0
+#: Answers within these count as correct [arcsec, deg]; the bump is
+#: 0.15 arcsec wide (one sigma), 5 deg of azimuth at its radius.
+KINK_RADIUS_TOLERANCE = 0.15
+KINK_AZIMUTH_TOLERANCE = 15.0
+#: The same point seen on the sky, from the disk centre: its projected distance
+#: [arcsec] and position angle east of north [deg] (foreshortened by the
+#: inclination and shifted by the height of the emission surface).
+KINK_SKY_DISTANCE = 1.29
+KINK_SKY_PA = 330.0
+#: The example's distance [pc] and disk position angle [deg].
+KINK_DIST = 101.0
+KINK_DISK_PA = 312.0
+
+
+def _angle_offset(a: float, b: float) -> float:
+    """``a - b`` wrapped into [-180, 180) deg: 40, 400 and -320 are the same."""
+    return (a - b + 180.0) % 360.0 - 180.0
+
+
+def check_kink_radius(my_kink_radius) -> None:
+    """Disk-frame radius of the perturbation in the kink map, in arcsec."""
+    value, message = _number(my_kink_radius, "my_kink_radius", "arcsec")
+    if message:
+        print(message)
+        return
+    error = value - KINK_RADIUS
+    if abs(error) <= KINK_RADIUS_TOLERANCE:
+        print(f"Correct: {value:.2f} arcsec is within {KINK_RADIUS_TOLERANCE:g} arcsec of "
+              f"the radius where the perturbation was put ({KINK_RADIUS:g} arcsec, "
+              f"{KINK_RADIUS * KINK_DIST:.0f} au at {KINK_DIST:g} pc).")
+    elif value <= 0.0:
+        print("Not quite: a radius is a distance from the star, so it is positive. Read "
+              "it off the horizontal axis of the (r, phi) map.")
+    elif abs(value - KINK_RADIUS * KINK_DIST) <= 0.1 * KINK_RADIUS * KINK_DIST:
+        print(f"Not quite: {value:g} looks like au. Give the radius in arcsec: "
+              f"r [arcsec] = r [au] / distance [pc], with the distance {KINK_DIST:g} pc.")
+    elif abs(value - KINK_SKY_DISTANCE) <= 0.1:
+        print(f"Not quite: {value:g} arcsec is how far from the star the spot looks on "
+              "the sky. The disk is inclined, so distances across the minor axis are "
+              "foreshortened, and the emission comes from above the midplane: use the "
+              "radius in the disk frame, from the (r, phi) map.")
+    elif value > 4.5:
+        print(f"Not quite: {value:g} arcsec is outside the map, which ends at 4.5 arcsec. "
+              "If that is an index of the radial grid, the radius is rgrid[index].")
+    else:
+        print(f"Not quite: {value:g} arcsec is not where the perturbation is. The noise "
+              "grows outwards, so the largest single pixels are noise at large radii: smooth "
+              "the (r, phi) map over about a beam (scipy.ndimage.gaussian_filter) and "
+              "look for one compact spot.")
+
+
+#: Wrong azimuths that come from a particular slip, with what to say about it.
+_AZIMUTH_SLIPS = (
+    (-KINK_AZIMUTH, "that is the mirror image about the major axis: phi runs the other "
+                    "way. In the (r, phi) map phi is the vertical axis; a face-on map "
+                    "needs imshow(gridded.T, origin='lower')"),
+    (KINK_AZIMUTH + 180.0, "that is the opposite side of the disk: phi = 0 is the "
+                           "red-shifted end of the major axis (where v0 > vlsr), not the "
+                           "blue-shifted one"),
+    (180.0 - KINK_AZIMUTH, "that is the mirror image about the minor axis: phi is "
+                           "measured from the red-shifted end of the major axis"),
+    (KINK_SKY_PA, "that looks like a position angle on the sky (east of north). The "
+                  "question asks for the azimuth in the disk frame, from the red-shifted "
+                  "major axis"),
+    (KINK_DISK_PA, "that is the disk's position angle PA, the direction of phi = 0 on "
+                   "the sky. The azimuth of the spot is measured from there, in the disk "
+                   "frame"),
+)
+
+
+def check_kink_azimuth(my_kink_azimuth) -> None:
+    """Disk-frame azimuth of the perturbation in the kink map, in degrees
+    (any turn: 40, 400 and -320 are the same)."""
+    value, message = _number(my_kink_azimuth, "my_kink_azimuth", "degrees")
+    if message:
+        print(message)
+        return
+    offset = _angle_offset(value, KINK_AZIMUTH)
+    if abs(offset) <= KINK_AZIMUTH_TOLERANCE:
+        same = KINK_AZIMUTH + offset
+        print(f"Correct: {value:g} deg"
+              + (f" (that is {same:.0f} deg)" if abs(value - same) > 1e-9 else "")
+              + f" is within {KINK_AZIMUTH_TOLERANCE:g} deg of the azimuth where the "
+              f"perturbation was put ({KINK_AZIMUTH:g} deg from the red-shifted major "
+              "axis).")
+        return
+    if abs(value) <= 2.0 * math.pi + 0.01 and abs(_angle_offset(
+            math.degrees(value), KINK_AZIMUTH)) <= KINK_AZIMUTH_TOLERANCE:
+        print(f"Not quite: {value:g} looks like radians. Give the azimuth in degrees "
+              "(np.degrees).")
+        return
+    slips = [(abs(_angle_offset(value, angle)), text) for angle, text in _AZIMUTH_SLIPS]
+    distance, text = min(slips, key=lambda slip: slip[0])
+    if distance <= 10.0:
+        print(f"Not quite: {value:g} deg; {text}.")
+    else:
+        print(f"Not quite: {value:g} deg is not where the perturbation is. Look for "
+              "one compact spot in the (r, phi) map of the "
+              "residual, smoothed over about a beam, and read phi off its vertical "
+              "axis.")
