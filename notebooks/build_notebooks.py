@@ -40,12 +40,16 @@ NOTEBOOKS = {
     "02_the_model": {"all": "02_the_model.ipynb"},
     "03_fitting_with_emcee": {"all": "03_fitting_with_emcee.ipynb"},
     "04_switching_to_numpyro": {"all": "04_switching_to_numpyro.ipynb"},
+    "05_after_the_fit": {"all": "05_after_the_fit.ipynb"},
     "exercise_1_inclination": {
         "student": "exercises/exercise_1_inclination.ipynb",
         "solution": "solutions/exercise_1_inclination_solutions.ipynb"},
     "exercise_2_stellar_mass": {
         "student": "exercises/exercise_2_stellar_mass.ipynb",
         "solution": "solutions/exercise_2_stellar_mass_solutions.ipynb"},
+    "exercise_3_find_the_kink": {
+        "student": "exercises/exercise_3_find_the_kink.ipynb",
+        "solution": "solutions/exercise_3_find_the_kink_solutions.ipynb"},
 }
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)",
