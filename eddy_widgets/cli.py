@@ -103,6 +103,9 @@ def main(argv=None) -> int:
                           returns="result", checkpoint=checkpoint, verdict=False,
                           checkpoint_interval=args.checkpoint_interval, **counts)
     wall = time.perf_counter() - t0
+    # The truths are known for the bundled example: draw them.
+    cube.figures.update(cube.make_plots(cube.last_run, ["walkers", "corner"],
+                                        truths=example.truths))
     # The main job's folder is reused from run to run: it replaces its files.
     written = write_products(cube, result, out, overwrite=True)
     print()

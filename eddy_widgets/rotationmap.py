@@ -320,7 +320,10 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         theta = np.median(samples, axis=0) if samples.size else run.theta0
         return run.posterior.model_map(theta)
 
-    def make_plots(self, run: FitRun, plots) -> dict:
+    def make_plots(self, run: FitRun, plots, truths: dict | None = None) -> dict:
+        """The figures of a run by name (``plots`` as ``fit_map`` takes them);
+        ``truths`` (``{name: value}``) draws the true values on the walkers
+        and corner plots where they are known."""
         from . import plots as P
 
         figures = {}
@@ -329,11 +332,11 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             figures["mask"] = self.plot_data(ivar=run.posterior.mask.astype(float),
                                              return_fig=True)
         if "walkers" in plots:
-            figures["walkers"] = P.plot_walkers(run.result)
+            figures["walkers"] = P.plot_walkers(run.result, truths)
         if run.result.n_draws("sampling") == 0:
             return figures
         if "corner" in plots:
-            figures["corner"] = P.plot_corner(run.result)
+            figures["corner"] = P.plot_corner(run.result, truths)
         if "bestfit" in plots or "residual" in plots:
             model = self._median_model(run)
             if "bestfit" in plots:
