@@ -286,46 +286,51 @@ def check_kink_radius(my_kink_radius) -> None:
         return
     error = value - KINK_RADIUS
     if abs(error) <= KINK_RADIUS_TOLERANCE:
-        print(f"Correct: {value:.2f} arcsec is within {KINK_RADIUS_TOLERANCE:g} arcsec of "
-              f"the radius where the perturbation was put ({KINK_RADIUS:g} arcsec, "
-              f"{KINK_RADIUS * KINK_DIST:.0f} au at {KINK_DIST:g} pc).")
+        print(f"Correct: {value:.2f} arcsec is within {KINK_RADIUS_TOLERANCE:g} "
+              f"arcsec of the radius where the perturbation was put "
+              f"({KINK_RADIUS:g} arcsec, {KINK_RADIUS * KINK_DIST:.0f} au at "
+              f"{KINK_DIST:g} pc).")
     elif value <= 0.0:
-        print("Not quite: a radius is a distance from the star, so it is positive. Read "
-              "it off the horizontal axis of the (r, phi) map.")
+        print("Not quite: a radius is a distance from the star, so it is positive. "
+              "Read it off the horizontal axis of the (r, phi) map.")
     elif abs(value - KINK_RADIUS * KINK_DIST) <= 0.1 * KINK_RADIUS * KINK_DIST:
         print(f"Not quite: {value:g} looks like au. Give the radius in arcsec: "
-              f"r [arcsec] = r [au] / distance [pc], with the distance {KINK_DIST:g} pc.")
+              f"r [arcsec] = r [au] / distance [pc], with the distance "
+              f"{KINK_DIST:g} pc.")
     elif abs(value - KINK_SKY_DISTANCE) <= 0.1:
-        print(f"Not quite: {value:g} arcsec is how far from the star the spot looks on "
-              "the sky. The disk is inclined, so distances across the minor axis are "
-              "foreshortened, and the emission comes from above the midplane: use the "
-              "radius in the disk frame, from the (r, phi) map.")
+        print(f"Not quite: {value:g} arcsec is how far from the star the spot looks "
+              "on the sky. The disk is inclined, so distances across the minor axis "
+              "are foreshortened, and the emission comes from above the midplane: "
+              "use the radius in the disk frame, from the (r, phi) map.")
     elif value > 4.5:
-        print(f"Not quite: {value:g} arcsec is outside the map, which ends at 4.5 arcsec. "
-              "If that is an index of the radial grid, the radius is rgrid[index].")
+        print(f"Not quite: {value:g} arcsec is outside the map, which ends at "
+              "4.5 arcsec. If that is an index of the radial grid, the radius is "
+              "rgrid[index].")
     else:
-        print(f"Not quite: {value:g} arcsec is not where the perturbation is. The noise "
-              "grows outwards, so the largest single pixels are noise at large radii: smooth "
-              "the (r, phi) map over about a beam (scipy.ndimage.gaussian_filter) and "
-              "look for one compact spot.")
+        print(f"Not quite: {value:g} arcsec is not where the perturbation is. The "
+              "noise grows outwards, so the largest single pixels are noise at large "
+              "radii: smooth the (r, phi) map over about a beam "
+              "(scipy.ndimage.gaussian_filter) and look for one compact spot.")
 
 
 #: Wrong azimuths that come from a particular slip, with what to say about it.
 _AZIMUTH_SLIPS = (
-    (-KINK_AZIMUTH, "that is the mirror image about the major axis: phi runs the other "
-                    "way. In the (r, phi) map phi is the vertical axis; a face-on map "
-                    "needs imshow(gridded.T, origin='lower')"),
-    (KINK_AZIMUTH + 180.0, "that is the opposite side of the disk: phi = 0 is the "
-                           "red-shifted end of the major axis (where v0 > vlsr), not the "
-                           "blue-shifted one"),
-    (180.0 - KINK_AZIMUTH, "that is the mirror image about the minor axis: phi is "
-                           "measured from the red-shifted end of the major axis"),
-    (KINK_SKY_PA, "that looks like a position angle on the sky (east of north). The "
-                  "question asks for the azimuth in the disk frame, from the red-shifted "
-                  "major axis"),
-    (KINK_DISK_PA, "that is the disk's position angle PA, the direction of phi = 0 on "
-                   "the sky. The azimuth of the spot is measured from there, in the disk "
-                   "frame"),
+    (-KINK_AZIMUTH,
+     "that is the mirror image about the major axis: phi runs the other way. In "
+     "the (r, phi) map phi is the vertical axis; a face-on map needs "
+     "imshow(gridded.T, origin='lower')"),
+    (KINK_AZIMUTH + 180.0,
+     "that is the opposite side of the disk: phi = 0 is the red-shifted end of the "
+     "major axis (where v0 > vlsr), not the blue-shifted one"),
+    (180.0 - KINK_AZIMUTH,
+     "that is the mirror image about the minor axis: phi is measured from the "
+     "red-shifted end of the major axis"),
+    (KINK_SKY_PA,
+     "that looks like a position angle on the sky (east of north). The question "
+     "asks for the azimuth in the disk frame, from the red-shifted major axis"),
+    (KINK_DISK_PA,
+     "that is the disk's position angle PA, the direction of phi = 0 on the sky. "
+     "The azimuth of the spot is measured from there, in the disk frame"),
 )
 
 
@@ -356,6 +361,5 @@ def check_kink_azimuth(my_kink_azimuth) -> None:
         print(f"Not quite: {value:g} deg; {text}.")
     else:
         print(f"Not quite: {value:g} deg is not where the perturbation is. Look for "
-              "one compact spot in the (r, phi) map of the "
-              "residual, smoothed over about a beam, and read phi off its vertical "
-              "axis.")
+              "one compact spot in the (r, phi) map of the residual, smoothed over "
+              "about a beam, and read phi off its vertical axis.")

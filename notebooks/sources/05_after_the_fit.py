@@ -4,11 +4,13 @@
 # A fit of a smooth Keplerian disk tells us the disk's geometry, the star's
 # mass and the shape of the emission surface. It also tells us, by
 # subtraction, what the smooth disk *cannot* explain: the **residual**
-# `data - model`. A planet embedded in the disk pushes the gas around it out of
-# Keplerian rotation over a small patch, a few tens of m/s over a region about
-# as wide as the disk is thick (the "kinks" of Pinte et al. 2018 and the
-# velocity deviations of Teague et al. 2018). Such a patch is what this
-# notebook looks for.
+# `data - model`. A planet embedded in the disk disturbs the gas in two ways:
+# near the planet, a local departure from Keplerian rotation of tens to
+# hundreds of m/s over a patch about as wide as the disk is thick (the "kink"
+# of Pinte et al. 2018), and, all round its orbit, small changes of the
+# rotation curve at the edges of the gap it opens (Teague et al. 2018). This
+# notebook looks for the first kind; section 6 measures the rotation curve,
+# the tool for the second.
 #
 # It runs on the package's second bundled example, `load_example('kink')`:
 # the same HD 163296-like disk as the other tutorials, with a small, localised
@@ -117,10 +119,10 @@ for r_lo, r_hi in [(0.5, 1.0), (1.5, 2.0), (3.0, 3.5)]:
 # 4 arcsec, which the printed ring statistics follow). But north-west of the
 # centre, about 1.3 arcsec away, there is a compact red patch: gas moving
 # away from us up to ~100 m/s faster than the smooth disk says, several beams
-# across. (The dipole at the very centre lies inside `r_min`, two beams,
-# which the fit leaves out.) On the sky its distance from the star is foreshortened by the
-# inclination and shifted by the height of the emission surface, so to say
-# *where in the disk* it is, we go to the disk's frame.
+# across. On the sky the patch's distance from the star is foreshortened by
+# the inclination and shifted by the height of the emission surface, so to
+# say *where in the disk* it is, we go to the disk's frame. (The dipole at the
+# very centre lies inside `r_min`, two beams, which the fit leaves out.)
 #
 # ## 3. The residual in the disk frame
 #
@@ -237,9 +239,7 @@ print(f"the {near.sum()} pixels near the kink add {extra:.0f} to chi2 = {chi2:.0
 # field: look for rings, spirals or arcs in the residual map"). For local
 # features, the residual map is the test.
 #
-# (The reduced χ² of 0.97 is a little below 1 because this map's uncertainty
-# map is a smooth function of radius while the fitted model absorbs a little
-# of the noise; 0.97 is within what the verdict accepts.)
+# (0.97 rather than exactly 1 is within the ±0.02 that noise alone gives.)
 #
 # ## 5. The azimuthally averaged background
 #
