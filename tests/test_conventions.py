@@ -256,6 +256,8 @@ def test_disk_coords_frames(cube):
     np.testing.assert_array_equal(flat_r, r.ravel())
     with pytest.raises(ValueError, match="outframe"):
         cube.disk_coords(outframe="spherical")
+    with pytest.raises(NotImplementedError, match="shadowed"):
+        cube.disk_coords(**GEOMETRY, shadowed=True)
 
 
 def test_get_mask_frames(cube):
@@ -279,6 +281,10 @@ def test_get_mask_frames(cube):
         cube.get_mask(r_min=1.0, r_max=2.0, user_mask=user, **GEOMETRY), disk * user)
     with pytest.raises(ValueError, match="zero pixels"):
         cube.get_mask(r_min=50.0, r_max=60.0)
+    # astro-eddy 3.2 takes warp parameters and ignores them; we say so.
+    with pytest.warns(UserWarning, match="warps are not modelled"):
+        warped = cube.get_mask(r_min=1.0, r_max=2.0, w_i=5.0, **GEOMETRY)
+    np.testing.assert_array_equal(warped, disk)
     with pytest.raises(ValueError, match="r_min"):
         cube.get_mask(r_min=2.0, r_max=1.0)
 
@@ -332,6 +338,10 @@ def test_z_func_reproduces_the_analytic_surface(cube, example):
     np.testing.assert_allclose(run.posterior.model_map(theta), analytic, atol=1e-6)
     with pytest.raises(FitInputError, match="z_func"):
         cube.prepare_fit([*P0[:5], 0.3], {**params, "z0": 5}, nwalkers=12)
+    # A function cannot be stored in a result file, so its fit cannot resume.
+    saved = FitResult(run.result.names, "emcee", 10, dict(run.result.settings))
+    with pytest.raises(FitInputError, match="continue it in the session"):
+        cube.resume(saved)
 
 
 # -- Sample order ---------------------------------------------------------------------
