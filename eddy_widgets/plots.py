@@ -435,7 +435,7 @@ def plot_velocity_profiles(rpnts, velo, dvelo, keplerian=None):
     axes[0].set_ylabel(r"$v_{\phi}$ [km/s]")
     if keplerian is not None:
         axes[0].plot(keplerian[0], np.asarray(keplerian[1]) / 1e3, color="tab:red",
-                     lw=1, label="Keplerian")
+                     lw=1, label="Keplerian", zorder=3)   # above the error bars
         axes[0].legend(fontsize=8)
     axes[1].errorbar(rpnts, velo[1], dvelo[1], fmt="-o", ms=3)
     axes[1].axhline(0.0, color="0.6", lw=0.8)

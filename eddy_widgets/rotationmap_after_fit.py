@@ -11,6 +11,7 @@ import numpy as np
 
 from .analysis import annuli, deprojection, profiles
 from .analysis.deprojection import DiskGeometry
+from .inference.diagnostics import sample_medians
 from .inference.spec import FitSpec
 
 ANNULI_PLOTS = ("profiles", "model", "residual", "none")
@@ -127,7 +128,7 @@ class AfterFitMethods:
             if samples.shape[1] != spec.ndim:
                 raise ValueError(f"samples have {samples.shape[1]} columns but params "
                                  f"has {spec.ndim} free parameters.")
-            theta = np.median(samples, axis=0)
+            theta = sample_medians(samples, spec.free)
         values = spec.model_params(theta)
         if not model:
             return values, None

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import plots as P
 from .analysis.export import map_header, output_paths, write_map
-from .inference.diagnostics import CIRCULAR, unwrap_near_mean
+from .inference.diagnostics import sample_medians
 from .inference.spec import FitSpec
 
 #: ``plot_surface(fill=...)``: what may be shown under the contours.
@@ -259,11 +259,7 @@ class FigureMethods:
         if samples.shape[1] != spec.ndim:
             raise ValueError(f"samples have {samples.shape[1]} columns but params has "
                              f"{spec.ndim} free parameters.")
-        theta = []
-        for i, name in enumerate(spec.free):
-            x = samples[:, i]
-            theta.append(np.median(unwrap_near_mean(x) if name in CIRCULAR else x))
-        values = spec.model_params(theta)
+        values = spec.model_params(sample_medians(samples, spec.free))
         return {k: v for k, v in values.items() if v is not None}
 
     @staticmethod

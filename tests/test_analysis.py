@@ -487,3 +487,20 @@ def test_the_kink_example_shows_at_its_radius_and_azimuth_in_the_disk_frame():
     smooth = gaussian_filter(np.nan_to_num(face_on), sigma=2)
     assert smooth[i, j] > 0.5 * kink["amplitude"]
     assert smooth[i, -1 - j] < -0.5 * kink["amplitude"]
+
+
+def test_after_fit_medians_take_pa_on_the_circle(small_cube, example):
+    # Samples of PA straddling 0/360: the model is made at PA ~ 0.5, not 180.
+    import numpy as np
+
+    from eddy_widgets.inference.diagnostics import sample_medians
+
+    rng = np.random.default_rng(0)
+    pa = (0.5 + rng.standard_normal(4000)) % 360.0
+    assert sample_medians(pa[:, None], ["PA"])[0] == pytest.approx(0.5, abs=0.1)
+    params = {k: float(v) for k, v in example.truths.items()}
+    params["PA"] = 0
+    values, _ = small_cube._fitted(pa[:, None], params, model=False)
+    assert values["PA"] == pytest.approx(0.5, abs=0.1)
+    assert small_cube._median_params(pa[:, None], params)["PA"] == pytest.approx(
+        0.5, abs=0.1)

@@ -90,6 +90,14 @@ def circular_percentiles(x, q, period: float = 360.0) -> np.ndarray:
     return values - median + median % period
 
 
+def sample_medians(samples, names) -> np.ndarray:
+    """Median of each column of ``samples`` ``(n, ndim)``, angles (PA) on
+    the circle (wrapped into [0, 360))."""
+    samples = np.atleast_2d(np.asarray(samples, dtype=float))
+    return np.array([circular_percentiles(samples[:, i], [50])[0] if name in CIRCULAR
+                     else np.median(samples[:, i]) for i, name in enumerate(names)])
+
+
 # ----------------------------------------------------------------------------
 # Chain diagnostics
 # ----------------------------------------------------------------------------
