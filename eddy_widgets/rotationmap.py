@@ -21,6 +21,7 @@ from .data import read_rotation_map
 from .inference.backends import (COUNT_ARGS, REFUSED, check_count_values, check_counts,
                                   check_niter, get_backend, sampler_kwargs,
                                   split_options)
+from .inference.diagnostics import sample_medians
 from .inference.optimize import find_map, optimizer_options
 from .inference.posterior import Posterior, fit_mask
 from .inference.priors import Prior, PriorError, default_priors
@@ -163,7 +164,6 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
                      counts["nsteps"], mcmc_kwargs, settings, checkpoint=checkpoint,
                      checkpoint_interval=checkpoint_interval)
-        run.sampler.set_options(**sampler_kwargs(backend, run.options))
         run.messages[:0] = messages
         self._fit_mask = post.mask
         return run
@@ -309,7 +309,6 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                      result.n_warmup_target, result.n_samples_target,
                      s["options"], s, result=result, checkpoint=checkpoint,
                      checkpoint_interval=checkpoint_interval)
-        run.sampler.set_options(**sampler_kwargs(run.backend, run.options))
         self._fit_mask = post.mask
         return run
 
@@ -317,7 +316,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
 
     def _median_model(self, run: FitRun):
         samples = run.result.samples
-        theta = np.median(samples, axis=0) if samples.size else run.theta0
+        theta = (sample_medians(samples, run.result.names) if samples.size
+                 else run.theta0)
         return run.posterior.model_map(theta)
 
     def make_plots(self, run: FitRun, plots, truths: dict | None = None) -> dict:

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .backends import get_backend, options_to_json, split_options
+from .backends import get_backend, options_to_json, sampler_kwargs, split_options
 from .optimize import hessian_fd
 from .posterior import Posterior
 from .result import FitResult
@@ -127,6 +127,8 @@ class FitRun:
                 dense_mass=self.options["dense_mass"],
                 target_accept_prob=self.options["target_accept_prob"],
                 inverse_mass_matrix=inv_mass, state=nuts_state or None)
+        # The libraries' own arguments passed through mcmc_kwargs.
+        self.sampler.set_options(**sampler_kwargs(self.backend, self.options))
         settings = dict(settings or {})
         settings.setdefault("setup", setup_fingerprint(posterior))
         settings.update({"mcmc": self.backend.name,
