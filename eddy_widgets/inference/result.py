@@ -157,16 +157,30 @@ class FitResult:
     def warnings(self) -> list[str]:
         """Every problem found with this fit, each a sentence that says what to
         do; empty on a good fit."""
-        return D.verdict(self)[1]
+        return self._verdict()[1]
 
     @property
     def converged(self) -> bool:
         """Whether the chains pass every convergence check of their sampler."""
-        return D.verdict(self)[0]
+        return self._verdict()[0]
+
+    def _verdict(self) -> tuple[bool, list[str]]:
+        """:func:`~eddy_widgets.inference.diagnostics.verdict`, computed once
+        for the draws and settings the result holds now."""
+        with self._lock:
+            key = (self.n_draws("warmup"), self.n_draws("sampling"), self.stopped,
+                   json.dumps({k: self.settings.get(k) for k in (
+                       "fit_quality", "optimizer", "priors", "options")},
+                       default=_json_default, sort_keys=True))
+            cached = getattr(self, "_verdict_cache", None)
+            if cached is None or cached[0] != key:
+                self._verdict_cache = (key, D.verdict(self))
+            converged, notes = self._verdict_cache[1]
+            return converged, list(notes)
 
     def verdict_text(self) -> str:
         """The verdict in words: one line, then one line per warning."""
-        converged, notes = D.verdict(self)
+        converged, notes = self._verdict()
         return "\n".join([D.headline(converged, notes), *(f"  - {n}" for n in notes)])
 
     def sampler_summary(self) -> dict:
