@@ -1,0 +1,324 @@
+"""The run half of :class:`~eddy_widgets.session.FitSession`: start, stop,
+continue and wait for a fit in a background thread, with its checkpoints.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+import threading
+
+from traitlets import Any, Enum, Float, HasTraits, Instance, Int, List, Unicode, default
+from traitlets import validate as validate_trait
+
+from ..inference.backends import BACKENDS
+from ..inference.result import FitResult, result_path
+from ..inference.samplers import RunInfo, StopRequested
+
+#: Run states, in the order a run goes through them.
+STATUSES = ("idle", "optimising", "running", "stopped", "done", "error")
+
+#: Folder of the checkpoints of runs started from a session (relative to the
+#: working directory when the run starts).
+CHECKPOINT_FOLDER = "eddy_widgets_checkpoints"
+
+#: Checkpoint paths handed out in this process (two runs started within the
+#: same second get different files).
+_HANDED_OUT: set[str] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
+def new_checkpoint_path(folder=None, reserve: bool = True) -> str:
+    """A checkpoint file for a new run, ``<folder>/<YYYYmmdd-HHMMSS>.npz``
+    (default folder :data:`CHECKPOINT_FOLDER`), with ``-2``, ``-3``, ... added
+    when that name is taken; ``reserve=False`` only shows what the name
+    would be."""
+    folder = Path(CHECKPOINT_FOLDER if folder is None else folder)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with _HANDED_OUT_LOCK:
+        n = 1
+        while True:
+            name = stamp if n == 1 else f"{stamp}-{n}"
+            path = str(folder / f"{name}.npz")
+            if path not in _HANDED_OUT and not os.path.exists(path):
+                if reserve:
+                    _HANDED_OUT.add(path)
+                return path
+            n += 1
+
+
+class FitThread(HasTraits):
+    """The state of the session's run and the thread that makes it; see
+    :class:`~eddy_widgets.session.FitSession`.
+
+    A new run takes its arguments from ``to_fit_kwargs`` and ``priors`` and
+    its map from ``cube`` (the set-up halves of the session).
+    """
+
+    status = Enum(STATUSES, default_value="idle")
+    error = Unicode("")
+    messages = List(Unicode())
+    result = Any(None, allow_none=True)
+    info = Instance(RunInfo, allow_none=True)
+    run_id = Int(0)
+    extend_steps = Int(BACKENDS["emcee"].count_defaults["nsteps"])
+    checkpoint = Any(help="checkpoint file of new runs (str), or None: off")
+    checkpoint_interval = Float(60.0, help="seconds between checkpoint writes")
+    checkpoint_file = Unicode("", help="the current run's checkpoint, absolute")
+
+    def _init_thread(self) -> None:
+        """No run yet (before the traits are set)."""
+        self._chunk_observers: list = []
+        self._thread: threading.Thread | None = None
+        self._stop_flag = threading.Event()
+        self._lock = threading.RLock()
+        self._auto_checkpoint: str | None = None
+        self.fit_run = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a fit is being prepared or run."""
+        return self.status in ("optimising", "running")
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether :meth:`resume` can continue the last run."""
+        return (not self.busy and self.fit_run is not None
+                and self.status in ("stopped", "done"))
+
+    def observe_chunks(self, callback) -> None:
+        """Call ``callback(chunk, info)`` with every chunk of draws (in the
+        fit's thread, after the result has the chunk)."""
+        if callback not in self._chunk_observers:
+            self._chunk_observers.append(callback)
+
+    def unobserve_chunks(self, callback) -> None:
+        if callback in self._chunk_observers:
+            self._chunk_observers.remove(callback)
+
+    def start(self) -> None:
+        """Start a new fit in a background thread and return at once.
+
+        Raises :class:`SetupError` if the set-up has issues, ``RuntimeError``
+        if no cube is set or a fit is running.
+        """
+        with self._lock:
+            if self.cube is None:
+                raise RuntimeError("No map to fit: set session.cube = rotationmap(...).")
+            self._claim_thread()
+            kwargs = self.to_fit_kwargs()
+            priors = self.priors()
+            checkpoint = self._next_checkpoint()
+            self._begin(checkpoint)
+            self._launch(self._work_new, kwargs, priors, checkpoint)
+
+    def continue_from(self, result, nsteps: int | None = None) -> None:
+        """Continue a saved run on this session's map, in a background thread.
+
+        Args:
+            result: a :class:`~eddy_widgets.inference.result.FitResult` or
+                the path of one (e.g. a checkpoint of a run whose kernel died).
+            nsteps: post-warmup draws to add once the run has reached its
+                planned end (default: none for a stopped run, else
+                ``extend_steps``).
+
+        The map, the fitted pixels and the cube's priors must be those the
+        result was made with; otherwise the run fails with a
+        ``SetupMismatchError`` naming every difference, shown in ``error``.
+        The run writes a new checkpoint (``checkpoint_file``), never over the
+        file it was loaded from. The editor's set-up is left as it is.
+        """
+        with self._lock:
+            if self.cube is None:
+                raise RuntimeError("No map to fit: set session.cube = rotationmap(...).")
+            self._claim_thread()
+            checkpoint = self._next_checkpoint()
+            if checkpoint is not None and not isinstance(result, FitResult):
+                if Path(os.path.abspath(result_path(result))) == checkpoint:
+                    checkpoint = Path(os.path.abspath(new_checkpoint_path(
+                        checkpoint.parent)))
+            self._begin(checkpoint)
+            self._launch(self._work_continue, result, nsteps, checkpoint)
+
+    def _begin(self, checkpoint) -> None:
+        """Clear the last run's state for a new one (under the lock)."""
+        self._stop_flag.clear()
+        self.fit_run = None
+        self.error = ""
+        self.messages = []
+        self.checkpoint_file = "" if checkpoint is None else str(checkpoint)
+        self.status = "optimising"
+
+    def stop(self) -> None:
+        """Stop the fit after the chunk in progress; every draw is kept (in
+        ``result``, and in the checkpoint file when the run writes one).
+        A stop while optimising keeps the prepared run with no draws."""
+        self._stop_flag.set()
+        run = self.fit_run
+        if run is not None:
+            run.request_stop()
+
+    def resume(self, nsteps: int | None = None) -> None:
+        """Continue the last run: a stopped run goes on to its planned end; a
+        finished one gets ``nsteps`` (default ``extend_steps``) more draws."""
+        with self._lock:
+            if not self.can_resume:
+                raise RuntimeError("Nothing to continue: start a fit first, and wait "
+                                   "until it has stopped or finished.")
+            self._claim_thread()
+            run = self.fit_run
+            if nsteps is None:
+                nsteps = 0 if not run.complete else self.extend_steps
+            self._stop_flag.clear()
+            self.error = ""
+            self.status = "running"
+            self._launch(self._work_extend, run, int(nsteps))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the fit's thread has finished (views included);
+        returns False on timeout.
+
+        Ctrl-C (a kernel interrupt) while waiting stops the run as Stop does,
+        so every draw is kept (and written to the checkpoint), waits for
+        that, and raises ``KeyboardInterrupt``; a second Ctrl-C stops waiting
+        at once (the run still stops after its chunk)."""
+        thread = self._thread
+        if thread is None:
+            return True
+        try:
+            thread.join(timeout)
+        except KeyboardInterrupt:
+            self.stop()
+            thread.join()
+            raise
+        return not thread.is_alive()
+
+    def _claim_thread(self) -> None:
+        if self.busy:
+            raise RuntimeError("A fit is running: stop it first.")
+        # The last thread may still be refreshing views after its status
+        # changed; let it finish so that no one reads the result while a new
+        # run appends to it.
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(30.0)
+            if self._thread.is_alive():
+                raise RuntimeError("The last fit's thread is still busy.")
+
+    def _launch(self, target, *args) -> None:
+        self._thread = threading.Thread(target=self._guarded, args=(target, *args),
+                                        name="eddy-widgets-fit", daemon=True)
+        self._thread.start()
+
+    def _guarded(self, target, *args) -> None:
+        """Run ``target`` and turn any exception into ``error`` / 'error'.
+        Nothing in the thread prints: messages go to traits."""
+        try:
+            target(*args)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.status = "error"
+
+    def _next_checkpoint(self) -> Path | None:
+        """The absolute checkpoint path of a new run (``None``: off). The
+        default gives every run a new file; a path set by hand is kept."""
+        if self.checkpoint is None:
+            return None
+        if self.checkpoint == self._auto_checkpoint:
+            self._auto_checkpoint = new_checkpoint_path()
+            self.checkpoint = self._auto_checkpoint
+        return Path(os.path.abspath(result_path(self.checkpoint)))
+
+    @default("checkpoint")
+    def _default_checkpoint(self):
+        self._auto_checkpoint = new_checkpoint_path(reserve=False)
+        return self._auto_checkpoint
+
+    @validate_trait("checkpoint")
+    def _valid_checkpoint(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"checkpoint must be a file path or None, not {value!r}")
+        return value
+
+    def _prepare_checkpoint(self, checkpoint: Path | None) -> None:
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+    def _work_new(self, kwargs: dict, priors: dict, checkpoint: Path | None) -> None:
+        cube = self.cube
+        for name, prior in priors.items():
+            args, kind = prior.as_args()
+            cube.set_prior(name, args, kind)
+        self._prepare_checkpoint(checkpoint)
+        run = cube.prepare_fit(**kwargs, verbose=False, warn=False,
+                               checkpoint=checkpoint,
+                               checkpoint_interval=self.checkpoint_interval)
+        self._adopt(run, cube)
+        if self._stop_flag.is_set():
+            run.result.stopped = True
+            self.status = "stopped"
+            return
+        self.status = "running"
+        try:
+            result = run.run([self._forward])
+        finally:
+            self._sync_messages()
+        self.status = "stopped" if result.stopped else "done"
+
+    def _work_continue(self, source, nsteps: int | None,
+                       checkpoint: Path | None) -> None:
+        cube = self.cube
+        result = source if isinstance(source, FitResult) else FitResult.load(source)
+        self._prepare_checkpoint(checkpoint)
+        run = cube.resume(result, checkpoint, self.checkpoint_interval)
+        self._adopt(run, cube)
+        if nsteps is None:
+            nsteps = 0 if not run.complete else self.extend_steps
+        if self._stop_flag.is_set():
+            self.status = "stopped"
+            return
+        self.status = "running"
+        self._work_extend(run, int(nsteps))
+
+    def _adopt(self, run, cube) -> None:
+        """Make ``run`` (on ``cube``) the session's run (views start afresh)."""
+        self.messages = list(run.messages)
+        self.fit_run = run
+        if hasattr(cube, "last_run"):
+            cube.last_run = run
+        self.info = run.info
+        self.result = run.result
+        self.run_id += 1
+
+    def _sync_messages(self) -> None:
+        """Add what the run said while running (e.g. a failed checkpoint
+        write) to ``messages``."""
+        run = self.fit_run
+        new = [m for m in getattr(run, "messages", []) if m not in self.messages]
+        if new:
+            self.messages = [*self.messages, *new]
+
+    def _work_extend(self, run, nsteps: int) -> None:
+        try:
+            result = run.extend(nsteps, [self._forward])
+        finally:
+            self._sync_messages()
+        self.status = "stopped" if result.stopped else "done"
+
+    def _forward(self, chunk, info) -> None:
+        for callback in list(self._chunk_observers):
+            try:
+                callback(chunk, info)
+            except StopRequested:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a view must not kill the run
+                note = f"view {callback!r} failed: {type(exc).__name__}: {exc}"
+                if note not in self.messages:
+                    self.messages = [*self.messages, note]
+        if self._stop_flag.is_set():
+            raise StopRequested

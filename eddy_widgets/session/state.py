@@ -1,0 +1,264 @@
+"""The set-up half of :class:`~eddy_widgets.session.FitSession`: which
+parameters are free, their values and priors, the mask radii, the backend with
+its counts, and the checks that run on every change.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+import math
+
+from traitlets import Any, Bool, Dict, Enum, HasTraits, Int, List, Unicode, observe
+
+from ..inference.backends import BACKENDS
+from ..inference.priors import Prior, PriorError
+from ..inference.spec import FitSpec
+from ..parameters import PARAMETERS
+from .settings import (BackendOptions, NumberOrText, ParameterSetting, SetupError,
+                       as_float, format_number, make_options)
+
+#: Parameters free in a new session (the others are fixed at the table default).
+DEFAULT_FREE = ("x0", "y0", "PA", "mstar", "vlsr")
+
+#: Finite upper bounds known to be sensible where the table's prior is
+#: unbounded (astro-eddy's numpyro tutorial: r_taper beyond the field of view
+#: is irrelevant, so 50 arcsec is generous).
+SUGGESTED_UPPER = {"r_taper": 50.0}
+
+
+class SetupState(HasTraits):
+    """The fit set-up as traits, checked on every change (``issues``,
+    ``prior_warnings``, ``valid``); see :class:`~eddy_widgets.session.FitSession`.
+
+    Its checks build the ``fit_map`` arguments with ``_build_kwargs`` of
+    :class:`~eddy_widgets.session.script.FitMapCall`, the other half of the
+    session's set-up.
+    """
+
+    cube = Any(None, help="the rotationmap to fit (needs .prepare_fit, .set_prior)")
+    free_order = List(Unicode())
+    r_min = NumberOrText()
+    r_max = NumberOrText()
+    mcmc = Enum(tuple(BACKENDS), default_value="emcee")
+    nwalkers = Int(BACKENDS["emcee"].count_defaults["nwalkers"])
+    nburnin = Int(BACKENDS["emcee"].count_defaults["nburnin"])
+    nsteps = Int(BACKENDS["emcee"].count_defaults["nsteps"])
+    optimize = Bool(True)
+    extra_params = Dict(help="other mask settings of params (phi_min, beam, ...), "
+                             "passed through")
+
+    issues = Dict(read_only=True)
+    prior_warnings = Dict(read_only=True)
+    valid = Bool(True, read_only=True)
+
+    def _init_setup(self) -> None:
+        """The rows and options (before the traits are set)."""
+        self.parameters: dict[str, ParameterSetting] = {
+            name: ParameterSetting(name) for name in PARAMETERS}
+        self.options: dict[str, BackendOptions] = {
+            name: make_options(name) for name in BACKENDS}
+        self._batching = 0
+        self._listed_params: set[str] = set()
+        self._listed_options: dict[str, set] = {name: set() for name in BACKENDS}
+        self._mask_in_params: set[str] = set()
+
+    def _watch_setup(self, cube, free) -> None:
+        """Check the set-up on every change, and free the ``free`` rows
+        (``vlsr`` starting at the cube's systemic velocity)."""
+        for row in self.parameters.values():
+            row.observe(self._row_changed)
+        for opts in self.options.values():
+            opts.observe(self._setup_changed)
+        with self._batch():
+            for name in free:
+                self.parameters[name].free = True
+            if cube is not None and "vlsr" in free:
+                try:
+                    self.parameters["vlsr"].value = round(float(cube.vlsr), 1)
+                except Exception:  # noqa: BLE001 - a cube without data keeps the default
+                    pass
+
+    def priors(self) -> dict:
+        """``{name: Prior}`` of the free parameters (raises
+        :class:`SetupError` if a free row's prior is invalid)."""
+        out, issues = {}, {}
+        for name in self.free_order:
+            try:
+                out[name] = self.parameters[name].prior()
+            except PriorError as exc:
+                issues[name] = str(exc)
+        if issues:
+            raise SetupError(issues)
+        return out
+
+    # -- Editing helpers -------------------------------------------------------
+
+    def set_parameter(self, name: str, value=None, free: bool | None = None,
+                      prior: Prior | tuple | None = None) -> None:
+        """Set one row: ``value``, ``free``, ``prior`` as a :class:`Prior` or
+        ``(kind, a, b)``."""
+        row = self.parameters[name]
+        with self._batch():
+            if free is not None:
+                row.free = free
+            if value is not None:
+                row.value = value
+            if prior is not None:
+                if isinstance(prior, Prior):
+                    row.set_prior(prior)
+                else:
+                    kind, a, b = prior
+                    row.prior_kind, row.prior_a, row.prior_b = kind, a, b
+
+    def suggested_bounds(self, name: str) -> tuple[float, float]:
+        """Finite ``(low, high)`` replacing the infinite bound(s) of a flat prior:
+        :data:`SUGGESTED_UPPER` where known, else ten times the start value
+        (at least 1 away from the other bound)."""
+        row = self.parameters[name]
+        low, high = as_float(row.prior_a), as_float(row.prior_b)
+        value = as_float(row.value)
+        scale = max(abs(value) if value is not None and math.isfinite(value) else 0.0,
+                    abs(low) if low is not None and math.isfinite(low) else 0.0,
+                    abs(high) if high is not None and math.isfinite(high) else 0.0,
+                    1.0)
+        if high is None or math.isinf(high):
+            high = SUGGESTED_UPPER.get(name, 10.0 * scale)
+            if value is not None and math.isfinite(value) and high <= value:
+                high = 10.0 * scale
+        if low is None or math.isinf(low):
+            low = -10.0 * scale
+        return low, high
+
+    def bound_prior(self, name: str) -> None:
+        """Give an unbounded flat prior the :meth:`suggested_bounds`."""
+        low, high = self.suggested_bounds(name)
+        row = self.parameters[name]
+        with self._batch():
+            row.prior_a, row.prior_b = low, high
+
+    # -- Checks ----------------------------------------------------------------
+
+    def validate(self) -> dict:
+        """``{name: message}`` of everything that blocks a run: rows (start
+        value not a number, prior bounds, start outside the prior), counts,
+        the mask radii and model combinations."""
+        issues: dict = {}
+        nfree = len(self.free_order)
+        for name, row in self.parameters.items():
+            message = self._row_issue(row)
+            if message:
+                issues[name] = message
+        if nfree == 0:
+            issues["free"] = "no free parameter: tick at least one 'free' box"
+        radii = {}
+        for key in ("r_min", "r_max"):
+            raw = getattr(self, key)
+            radii[key] = None if raw is None else as_float(raw)
+            if raw is not None and radii[key] is None:
+                issues[key] = f"{key} is not a number ({raw!r})"
+        if (radii["r_min"] is not None and radii["r_max"] is not None
+                and not radii["r_min"] < radii["r_max"]):
+            issues["r_max"] = (f"r_min ({format_number(radii['r_min'])}) must be "
+                               f"smaller than r_max ({format_number(radii['r_max'])})")
+        names = BACKENDS[self.mcmc].counts
+        if self.nwalkers < 1:
+            issues["nwalkers"] = f"{names['nwalkers']} must be at least 1"
+        elif self.mcmc == "emcee" and self.nwalkers < 2 * nfree:
+            issues["nwalkers"] = (f"emcee needs at least 2 x {nfree} = {2 * nfree} "
+                                  f"walkers for {nfree} free parameters")
+        for arg in ("nburnin", "nsteps"):
+            if getattr(self, arg) < 0:
+                issues[arg] = f"{names[arg]} must be >= 0"
+        if not issues:
+            try:
+                kwargs = self._build_kwargs()
+                params = dict(kwargs["params"])
+                for key in ("r_min", "r_max"):
+                    if kwargs[key] is not None:
+                        params[key] = kwargs[key]
+                FitSpec.parse(params, kwargs["p0"])
+            except (ValueError, TypeError) as exc:
+                issues["model"] = str(exc)
+        return issues
+
+    def _row_issue(self, row: ParameterSetting) -> str:
+        if not row.free:
+            if row.value is None:
+                if row.parameter.default is not None:
+                    return "needs a value (only optional components can be off)"
+                return ""
+            if as_float(row.value) is None:
+                return f"fixed value is not a number ({row.value!r})"
+            return ""
+        value = as_float(row.value)
+        problems = []
+        if value is None:
+            shown = "empty" if row.value is None else repr(row.value)
+            problems.append(f"start value is not a number ({shown})")
+        elif math.isinf(value):
+            problems.append("start value must be finite")
+        try:
+            prior = row.prior()
+        except PriorError as exc:
+            problems.append(str(exc))
+        else:
+            if value is not None and math.isfinite(value) and not prior.contains(value):
+                problems.append(f"start value {format_number(value)} is outside the "
+                                f"prior {prior.describe()}")
+        return "; ".join(problems)
+
+    def unbounded_priors(self) -> dict:
+        """``{name: message}`` of free parameters with an unbounded flat prior
+        when the backend is NUTS (legal, but trees grow very long)."""
+        if self.mcmc != "numpyro":
+            return {}
+        out = {}
+        for name in self.free_order:
+            row = self.parameters[name]
+            if row.prior_kind != "flat":
+                continue
+            a, b = as_float(row.prior_a), as_float(row.prior_b)
+            if a is None or b is None:
+                continue
+            if math.isinf(a) or math.isinf(b):
+                low, high = self.suggested_bounds(name)
+                out[name] = (f"NUTS with an unbounded flat prior "
+                             f"[{format_number(a)}, {format_number(b)}] samples "
+                             f"slowly: give it finite bounds such as "
+                             f"[{format_number(low)}, {format_number(high)}]")
+        return out
+
+    def _row_changed(self, change) -> None:
+        row = change.owner
+        if change.name == "free":
+            order = [n for n in self.free_order if n != row.name]
+            if row.free:
+                order.append(row.name)
+            self.free_order = order
+        elif change.name == "value" and not row.free:
+            self._listed_params.add(row.name)
+        self._revalidate()
+
+    @observe("r_min", "r_max", "mcmc", "nwalkers", "nburnin", "nsteps", "free_order",
+             "extra_params")
+    def _setup_changed(self, change) -> None:
+        self._revalidate()
+
+    def _revalidate(self) -> None:
+        if self._batching:
+            return
+        issues = self.validate()
+        self.set_trait("issues", issues)
+        self.set_trait("prior_warnings", self.unbounded_priors())
+        self.set_trait("valid", not issues)
+
+    @contextmanager
+    def _batch(self):
+        """Change many things, check once at the end."""
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self._revalidate()
