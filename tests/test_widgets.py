@@ -296,7 +296,7 @@ def test_chain_view_thins_caps_walkers_and_throttles():
     assert "32 of 64 walkers" in view.title.value and "every 16th draw" in view.title.value
     # Warmup shading spans the warmup draws; acceptance is one cumulative line.
     np.testing.assert_array_equal(view.panels["mstar"].warmup.x, [0.0, 500.0])
-    acc = np.atleast_2d(view.panels["acceptance"].traces.y)
+    _, acc = view.trace("acceptance")
     accepted = np.concatenate([c.stats["accepted"] for c in chunks], axis=1)
     expected = (np.cumsum(accepted, axis=1) / np.arange(1, 10001)).mean(axis=0)[::16]
     np.testing.assert_allclose(acc[0], expected)
@@ -309,13 +309,14 @@ def test_chain_view_nuts_panels_and_divergences():
     result, info = synthetic_run(session, nchains=2, backend="numpyro")
     chunks = random_chunks(2, 2, 500, 9500, 500, nuts=True)
     feed(view, session, result, info, chunks[:3])
-    assert list(view.panels) == ["mstar", "PA", "log_prob", "step_size", "num_steps"]
+    assert list(view.panels) == ["mstar", "PA", "log_prob", "step_size", "tree_depth"]
     x, y = view.trace("PA")
     assert view.stride == 2 and y.shape == (2, 750)  # 1500 draws, thinned
-    div = np.concatenate([c.stats["diverging"] for c in chunks[:3]], axis=1)
+    # Only divergences after warmup (chunks[0] is warmup) are marked.
+    div = np.concatenate([c.stats["diverging"] for c in chunks[1:3]], axis=1)
     scatter = view.panels["PA"].divergences
     assert scatter.x.size == div.sum()
-    draws = np.concatenate([c.draws for c in chunks[:3]], axis=1)
+    draws = np.concatenate([c.draws for c in chunks[1:3]], axis=1)
     rows, cols = np.nonzero(div)
     np.testing.assert_array_equal(np.sort(scatter.y), np.sort(draws[rows, cols, 1]))
 
@@ -462,12 +463,12 @@ def test_nuts_run_shows_sampler_panels(cube, example):
     session.start()
     assert session.wait(WAIT) and session.status == "done", session.error
     assert list(chains.panels) == ["mstar", "vlsr", "log_prob", "step_size",
-                                   "num_steps"]
+                                   "tree_depth"]
     result = session.result
     x, y = chains.trace("mstar")
     assert y.shape == (2, 25)
     np.testing.assert_array_equal(y, full_chains(result)[:, :, 0])
-    step = chains.panels["step_size"].traces.y
+    _, step = chains.trace("step_size")
     np.testing.assert_array_equal(
         step, np.concatenate([result.stats["warmup"]["step_size"],
                               result.stats["sampling"]["step_size"]], axis=1))

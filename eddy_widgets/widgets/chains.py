@@ -1,5 +1,5 @@
 """The live chain view: traces of every free parameter and the log-probability
-as the fit runs, plus the sampler's health (NUTS step size and steps per draw,
+as the fit runs, plus the sampler's health (NUTS step size and tree depth,
 emcee acceptance fraction) and a progress line.
 
 bqplot Figures and Marks are built once per set of free parameters and updated
@@ -36,6 +36,7 @@ TRACE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2
                  "#7f7f7f", "#bcbd22", "#17becf", "#d62728"]
 WARMUP_COLOUR = "#bdbdbd"
 DIVERGENCE_COLOUR = "#d62728"
+LIMIT_COLOUR = "#616161"
 
 
 def _duration(seconds: float) -> str:
@@ -56,53 +57,147 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-class TracePanel:
-    """One bqplot Figure: a Lines mark with every shown chain, a shaded
-    warmup band and (optionally) a red Scatter of divergent draws. The title
-    names the quantity (the y axis has no label: in a small panel it would
-    overlap the tick labels)."""
+def integer_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
+    """At most ``n`` round integer ticks in ``[lo, hi]`` (steps 1, 2, 5
+    times a power of ten): bqplot's own ``num_ticks`` divides the range
+    evenly (5125, 10250, ...) and d3's ticks can fall between integers."""
+    lo, hi = math.ceil(lo), math.floor(hi)
+    if hi <= lo:
+        return np.array([float(lo)])
+    power = 10 ** max(math.floor(math.log10((hi - lo) / max(n - 1, 1))), 0)
+    step = next(int(m * power) for m in (1, 2, 2.5, 5, 10, 20)
+                if m * power == int(m * power) and (hi - lo) // int(m * power) < n)
+    first = math.ceil(lo / step) * step
+    return np.arange(first, hi + 1, step, dtype=float)
 
-    def __init__(self, title: str, divergences: bool = False, height: str = "170px"):
+
+def log_ticks(lo: float, hi: float) -> np.ndarray:
+    """Ticks of a log axis over ``[lo, hi]`` (> 0): the powers of ten inside,
+    or 1, 2, 5 times them when fewer than two powers fall inside."""
+    if not (lo > 0 and hi >= lo and math.isfinite(hi)):
+        return np.zeros(0)
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    ticks = [10.0 ** k for k in range(a, b + 1) if lo <= 10.0 ** k <= hi]
+    if len(ticks) < 2:
+        ticks = [m * 10.0 ** k for k in range(a, b + 1) for m in (1, 2, 5)
+                 if lo <= m * 10.0 ** k <= hi]
+    if len(ticks) < 2:
+        ticks = [lo, hi]
+    if len(ticks) > 6:
+        ticks = ticks[::math.ceil(len(ticks) / 6)]
+    return np.array(ticks)
+
+
+class TracePanel:
+    """One bqplot Figure: the shown chains as two Lines marks, warmup (faint,
+    :attr:`warmup_traces`) and after it (:attr:`traces`), a shaded warmup band,
+    (optionally) a red Scatter of the divergent draws after warmup and
+    (optionally) a dashed horizontal line at a limit (NUTS's
+    ``max_tree_depth``). The title names the quantity (the y axis has no
+    label: in a small panel it would overlap the tick labels).
+
+    Args:
+        title: the figure's title.
+        divergences: with a Scatter of divergent draws.
+        log: the y axis on a log scale (bqplot ``LogScale``).
+        integer: integer ticks on the y axis.
+        x_scale: the draw axis's scale, shared by every panel of a view so
+            that they stay in step.
+        limit: with a dashed horizontal line (set by :meth:`set_limit`).
+    """
+
+    #: Opacity of the warmup traces relative to the traces after warmup.
+    warmup_fade = 0.3
+
+    def __init__(self, title: str, divergences: bool = False, height: str = "170px",
+                 log: bool = False, integer: bool = False,
+                 x_scale: bq.LinearScale | None = None, limit: bool = False):
         # No padding for the scatter's marker size: draws start at 0.
-        self.x_scale = bq.LinearScale(allow_padding=False)
-        self.y_scale = bq.LinearScale()
+        self.x_scale = (x_scale if x_scale is not None
+                        else bq.LinearScale(allow_padding=False, min=0.0))
+        self.y_scale = bq.LogScale() if log else bq.LinearScale()
         scales = {"x": self.x_scale, "y": self.y_scale}
         self.warmup = bq.Lines(x=np.zeros(0), y=np.zeros((2, 0)), scales=scales,
                                fill="between", fill_colors=[WARMUP_COLOUR],
-                               fill_opacities=[0.35], colors=[WARMUP_COLOUR],
+                               fill_opacities=[0.25], colors=[WARMUP_COLOUR],
                                opacities=[0.0, 0.0], stroke_width=0)
+        self.warmup_traces = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales=scales,
+                                      stroke_width=1, colors=TRACE_COLOURS)
         self.traces = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales=scales,
                                stroke_width=1, colors=TRACE_COLOURS)
-        marks = [self.warmup, self.traces]
+        marks = [self.warmup, self.warmup_traces, self.traces]
+        self.limit = None
+        if limit:
+            self.limit = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales=scales,
+                                  colors=[LIMIT_COLOUR], line_style="dashed",
+                                  stroke_width=1.5)
+            marks.append(self.limit)
         self.divergences = None
         if divergences:
             self.divergences = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales=scales,
-                                          colors=[DIVERGENCE_COLOUR], default_size=16,
+                                          colors=[DIVERGENCE_COLOUR], default_size=12,
                                           stroke=DIVERGENCE_COLOUR)
             marks.append(self.divergences)
-        axes = [bq.Axis(scale=self.x_scale, side="bottom", label="draw", num_ticks=5),
-                bq.Axis(scale=self.y_scale, side="left", tick_format=".4~g",
-                        num_ticks=4)]
-        self.figure = bq.Figure(marks=marks, axes=axes, title=title,
-                                animation_duration=0,
+        self.x_axis = bq.Axis(scale=self.x_scale, side="bottom", label="draw",
+                              tick_format="d")
+        self.y_axis = bq.Axis(scale=self.y_scale, side="left",
+                              num_ticks=None if log or integer else 4,
+                              tick_format="d" if integer else ".4~g" if not log
+                              else ".2~g")
+        self.figure = bq.Figure(marks=marks, axes=[self.x_axis, self.y_axis],
+                                title=title, animation_duration=0,
                                 fig_margin={"top": 30, "bottom": 35, "left": 60,
                                             "right": 20},
                                 layout=W.Layout(height=height, width="100%"),
                                 title_style={"font-size": "12px"})
 
     def set_lines(self, nlines: int, opacity: float) -> None:
+        colors = [TRACE_COLOURS[i % len(TRACE_COLOURS)] for i in range(max(nlines, 1))]
         with self.traces.hold_sync():
-            self.traces.colors = [TRACE_COLOURS[i % len(TRACE_COLOURS)]
-                                  for i in range(max(nlines, 1))]
+            self.traces.colors = colors
             self.traces.opacities = [opacity] * max(nlines, 1)
+        with self.warmup_traces.hold_sync():
+            self.warmup_traces.colors = colors
+            self.warmup_traces.opacities = [opacity * self.warmup_fade] * max(nlines, 1)
+
+    def set_limit(self, value: float | None, x_max: float) -> None:
+        """Draw the dashed line at ``value`` over draws ``[0, x_max]`` (none
+        if ``value`` is None) and keep it inside the y range."""
+        if self.limit is None:
+            return
+        with self.limit.hold_sync():
+            if value is None:
+                self.limit.x, self.limit.y = np.zeros(0), np.zeros(0)
+            else:
+                self.limit.x = np.array([0.0, float(x_max)])
+                self.limit.y = np.array([float(value), float(value)])
+        with self.y_scale.hold_sync():
+            self.y_scale.min = None if value is None else 0.0
+            self.y_scale.max = None if value is None else float(value) + 1.0
+        ticks = np.zeros(0) if value is None else integer_ticks(0, value + 1, 5)
+        if not np.array_equal(self.y_axis.tick_values, ticks):
+            self.y_axis.tick_values = ticks
 
     def update(self, x, y, n_warmup: int, div_x=None, div_y=None) -> None:
-        """Show lines ``y`` (nlines, n) at draws ``x``; shade draws below
-        ``n_warmup``; mark divergences."""
+        """Show lines ``y`` (nlines, n) at draws ``x``: faint below
+        ``n_warmup`` (shaded), full after; mark divergences."""
+        after = x >= n_warmup
+        first = int(np.argmax(after)) if after.any() else x.size
+        # The warmup line runs on to the first draw after warmup: no gap.
+        stop = min(first + 1, x.size)
+        with self.warmup_traces.hold_sync():
+            self.warmup_traces.x = x[:stop]
+            self.warmup_traces.y = y[:, :stop]
         with self.traces.hold_sync():
-            self.traces.x = x
-            self.traces.y = y
+            self.traces.x = x[first:]
+            self.traces.y = y[:, first:]
         finite = y[np.isfinite(y)] if y.size else y
+        if isinstance(self.y_scale, bq.LogScale):
+            finite = finite[finite > 0]
+            ticks = (log_ticks(float(finite.min()), float(finite.max()))
+                     if finite.size else np.zeros(0))
+            if not np.array_equal(self.y_axis.tick_values, ticks):
+                self.y_axis.tick_values = ticks
         if n_warmup > 0 and finite.size:
             lo, hi = float(finite.min()), float(finite.max())
             with self.warmup.hold_sync():
@@ -116,6 +211,22 @@ class TracePanel:
             with self.divergences.hold_sync():
                 self.divergences.x = div_x
                 self.divergences.y = div_y
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of every draw shown, warmup and after, as held by the
+        two marks: draw indices and ``(nlines, n)`` values."""
+        # bqplot squeezes a single line to 1-D.
+        wx = np.asarray(self.warmup_traces.x)
+        wy = np.atleast_2d(np.asarray(self.warmup_traces.y))
+        sx = np.asarray(self.traces.x)
+        sy = np.atleast_2d(np.asarray(self.traces.y))
+        if sx.size and wx.size and wx[-1] == sx[0]:
+            wx, wy = wx[:-1], wy[:, :-1]
+        if not wx.size:
+            return sx, sy
+        if not sx.size:
+            return wx, wy
+        return np.concatenate([wx, sx]), np.concatenate([wy, sy], axis=1)
 
 
 class ChainView(W.VBox):
@@ -133,8 +244,10 @@ class ChainView(W.VBox):
 
     Attributes:
         panels: ``{name: TracePanel}`` for the free parameters, ``'log_prob'``,
-            and the sampler panels (``'step_size'``, ``'num_steps'`` for NUTS,
+            and the sampler panels (``'step_size'`` on a log axis and
+            ``'tree_depth'`` with its ``max_tree_depth`` line for NUTS,
             ``'acceptance'`` for emcee).
+        x_scale: the draw axis shared by every panel.
         progress: HTML line: draws done / total, draws per second, time left.
         stride: the current thinning (every ``stride``-th draw is shown).
         shown_chains: indices of the chains drawn.
@@ -172,6 +285,9 @@ class ChainView(W.VBox):
         self._last_flush = 0.0
         self._interval = self.min_interval
         self._info = None
+        #: The draw axis of every panel: one scale, so the panels stay in
+        #: step; it spans the planned draws (warmup + samples) from the start.
+        self.x_scale = bq.LinearScale(allow_padding=False, min=0.0, max=1.0)
         self._reset_buffers(None)
         super().__init__([self.title, self.progress, self.grid], **kwargs)
         session.observe(self._on_run, names=["run_id"])
@@ -227,9 +343,11 @@ class ChainView(W.VBox):
             new["acceptance"] = (cum[:, take] / (g[take] + 1.0)).mean(axis=0)[None, :]
         if "step_size" in stats:
             new["step_size"] = np.asarray(stats["step_size"], dtype=float)[shown][:, take]
-        if "num_steps" in stats:
-            new["num_steps"] = np.asarray(stats["num_steps"], dtype=float)[shown][:, take]
-        if "diverging" in stats:
+        if "tree_depth" in stats:
+            new["tree_depth"] = np.asarray(stats["tree_depth"], dtype=float)[shown][:, take]
+        # Divergences while NUTS adapts its step size are expected and
+        # harmless: only those after warmup are marked.
+        if "diverging" in stats and chunk.phase != "warmup":
             div = np.asarray(stats["diverging"], dtype=bool)[shown]
             rows, cols = np.nonzero(div)
             room = self.max_divergences - self._div_x.size
@@ -306,23 +424,25 @@ class ChainView(W.VBox):
     def _panel_keys(self) -> list[str]:
         keys = list(self._names) + ["log_prob"]
         if self._backend == "numpyro":
-            keys += ["step_size", "num_steps"]
+            keys += ["step_size", "tree_depth"]
         elif self._backend == "emcee":
             keys += ["acceptance"]
         return keys
 
     def _make_panel(self, key: str) -> TracePanel:
+        x = self.x_scale
         if key in PARAMETERS:
             p = PARAMETERS[key]
             unit = f" [{p.unit}]" if p.unit else ""
-            return TracePanel(f"{key}{unit}", divergences=True)
+            return TracePanel(f"{key}{unit}", divergences=True, x_scale=x)
         if key == "log_prob":
-            return TracePanel("log-probability (ln p)", divergences=True)
+            return TracePanel("log-probability (ln p)", divergences=True, x_scale=x)
         if key == "step_size":
-            return TracePanel("NUTS step size")
-        if key == "num_steps":
-            return TracePanel("NUTS leapfrog steps per draw")
-        return TracePanel("acceptance fraction (walker mean, cumulative)")
+            return TracePanel("NUTS step size (log scale)", log=True, x_scale=x)
+        if key == "tree_depth":
+            return TracePanel("NUTS tree depth (dashed: max_tree_depth)", integer=True,
+                              limit=True, x_scale=x)
+        return TracePanel("acceptance fraction (walker mean, cumulative)", x_scale=x)
 
     def _ensure_panels(self) -> None:
         """Show the panels of the current run, building those not built yet."""
@@ -353,9 +473,9 @@ class ChainView(W.VBox):
         thin = ("every draw" if self.stride == 1
                 else f"every {_ordinal(self.stride)} draw")
         self.title.value = (f"<b>Chains</b> ({html.escape(str(self._backend))}): "
-                            f"showing {shown}, {thin}; shaded: warmup / burn-in"
-                            + ("; red: divergent draws" if self._backend == "numpyro"
-                               else ""))
+                            f"showing {shown}, {thin}; shaded and faint: warmup / "
+                            f"burn-in" + ("; red: divergent draws after warmup"
+                                          if self._backend == "numpyro" else ""))
 
     def flush(self) -> None:
         """Redraw every panel from the buffers (one message per mark)."""
@@ -368,13 +488,23 @@ class ChainView(W.VBox):
                 return
             x = self._x.astype(float)
             n_warmup = self._warmup_drawn()
+            x_max = float(max(self._planned_total(), self._n_seen, 1))
+            if (self.x_scale.min, self.x_scale.max) != (0.0, x_max):
+                with self.x_scale.hold_sync():
+                    self.x_scale.min, self.x_scale.max = 0.0, x_max
+            ticks = integer_ticks(0.0, x_max)
+            for panel in self.panels.values():
+                if not np.array_equal(panel.x_axis.tick_values, ticks):
+                    panel.x_axis.tick_values = ticks
+            if "tree_depth" in self.panels:
+                self.panels["tree_depth"].set_limit(self._max_tree_depth(), x_max)
             div_x = self._div_x.astype(float)
             for i, name in enumerate(self._names):
                 self.panels[name].update(x, self._theta[:, :, i], n_warmup, div_x,
                                          self._div_theta[:, i])
             self.panels["log_prob"].update(x, self._logp, n_warmup, div_x,
                                            self._div_logp)
-            for key in ("step_size", "num_steps", "acceptance"):
+            for key in ("step_size", "tree_depth", "acceptance"):
                 if key in self.panels:
                     y = self._stats.get(key)
                     if y is None:
@@ -383,6 +513,30 @@ class ChainView(W.VBox):
             sent = (self._theta.size + self._logp.size
                     + sum(v.size for v in self._stats.values()))
             self._interval = self.min_interval * max(1.0, sent / self.redraw_budget)
+
+    def _planned_total(self) -> int:
+        """Draws per chain the run plans (warmup + samples), 0 if unknown."""
+        if self._info is not None:
+            return int(self._info.total)
+        result = self.session.result
+        if result is not None and self._names:
+            planned = sum(int(getattr(result, f"n_{phase}_target", 0) or 0)
+                          for phase in ("warmup", "samples"))
+            return max(planned, sum(result.chains[p].shape[1]
+                                    for p in ("warmup", "sampling")))
+        return 0
+
+    def _max_tree_depth(self) -> int | None:
+        """The run's ``max_tree_depth``: from its result's stored options, or
+        (before the result has them) the session's numpyro options."""
+        result = self.session.result
+        if result is not None and result.backend == "numpyro":
+            depth = (result.settings.get("options") or {}).get("max_tree_depth")
+            if depth is not None:
+                return int(depth)
+        options = getattr(self.session, "options", {}).get("numpyro")
+        depth = getattr(options, "max_tree_depth", None)
+        return None if depth is None else int(depth)
 
     def _warmup_drawn(self) -> int:
         info = self._info
@@ -416,11 +570,10 @@ class ChainView(W.VBox):
     # -- Access for tests and notebooks ---------------------------------------
 
     def trace(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` as held by the marks of ``name`` (a free parameter or
-        ``'log_prob'``): draw indices and ``(nlines, n)`` values."""
-        mark = self.panels[name].traces
-        # bqplot squeezes a single line to 1-D.
-        return np.asarray(mark.x), np.atleast_2d(np.asarray(mark.y))
+        """``(x, y)`` as held by the marks of panel ``name`` (a free
+        parameter, ``'log_prob'`` or a sampler panel), warmup and after:
+        draw indices and ``(nlines, n)`` values."""
+        return self.panels[name].data()
 
     def close(self) -> None:
         self.session.unobserve_chunks(self._on_chunk)
