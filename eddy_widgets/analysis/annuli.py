@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from ..inference.posterior import azimuth_mask
 from .deprojection import DiskGeometry
 
 #: Rows of ``velo`` and ``dvelo``, astro-eddy's order.
@@ -242,7 +243,7 @@ def fit_annuli(data, error, xaxis, yaxis, geometry: DiskGeometry, rbins,
     elif mask_frame.lower() != "disk":
         raise ValueError("mask_frame must be 'disk' or 'sky'.")
     keep = np.isfinite(data) & np.isfinite(error) & (error > 0.0)
-    keep &= _phi_mask(phi_mask, phi_min, phi_max, exclude_phi, abs_phi)
+    keep &= azimuth_mask(phi_mask, phi_min, phi_max, exclude_phi, abs_phi)
     if user_mask is not None:
         keep &= np.asarray(user_mask, bool)
     velo = np.full((4, rbins.size - 1), np.nan)
@@ -279,17 +280,6 @@ def keplerian_profile(r, params: dict) -> np.ndarray:
         r, p["z0"], p["psi"], p["r_cavity"], p["r_taper"], p["q_taper"])
     return np.asarray(keplerian(r, z, p["mstar"], p["dist"], p["mdisk"], p["gamma"],
                                 p["r_in"], p["r_out"]))
-
-
-def _phi_mask(phi, phi_min, phi_max, exclude_phi, abs_phi) -> np.ndarray:
-    phi = np.degrees(phi)
-    phi = np.abs(phi) if abs_phi else phi
-    lo = np.nanmin(phi) if phi_min is None else phi_min
-    hi = np.nanmax(phi) if phi_max is None else phi_max
-    if lo >= hi:
-        raise ValueError("phi_min must be smaller than phi_max.")
-    inside = (phi >= lo) & (phi <= hi)
-    return ~inside if exclude_phi else inside
 
 
 def _thin(idx, r, phi, spacing, rng) -> np.ndarray:

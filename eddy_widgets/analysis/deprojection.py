@@ -11,14 +11,12 @@ by default as in astro-eddy 3.2.
 from __future__ import annotations
 
 from dataclasses import dataclass
-import inspect
-import math
 from typing import Callable
 
 import numpy as np
 from scipy.interpolate import griddata
 
-from .. import model
+from ..inference.posterior import pixel_coords
 
 #: Geometry parameters, in astro-eddy's keyword order.
 GEOMETRY_NAMES = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper",
@@ -76,8 +74,7 @@ class DiskGeometry:
         axis, in ``[-pi, pi]``.
 
         Raises:
-            NotImplementedError: ``shadowed=True``, or a ``z_func`` while the
-                model layer cannot take one.
+            NotImplementedError: ``shadowed=True``.
         """
         if self.shadowed:
             raise NotImplementedError(
@@ -85,22 +82,12 @@ class DiskGeometry:
                 "surfaces, which regrids a disk-frame grid onto the sky) is not "
                 "supported: eddy_widgets finds one surface point per line of "
                 "sight, as the fitted model does. Use shadowed=False.")
-        x_sky, y_sky = np.meshgrid(np.asarray(xaxis, float), np.asarray(yaxis, float))
-        extra = {}
-        if self.z_func is not None:
-            if "z_func" not in inspect.signature(model.disk_coords).parameters:
-                raise NotImplementedError(
-                    "z_func is not supported yet: eddy_widgets.model.disk_coords "
-                    "has no z_func argument. Give the surface as z0, psi, "
-                    "r_cavity, r_taper and q_taper.")
-            extra["z_func"] = self.z_func
-        r_taper = math.inf if self.r_taper is None else self.r_taper
-        psi = 1.0 if self.psi is None else self.psi
-        r, phi, z = model.disk_coords(x_sky, y_sky, self.x0, self.y0, self.inc,
-                                      self.PA, self.z0, psi, self.r_cavity, r_taper,
-                                      self.q_taper, **extra)
-        return (np.asarray(r, float), np.asarray(phi, float),
-                np.asarray(z, float) * np.ones_like(np.asarray(r, float)))
+        params = {"x0": self.x0, "y0": self.y0, "inc": self.inc, "PA": self.PA,
+                  "z0": self.z0, "psi": self.psi, "r_cavity": self.r_cavity,
+                  "r_taper": self.r_taper, "q_taper": self.q_taper,
+                  "z_func": self.z_func}
+        r, phi, z = pixel_coords(xaxis, yaxis, params)
+        return r, phi, z * np.ones_like(r)
 
 
 def regrid(points, values, xi, griddata_kwargs: dict | None = None) -> np.ndarray:

@@ -71,22 +71,30 @@ def region_mask(r, phi, r_min=None, r_max=None, exclude_r=False, phi_min=None,
             phi_max`` once the defaults are in).
     """
     r = np.asarray(r, dtype=float)
-    phi = np.abs(phi) if abs_phi else np.asarray(phi, dtype=float)
     r_min = np.nanmin(r) if r_min is None else r_min
     r_max = np.nanmax(r) if r_max is None else r_max
     if r_min >= r_max:
         raise ValueError(f"r_min ({r_min:g}) must be smaller than r_max ({r_max:g}).")
+    with np.errstate(invalid="ignore"):
+        keep_r = (r >= r_min) & (r <= r_max)
+    keep_r = ~keep_r & np.isfinite(r) if exclude_r else keep_r
+    return keep_r & azimuth_mask(phi, phi_min, phi_max, exclude_phi, abs_phi)
+
+
+def azimuth_mask(phi, phi_min=None, phi_max=None, exclude_phi=False,
+                 abs_phi=False) -> np.ndarray:
+    """The azimuthal part of :func:`region_mask`: pixels with polar angle
+    ``phi`` [rad] within ``phi_min`` .. ``phi_max`` [deg] (or outside, with
+    ``exclude_phi``; of ``|phi|`` with ``abs_phi``). NaN angles are never in."""
+    phi = np.abs(phi) if abs_phi else np.asarray(phi, dtype=float)
     phi_min = np.nanmin(phi) if phi_min is None else np.radians(phi_min)
     phi_max = np.nanmax(phi) if phi_max is None else np.radians(phi_max)
     if phi_min >= phi_max:
         raise ValueError(f"phi_min ({np.degrees(phi_min):g} deg) must be smaller than "
                          f"phi_max ({np.degrees(phi_max):g} deg).")
     with np.errstate(invalid="ignore"):
-        keep_r = (r >= r_min) & (r <= r_max)
         keep_phi = (phi >= phi_min) & (phi <= phi_max)
-    keep_r = ~keep_r & np.isfinite(r) if exclude_r else keep_r
-    keep_phi = ~keep_phi & np.isfinite(phi) if exclude_phi else keep_phi
-    return keep_r & keep_phi
+    return ~keep_phi & np.isfinite(phi) if exclude_phi else keep_phi
 
 
 def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
