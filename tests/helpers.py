@@ -19,3 +19,18 @@ def sd(result) -> np.ndarray:
     """Posterior standard deviation from the 16/84 percentiles."""
     p16, _, p84 = result.percentiles()
     return 0.5 * (p84 - p16)
+
+
+def feed(view, result, info, chunks, flush=False):
+    """Hand ``chunks`` to a chain ``view`` as a run would: the result keeps
+    each chunk first, ``info`` counts it, then the view sees it."""
+    for chunk in chunks:
+        if chunk.phase == "warmup":
+            info.done_warmup += chunk.size
+        else:
+            info.done_samples += chunk.size
+        info.draws_this_call += chunk.size
+        result.append(chunk)
+        view._on_chunk(chunk, info)
+    if flush:
+        view.flush()

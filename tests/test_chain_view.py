@@ -9,6 +9,8 @@ from __future__ import annotations
 import bqplot as bq
 import numpy as np
 
+import helpers
+
 from eddy_widgets.inference.result import FitResult
 from eddy_widgets.inference.samplers import Chunk, RunInfo
 from eddy_widgets.session import FitSession
@@ -44,15 +46,7 @@ def chunk(phase, start, k, nchains=2, nuts=True, diverging=0.0, seed=0):
 
 
 def feed(view, result, info, chunks):
-    for c in chunks:
-        if c.phase == "warmup":
-            info.done_warmup += c.size
-        else:
-            info.done_samples += c.size
-        info.draws_this_call += c.size
-        result.append(c)
-        view._on_chunk(c, info)
-    view.flush()
+    helpers.feed(view, result, info, chunks, flush=True)
 
 
 def test_warmup_divergences_are_not_marked_and_warmup_is_faint():

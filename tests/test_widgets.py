@@ -14,6 +14,8 @@ import threading
 import numpy as np
 import pytest
 
+import helpers
+
 from eddy_widgets.data import load_example
 from eddy_widgets.inference import diagnostics as D
 from eddy_widgets.inference.backends import BACKENDS
@@ -235,14 +237,7 @@ def test_optimize_checkbox_and_loaded_custom_move():
 
 
 def feed(view, session, result, info, chunks):
-    for chunk in chunks:
-        if chunk.phase == "warmup":
-            info.done_warmup += chunk.size
-        else:
-            info.done_samples += chunk.size
-        info.draws_this_call += chunk.size
-        result.append(chunk)
-        view._on_chunk(chunk, info)
+    helpers.feed(view, result, info, chunks)
 
 
 def synthetic_run(session, nchains=64, ndim=2, backend="emcee"):
