@@ -88,6 +88,10 @@ class Verdict:
     table_s: float | None = None
     output_text: str = ""
     screenshots: list = field(default_factory=list)
+    #: JupyterLab's "Error displaying widget: model not found" on the first
+    #: render (a front-end race seen about once in seven cold starts); the
+    #: cell was run again once. Printed with the verdict, never hidden.
+    rerendered: bool = False
 
     def fail(self, stage: str, reason: str) -> "Verdict":
         self.ok, self.stage, self.reason = False, stage, reason
@@ -98,7 +102,9 @@ class Verdict:
             return (f"ok: first point {self.first_point_s:.2f} s after Run, "
                     f"points/draws {[(s[1], s[3]) for s in self.samples]}, "
                     f"stopped {self.stop_s:.2f} s and table {self.table_s:.2f} s "
-                    f"after Stop")
+                    f"after Stop" + ("; the first render said 'model not found' "
+                                     "and the cell was run again" if self.rerendered
+                                     else ""))
         return f"failed at {self.stage}: {self.reason}"
 
 
@@ -202,14 +208,20 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
         shots.take("cell-not-run", v)
         return v.fail("cell", f"the notebook's cell did not finish: {exc}")
     run = button(page, "Run")
-    try:
-        run.wait_for(state="visible", timeout=render_grace * 1000)
-    except Exception:  # noqa: BLE001
-        v.output_text = page.locator(".jp-OutputArea").first.inner_text()[:500]
-        shots.take("no-dashboard", v)
-        return v.fail("dashboard", "no Run button rendered within "
-                      f"{render_grace:.0f} s of the cell's end; the output shows "
-                      f"{v.output_text[:200]!r}")
+    for attempt in (1, 2):
+        try:
+            run.wait_for(state="visible", timeout=render_grace * 1000)
+            break
+        except Exception:  # noqa: BLE001
+            v.output_text = page.locator(".jp-OutputArea").first.inner_text()[:500]
+            shots.take("no-dashboard", v)
+            if attempt == 1 and "model not found" in v.output_text:
+                v.rerendered = True
+                run_all(page)
+                continue
+            return v.fail("dashboard", "no Run button rendered within "
+                          f"{render_grace:.0f} s of the cell's end; the output shows "
+                          f"{v.output_text[:200]!r}")
     page.wait_for_timeout(500)
     shots.take("dashboard", v)
 
