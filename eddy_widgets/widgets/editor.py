@@ -36,11 +36,13 @@ PRIOR_WORDS = {"flat": ("low", "high"), "gaussian": ("mean", "sigma")}
 #: Title of the folded section holding the table's ``rare`` rows.
 MORE_TITLE = "More parameters (velocity profiles, self-gravity)"
 
-#: Fixed rows' prior fields are disabled (greyed by the front-end) and carry
-#: this class for themes to dim further. No <style> widget is injected: a
-#: style block in a widget's state stops JupyterLab from finishing the cell
-#: when the widget front-end is missing (seen in the browser test).
-DIMMED_CLASS = "eddy-dimmed"
+#: The editor's own style: dimmed prior fields of fixed rows, the grey words
+#: under each name.
+STYLE = """<style>
+.eddy-dimmed { opacity: 0.45; }
+.eddy-short { color: #757575; font-size: 11px; line-height: 13px;
+              white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+</style>"""
 
 
 def display_number(value) -> str:
@@ -151,9 +153,7 @@ class ParameterRow(W.VBox):
         p = PARAMETERS[name]
         unit = f" [{p.unit}]" if p.unit else ""
         self.label = W.HTML(f"<b>{html.escape(name)}</b>{html.escape(unit)}"
-                            f"<div style='color:#757575; font-size:11px; line-height:13px; "
-                            f"white-space:nowrap; overflow:hidden; "
-                            f"text-overflow:ellipsis'>{html.escape(p.short)}</div>",
+                            f"<div class='eddy-short'>{html.escape(p.short)}</div>",
                             tooltip=p.description,
                             layout=W.Layout(width="160px", overflow="hidden"))
         self.free = W.Checkbox(description="free", indent=False,
@@ -216,9 +216,9 @@ class ParameterRow(W.VBox):
         for field in (self.kind, self.prior_a, self.prior_b):
             field.disabled = not setting.free
             if setting.free:
-                field.remove_class(DIMMED_CLASS)
+                field.remove_class("eddy-dimmed")
             else:
-                field.add_class(DIMMED_CLASS)
+                field.add_class("eddy-dimmed")
 
     def _show_checks(self, change=None) -> None:
         error = self.session.issues.get(self.name, "")
@@ -292,7 +292,7 @@ class ParameterEditor(W.VBox):
         self.summary = W.HTML()
         mask = [W.HTML("<h4 style='margin:8px 0 2px 0'>Fitted region</h4>"),
                 W.HBox([self.r_min, self.r_max]), self.mask_message]
-        super().__init__([self.summary, *sections, *mask], **kwargs)
+        super().__init__([W.HTML(STYLE), self.summary, *sections, *mask], **kwargs)
         session.observe(self._show_checks, names=["issues", "prior_warnings"])
         for name in self.rare_rows:
             session.parameters[name].observe(self._unfold_if_used,
