@@ -31,10 +31,6 @@ class Parameter:
             ``(low, high)``, ``'gaussian'`` takes ``(mean, sigma)``.
         group: where the editor lists it.
         description: one line for tooltips and tutorials.
-        short: a few words the editor shows under the name (at most ~26
-            characters, so a row stays one line high).
-        rare: whether the editor folds the row away under "more parameters"
-            until it is used (free, or set away from its default).
     """
 
     name: str
@@ -44,8 +40,6 @@ class Parameter:
     prior: tuple[str, tuple[float, float]]
     group: str
     description: str
-    short: str = ""
-    rare: bool = False
 
 
 PARAMETERS: dict[str, Parameter] = {
@@ -53,70 +47,50 @@ PARAMETERS: dict[str, Parameter] = {
     for p in [
         # Geometry.
         Parameter("x0", "arcsec", r"$x_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
-                  "offset of the disk centre from the image centre, east positive",
-                  short="centre offset, east +"),
+                  "offset of the disk centre from the image centre, east positive"),
         Parameter("y0", "arcsec", r"$y_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
-                  "offset of the disk centre from the image centre, north positive",
-                  short="centre offset, north +"),
+                  "offset of the disk centre from the image centre, north positive"),
         Parameter("inc", "deg", r"$i$", 0.0, ("flat", (-90.0, 90.0)), "geometry",
-                  "inclination; its sign sets the rotation sense (>= 90 means inc - 180)",
-                  short="inclination (sign: spin)"),
+                  "inclination; its sign sets the rotation sense (>= 90 means inc - 180)"),
         Parameter("PA", "deg", r"${\rm PA}$", 0.0, ("flat", (-360.0, 360.0)), "geometry",
-                  "position angle of the red-shifted major axis, east of north",
-                  short="PA of the red-shifted side"),
+                  "position angle of the red-shifted major axis, east of north"),
         # Star.
         Parameter("mstar", "Msun", r"$M_{\star}$", 1.0, ("flat", (0.01, 10.0)), "star",
-                  "stellar mass driving the Keplerian rotation",
-                  short="stellar mass"),
+                  "stellar mass driving the Keplerian rotation"),
         Parameter("dist", "pc", r"$d$", 100.0, ("flat", (0.0, 1000.0)), "star",
-                  "distance to the source",
-                  short="distance"),
+                  "distance to the source"),
         Parameter("vlsr", "m/s", r"$v_{\rm LSR}$", 0.0, ("flat", (-1.0e4, 1.0e4)), "star",
-                  "systemic velocity",
-                  short="systemic velocity"),
+                  "systemic velocity"),
         # Emission surface.
         Parameter("z0", "arcsec", r"$z_0$", None, ("flat", (0.0, 5.0)), "surface",
                   "height of the emission surface 1 arcsec outside r_cavity, before "
-                  "the taper (None: flat disk)",
-                  short="surface height at 1 arcsec"),
+                  "the taper (None: flat disk)"),
         Parameter("psi", "", r"$\psi$", 1.0, ("flat", (0.0, 5.0)), "surface",
-                  "flaring index of the emission surface",
-                  short="surface flaring index"),
+                  "flaring index of the emission surface"),
         Parameter("r_cavity", "arcsec", r"$r_{\rm cav}$", 0.0, ("flat", (0.0, 1000.0)),
-                  "surface", "radius inside which the surface lies in the midplane",
-                  short="surface cavity radius"),
+                  "surface", "radius inside which the surface lies in the midplane"),
         Parameter("r_taper", "arcsec", r"$r_{\rm taper}$", INF, ("flat", (0.0, INF)),
                   "surface", "radius of the exponential taper of the surface, "
-                  "measured from r_cavity",
-                  short="surface taper radius"),
+                  "measured from r_cavity"),
         Parameter("q_taper", "", r"$q_{\rm taper}$", 1.0, ("flat", (0.0, 15.0)),
-                  "surface", "exponent of the exponential taper",
-                  short="surface taper exponent"),
+                  "surface", "exponent of the exponential taper"),
         # Velocity profiles.
         Parameter("vp_100", "m/s", r"$v_{\phi,100}$", None, ("flat", (0.0, 1.0e4)),
-                  "velocity", "power-law rotation speed at 100 au (replaces Keplerian)",
-                  short="rotation speed at 100 au", rare=True),
+                  "velocity", "power-law rotation speed at 100 au (replaces Keplerian)"),
         Parameter("vp_q", "", r"$q_{\phi}$", None, ("flat", (-2.0, 0.0)), "velocity",
-                  "power-law index of the rotation speed",
-                  short="rotation power-law index", rare=True),
+                  "power-law index of the rotation speed"),
         Parameter("vr_100", "m/s", r"$v_{r,100}$", None, ("flat", (-1.0e3, 1.0e3)),
-                  "velocity", "radial speed at 100 au (positive: outflow)",
-                  short="radial speed at 100 au", rare=True),
+                  "velocity", "radial speed at 100 au (positive: outflow)"),
         Parameter("vr_q", "", r"$q_{r}$", 0.0, ("flat", (-2.0, 2.0)), "velocity",
-                  "power-law index of the radial speed",
-                  short="radial power-law index", rare=True),
+                  "power-law index of the radial speed"),
         Parameter("mdisk", "Msun", r"$M_{\rm disk}$", None, ("flat", (0.0, 10.0)),
-                  "velocity", "disk mass for the pseudo self-gravity term",
-                  short="disk mass (self-gravity)", rare=True),
+                  "velocity", "disk mass for the pseudo self-gravity term"),
         Parameter("gamma", "", r"$\gamma$", 1.0, ("flat", (-20.0, 20.0)), "velocity",
-                  "surface-density index of the self-gravity term",
-                  short="self-gravity density index", rare=True),
+                  "surface-density index of the self-gravity term"),
         Parameter("r_in", "arcsec", r"$r_{\rm in}$", 0.0, ("flat", (0.0, 10.0)),
-                  "velocity", "inner radius of the self-gravitating disk",
-                  short="self-gravity inner radius", rare=True),
+                  "velocity", "inner radius of the self-gravitating disk"),
         Parameter("r_out", "arcsec", r"$r_{\rm out}$", 10.0, ("flat", (0.0, 100.0)),
-                  "velocity", "outer radius of the self-gravitating disk",
-                  short="self-gravity outer radius", rare=True),
+                  "velocity", "outer radius of the self-gravitating disk"),
     ]
 }
 
