@@ -27,6 +27,21 @@ X_LABEL = r"$\Delta$RA [arcsec]"
 Y_LABEL = r"$\Delta$Dec [arcsec]"
 #: Colour of true values in every figure.
 TRUTH_COLOR = "tab:red"
+
+#: Matplotlib settings for figures shown inside JupyterLab, whose theme the
+#: kernel cannot know: no background (the page's shows through, so a dark
+#: theme gets no white slab) and text, axes, ticks and corner's histograms in
+#: a mid grey that reads on white and on JupyterLab Dark alike.
+SCREEN_GREY = "#8c8c8c"
+SCREEN_STYLE = {
+    "figure.facecolor": "none", "axes.facecolor": "none",
+    "savefig.facecolor": "none", "savefig.edgecolor": "none",
+    "savefig.transparent": True,
+    "text.color": SCREEN_GREY, "axes.labelcolor": SCREEN_GREY,
+    "axes.edgecolor": SCREEN_GREY, "axes.titlecolor": SCREEN_GREY,
+    "xtick.color": SCREEN_GREY, "ytick.color": SCREEN_GREY,
+    "legend.edgecolor": SCREEN_GREY, "legend.facecolor": "none",
+}
 #: Velocity units a map can be shown in, with their factor from m/s.
 VELOCITY_UNITS = {"m/s": 1.0, "km/s": 1.0e-3}
 
@@ -47,16 +62,28 @@ def decimals_for(width: float, figures: int = 2) -> int:
     return figures - 1 - int(math.floor(math.log10(width)))
 
 
-def format_posterior(p16: float, p50: float, p84: float) -> str:
-    """``median^{+up}_{-down}`` (mathtext), rounded so that the smaller of the
-    two errors has two significant figures: PA ``312.065^{+0.022}_{-0.023}``."""
+def round_posterior(p16: float, p50: float, p84: float) -> tuple[str, str, str]:
+    """Median, lower and upper error as text, rounded together so that the
+    smaller of the two errors has two significant figures, in fixed point:
+    PA ``('312.065', '0.023', '0.022')``."""
     up, down = p84 - p50, p50 - p16
     nd = decimals_for(min(up, down) if min(up, down) > 0 else max(up, down))
+    return tuple(fixed(v, nd) for v in (p50, down, up))
 
-    def fmt(v):
-        return f"{round(v, nd):.{max(nd, 0)}f}"
 
-    return f"${fmt(p50)}^{{+{fmt(up)}}}_{{-{fmt(down)}}}$"
+def fixed(value: float, decimals: int) -> str:
+    """``value`` rounded to ``decimals`` places (negative: tens, hundreds) in
+    fixed point, never in exponent form."""
+    if not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return f"{round(value, decimals):.{max(decimals, 0)}f}"
+
+
+def format_posterior(p16: float, p50: float, p84: float) -> str:
+    """``median^{+up}_{-down}`` (mathtext), rounded by :func:`round_posterior`:
+    PA ``312.065^{+0.022}_{-0.023}``."""
+    median, down, up = round_posterior(p16, p50, p84)
+    return f"${median}^{{+{up}}}_{{-{down}}}$"
 
 
 def display_samples(result) -> np.ndarray:
@@ -166,7 +193,9 @@ def plot_corner(result, truths: dict | None = None):
     left, bottom, top, right = 1.3, 1.2, 0.8, 0.2
     size = panel * ndim
     fig = plt.figure(figsize=(size + left + right, size + bottom + top))
-    fig = corner.corner(samples, fig=fig, labels=[label_with_unit(n) for n in names],
+    # corner draws in black unless told: follow the text colour, so that the
+    # histograms read on a dark page under SCREEN_STYLE.
+    fig = corner.corner(samples, fig=fig, color=plt.rcParams["text.color"], labels=[label_with_unit(n) for n in names],
                         truths=truth_values if truths else None,
                         truth_color=TRUTH_COLOR, quantiles=[0.16, 0.5, 0.84],
                         show_titles=False, range=ranges, max_n_ticks=4,

@@ -532,51 +532,6 @@ def test_short_run_shows_not_converged_and_the_warnings_at_the_top(cube, example
     assert results.verdict.value == "" and results.converged is None
 
 
-def _nuts_result(nchains=2, n=100):
-    rng = np.random.default_rng(0)
-    result = FitResult(("mstar", "vlsr"), "numpyro", nchains)
-    result.append(Chunk("sampling", 0, rng.standard_normal((nchains, n, 2)),
-                        np.zeros((nchains, n))))
-    return result
-
-
-def _with_diagnostics(result, **values):
-    """``result`` whose diagnostics() gives ``values`` for every parameter."""
-    diag = {name: {"tau": 1.0, "n_tau": 100.0, "ess": values["ess_bulk"], **values}
-            for name in result.names}
-    result.diagnostics = lambda: diag
-    return result
-
-
-def test_nuts_table_colours_only_past_the_verdicts_thresholds(monkeypatch):
-    red = f"color:{COLOURS['bad']}"
-    max_rhat = D.threshold("nuts_max_rhat")
-    want = D.threshold("nuts_min_ess_per_chain") * 2     # two chains
-    good = _with_diagnostics(_nuts_result(), r_hat=max_rhat, ess_bulk=want,
-                             ess_tail=want)
-    table = posterior_table(good)
-    assert red not in table
-    for column in ("ESS bulk", "ESS tail", "R-hat"):
-        assert f"<div>{column}" in table.split("eddy-legend")[1]
-    bad = _with_diagnostics(_nuts_result(), r_hat=max_rhat + 0.002,
-                            ess_bulk=want - 1, ess_tail=want - 1)
-    assert posterior_table(bad).count(red) == 3 * 2       # 3 columns x 2 rows
-    # The thresholds are the verdict's, not copies.
-    monkeypatch.setitem(D.THRESHOLDS, "nuts_max_rhat", (1.1, "test"))
-    monkeypatch.setitem(D.THRESHOLDS, "nuts_min_ess_per_chain", (1, "test"))
-    assert red not in posterior_table(bad)
-
-
-def test_pull_column_is_median_minus_truth_over_sd():
-    result = _nuts_result(n=2000)
-    table = posterior_table(result, truths={"mstar": 0.0})
-    assert ">(median - truth)/sd</th>" in table and ">truth</th>" in table
-    p16, p50, p84 = result.percentiles()
-    pull = (p50[0] - 0.0) / (0.5 * (p84[0] - p16[0]))
-    assert f">{pull:.2g}</td>" in table
-    assert "(median - truth)/sd: how many posterior widths" in table
-
-
 # -- Dashboard -----------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..inference import diagnostics as D
 from ..parameters import PARAMETERS
+from ..plots import fixed, round_posterior
 from ..session import FitSession
 
 __all__ = ["ResultsPanel", "posterior_table", "verdict_html", "COLOURS"]
@@ -38,10 +39,12 @@ __all__ = ["ResultsPanel", "posterior_table", "verdict_html", "COLOURS"]
 COLOURS = {"good": "#2e7d32", "bad": "#c62828", "advice": "#b26a00"}
 
 
-def _fmt(value: float, digits: int = 4) -> str:
+def _fmt(value: float, decimals: int) -> str:
+    """Fixed point with ``decimals`` places (a dash for a missing value): the
+    table's one number format."""
     if value is None or not math.isfinite(value):
         return "&ndash;"
-    return f"{value:.{digits}g}"
+    return fixed(value, decimals)
 
 
 def _flag(text: str, bad: bool) -> str:
@@ -72,7 +75,8 @@ def _legend(result, truths: bool) -> list[str]:
     """One line per column of :func:`posterior_table`."""
     lines = ["parameter, unit: the free parameter and its unit.",
              "median: the 50th percentile of the post-warmup draws (PA on the "
-             "circle, in [0, 360)).",
+             "circle, in [0, 360)), rounded with its errors so that the smaller "
+             "error has two significant figures.",
              "&minus; / +: the median minus the 16th percentile / the 84th "
              "percentile minus the median (a 68% interval; about 1 sigma)."]
     if result.backend == "emcee":
@@ -120,18 +124,18 @@ def posterior_table(result, truths: dict | None = None) -> str:
     for i, name in enumerate(result.names):
         unit = PARAMETERS[name].unit if name in PARAMETERS else ""
         d = diag[name]
-        cells = [f"<b>{html.escape(name)}</b>", html.escape(unit), _fmt(p50[i], 6),
-                 _fmt(p50[i] - p16[i], 3), _fmt(p84[i] - p50[i], 3)]
+        median, down, up = round_posterior(p16[i], p50[i], p84[i])
+        cells = [f"<b>{html.escape(name)}</b>", html.escape(unit), median, down, up]
         if emcee:
             n_tau = d["n_tau"]
-            cells += [_fmt(d["ess"], 3),
-                      _flag(_fmt(n_tau, 3), math.isfinite(n_tau) and n_tau < min_taus)]
+            cells += [_fmt(d["ess"], 0),
+                      _flag(_fmt(n_tau, 0), math.isfinite(n_tau) and n_tau < min_taus)]
         else:
             for key in ("ess_bulk", "ess_tail"):
-                cells.append(_flag(_fmt(d[key], 3),
+                cells.append(_flag(_fmt(d[key], 0),
                                    math.isfinite(d[key]) and d[key] < min_ess))
             rhat = d["r_hat"]
-            cells.append(_flag(_fmt(rhat, 4), math.isfinite(rhat) and rhat > max_rhat))
+            cells.append(_flag(_fmt(rhat, 3), math.isfinite(rhat) and rhat > max_rhat))
         if truths:
             truth = truths.get(name)
             if truth is None:
@@ -141,7 +145,9 @@ def posterior_table(result, truths: dict | None = None) -> str:
                 diff = p50[i] - truth
                 if name in D.CIRCULAR:
                     diff = (diff + 180.0) % 360.0 - 180.0
-                cells += [_fmt(truth, 6), _fmt(diff / sd if sd > 0 else math.nan, 2)]
+                decimals = len(median.partition(".")[2])
+                cells += [_fmt(truth, max(decimals, 0)),
+                          _fmt(diff / sd if sd > 0 else math.nan, 1)]
         rows.append("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in cells) + "</tr>")
     legend = "".join(f"<div>{line}</div>" for line in _legend(result, bool(truths)))
     return (f"<table class='eddy-posterior'><tr>{head}</tr>{''.join(rows)}</table>"
@@ -309,15 +315,18 @@ class ResultsPanel(W.VBox):
 
         # corner draws about 2 inches per parameter, and the PNG is shown at
         # most 1100 px wide: larger type keeps the labels readable.
-        with matplotlib.rc_context({"font.size": 14}):
+        with matplotlib.rc_context({**plots.SCREEN_STYLE, "font.size": 14}):
             fig = plots.plot_corner(result)
         self.corner_output.outputs = (figure_output(fig),)
 
     def _draw_maps(self, result, run) -> None:
+        import matplotlib
+
         from .. import plots
 
         theta = np.median(result.samples, axis=0)
         model = run.posterior.model_map(theta)
-        fig = plots.plot_maps(run.posterior.data, model, run.posterior.mask,
-                              title="model at the posterior median")
+        with matplotlib.rc_context(plots.SCREEN_STYLE):
+            fig = plots.plot_maps(run.posterior.data, model, run.posterior.mask,
+                                  title="model at the posterior median")
         self.maps_output.outputs = (figure_output(fig),)
