@@ -17,7 +17,6 @@ import pytest
 import helpers
 
 from eddy_widgets.data import load_example
-from eddy_widgets.inference import diagnostics as D
 from eddy_widgets.inference.backends import BACKENDS
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.result import FitResult
@@ -27,7 +26,7 @@ from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets import (BackendSelector, ChainView, FitDashboard,
                                   ParameterEditor, ResultsPanel, RunControls)
-from eddy_widgets.widgets.results import COLOURS, posterior_table
+from eddy_widgets.widgets.results import COLOURS
 
 WAIT = 120  # seconds; a generous bound for one short fit with compilation
 
