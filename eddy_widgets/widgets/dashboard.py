@@ -1,4 +1,14 @@
-"""All panels of a fit in one notebook cell."""
+"""All panels of a fit in one notebook cell, laid out for a laptop screen.
+
+The run's controls, its status and its progress line stay at the top; the
+panels sit below in tabs (set-up, chains, results), so that the dashboard is
+as tall as one panel, not as all of them. A tab layout rather than a grid: at
+1280 x 720 with JupyterLab's file browser open the notebook is ~950 px wide
+and ~600 px tall, too small for the editor and the chains side by side
+(they wrapped, and the chains fell ~900 px below Run). Run opens the chains
+tab, and the end of a run opens the results (whose verdict comes first)
+unless the person has chosen another tab meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +23,14 @@ from .results import ResultsPanel
 
 __all__ = ["FitDashboard"]
 
+#: The tabs' titles, in order.
+TABS = ("Set-up", "Chains", "Results")
+
 
 class FitDashboard(W.VBox):
-    """Editor, sampler choice and run controls on the left, live chains on the
-    right, results below; every panel observes one :class:`FitSession`.
+    """Run controls, status and progress on top; set-up (sampler and
+    parameters), live chains and results in tabs; every panel observes one
+    :class:`FitSession`.
 
     Args:
         cube: the ``rotationmap`` to fit.
@@ -30,6 +44,7 @@ class FitDashboard(W.VBox):
     Attributes:
         session, editor, backend, controls, chains, results: the session and
         the panels.
+        tabs: the ``ipywidgets.Tab`` holding the panels (titles :data:`TABS`).
     """
 
     def __init__(self, cube=None, session: FitSession | None = None, **fit_kwargs):
@@ -47,22 +62,36 @@ class FitDashboard(W.VBox):
         self.editor = ParameterEditor(session)
         self.backend = BackendSelector(session)
         self.controls = RunControls(session)
-        self.chains = ChainView(session)
+        # Three columns of traces: at ~900 px two rows of them and the
+        # header fit in a laptop's notebook area.
+        self.chains = ChainView(session, columns=3)
         self.results = ResultsPanel(session)
-        # The left column scrolls: its panels keep their natural height (a
-        # flex item with overflow would otherwise be squeezed to fit, hiding
-        # the buttons and overlapping the rows), and it is wide enough for a
-        # parameter row (label, free, value, prior kind and two numbers).
-        for panel in (self.controls, self.backend, self.editor):
-            panel.layout.flex = "0 0 auto"
-        left = W.VBox([self.controls, self.backend, self.editor],
-                      layout=W.Layout(width="48%", min_width="720px",
-                                      overflow="auto", max_height="900px"))
-        right = W.VBox([self.chains], layout=W.Layout(flex="1 1 0%", min_width="420px"))
-        top = W.HBox([left, right], layout=W.Layout(width="100%",
-                                                    flex_flow="row wrap",
-                                                    grid_gap="12px"))
-        super().__init__([top, self.results])
+        # The progress line belongs with the status, above the tabs, so that
+        # it shows whichever tab is open.
+        self.chains.children = tuple(c for c in self.chains.children
+                                     if c is not self.chains.progress)
+        header = W.VBox([self.controls, self.chains.progress],
+                        layout=W.Layout(flex="0 0 auto"))
+        setup = W.VBox([self.backend, self.editor])
+        self.tabs = W.Tab([setup, self.chains, self.results], titles=list(TABS))
+        self._tab_at_run: int | None = None
+        super().__init__([header, self.tabs], layout=W.Layout(width="100%"))
+        session.observe(self._on_status, names=["status"])
+
+    def show(self, title: str) -> None:
+        """Open the tab called ``title`` (one of :data:`TABS`)."""
+        self.tabs.selected_index = list(self.tabs.titles).index(title)
+
+    def _on_status(self, change) -> None:
+        busy = ("optimising", "running")
+        if change.new in busy and change.old not in busy:
+            self.show("Chains")
+            self._tab_at_run = self.tabs.selected_index
+        elif change.new in ("stopped", "done"):
+            # Only if the person is still watching the chains.
+            if self.tabs.selected_index == self._tab_at_run:
+                self.show("Results")
+            self._tab_at_run = None
 
     @classmethod
     def from_fit_kwargs(cls, cube, p0, params, priors=None, **kwargs) -> "FitDashboard":

@@ -1,0 +1,67 @@
+"""The dashboard's layout on state: what sits above the tabs, which tab a run
+opens, and that a person's own choice of tab is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from eddy_widgets.data import load_example
+from eddy_widgets.rotationmap import rotationmap
+from eddy_widgets.widgets import FitDashboard
+from eddy_widgets.widgets.dashboard import TABS
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return rotationmap(load_example().v0, FOV=4.0, downsample=8)
+
+
+def _open(dash) -> str:
+    return dash.tabs.titles[dash.tabs.selected_index]
+
+
+def test_status_and_progress_sit_above_the_tabs(cube):
+    dash = FitDashboard(cube)
+    header, tabs = dash.children
+    assert tabs is dash.tabs and list(tabs.titles) == list(TABS)
+    # Run, the status line and the progress line are in the header, so that
+    # they show whichever tab is open; the chains tab holds the traces only.
+    assert dash.controls in header.children and dash.chains.progress in header.children
+    assert dash.chains.progress not in dash.chains.children
+    assert dash.chains.grid in dash.chains.children
+    assert tabs.children[TABS.index("Chains")] is dash.chains
+    assert tabs.children[TABS.index("Results")] is dash.results
+    setup = tabs.children[TABS.index("Set-up")]
+    assert dash.editor in setup.children and dash.backend in setup.children
+    assert _open(dash) == "Set-up"
+
+
+def test_run_opens_the_chains_and_its_end_the_results(cube):
+    dash = FitDashboard(cube)
+    s = dash.session
+    s.status = "optimising"
+    assert _open(dash) == "Chains"
+    s.status = "running"
+    assert _open(dash) == "Chains"
+    s.status = "done"
+    assert _open(dash) == "Results"
+    # Continue from the results: the chains again, then the results.
+    s.status = "running"
+    assert _open(dash) == "Chains"
+    s.status = "stopped"
+    assert _open(dash) == "Results"
+
+
+def test_a_tab_chosen_during_the_run_is_kept(cube):
+    dash = FitDashboard(cube)
+    s = dash.session
+    s.status = "optimising"
+    dash.show("Set-up")
+    s.status = "running"
+    s.status = "done"
+    assert _open(dash) == "Set-up"
+    # A failed run leaves the tab alone (the error is in the header).
+    dash.show("Chains")
+    s.status = "optimising"
+    s.status = "error"
+    assert _open(dash) == "Chains"
