@@ -1,0 +1,336 @@
+"""The model explorer: sliders for the model parameters, and the model v0 map,
+the residual ``data - model`` and the emission surface profile that follow
+them.
+
+The widget holds no physics. The map is the package's own model,
+:meth:`rotationmap.evaluate_models`'s function, compiled once for the
+parameters that have sliders; the profile is
+:func:`eddy_widgets.model.emission_surface`, compiled once too. A slider
+change evaluates the model and sends only the new arrays (images and the
+profile's ``y``) inside one ``hold_sync``. Names, units, slider ranges and
+descriptions come from the parameter table (:mod:`eddy_widgets.parameters`).
+
+The Python side of every redraw (evaluate + send) is timed:
+:attr:`ModelExplorer.redraw_ms` and the small grey line under the maps.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+
+import bqplot as bq
+import ipywidgets as W
+import jax
+import numpy as np
+
+from ..inference.spec import FitSpec, as_p0, is_index
+from ..model import emission_surface
+from ..parameters import MASK_SETTINGS, PARAMETERS
+
+__all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
+
+#: Groups of the parameter table that get sliders, with their tab titles.
+GROUPS = {"geometry": "geometry", "star": "star", "surface": "surface"}
+
+#: The emission surface line: a mid-tone orange that reads on the white of
+#: JupyterLab's light theme and the near-black of its dark theme.
+SURFACE_COLOUR = "#f28e2b"
+
+PANELS = ("data", "model", "residual", "surface")
+
+_surface_jit = jax.jit(emission_surface)
+
+
+class MapFigure:
+    """A bqplot heat map of a map's grid (east on the left), blue to red."""
+
+    def __init__(self, x_arcsec, y_arcsec, *, title, unit, symmetric=False):
+        x = np.asarray(x_arcsec)
+        self._flip = x[0] > x[-1]
+        scales = {"x": bq.LinearScale(reverse=True), "y": bq.LinearScale(),
+                  "color": bq.ColorScale(scheme="RdBu", reverse=True)}
+        self.image = bq.HeatMap(x=x[::-1] if self._flip else x, y=np.asarray(y_arcsec),
+                                color=np.zeros((len(y_arcsec), len(x))), scales=scales)
+        self.figure = bq.Figure(
+            marks=[self.image], title=f"{title} [{unit}]", animation_duration=0,
+            axes=[bq.Axis(scale=scales["x"], label="arcsec"),
+                  bq.Axis(scale=scales["y"], orientation="vertical", label="arcsec")],
+            fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 15},
+            layout=W.Layout(width="330px", height="330px"))
+
+    def set_limits(self, lo, hi):
+        self.image.scales["color"].min, self.image.scales["color"].max = lo, hi
+
+    def set_image(self, data):
+        data = self.shown = np.asarray(data, dtype=float)
+        self.image.color = np.nan_to_num(data[:, ::-1] if self._flip else data)
+
+
+def _nice_step(span: float) -> float:
+    """A 1-2-5 step giving about a thousand slider positions over ``span``."""
+    raw = span / 1000.0
+    power = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 5.0, 10.0):
+        if raw <= factor * power:
+            return factor * power
+    return 10.0 * power
+
+
+def slider_range(name: str, value: float, map_radius: float) -> tuple[float, float, float]:
+    """``(min, max, step)`` of the slider of parameter ``name``.
+
+    The range is the table's default flat prior; radii in arcsec (including an
+    infinite taper radius) stop at ``map_radius`` [arcsec], the largest radius
+    on the map, beyond which they change nothing one can see. The range always
+    holds ``value``.
+    """
+    p = PARAMETERS[name]
+    lo, hi = p.prior[1]
+    if p.unit == "arcsec" and (not math.isfinite(hi) or hi > map_radius):
+        hi = float(math.ceil(map_radius))
+    lo, hi = min(lo, value), max(hi, value)
+    return float(lo), float(hi), _nice_step(hi - lo)
+
+
+def _start_values(params: dict | None, p0) -> dict:
+    """Values of every model parameter (table defaults, then ``params``, with
+    astro-eddy's int indices into ``p0`` replaced by ``p0``'s values)."""
+    values = {name: p.default for name, p in PARAMETERS.items()}
+    if params is None:
+        return values
+    free = [k for k, v in params.items() if is_index(v)]
+    if free:
+        if p0 is None:
+            raise ValueError(f"params marks {', '.join(free)} as free (int index into "
+                             f"p0): give p0 too, or give values.")
+        order = sorted(free, key=lambda k: int(params[k]))
+        p0 = as_p0(p0, tuple(order))
+    for key, value in params.items():
+        if key not in PARAMETERS:
+            continue
+        values[key] = float(p0[int(value)]) if is_index(value) else value
+    return values
+
+
+class ModelExplorer(W.VBox):
+    """Sliders that redraw the model map, the residual and the surface profile.
+
+    Args:
+        cube: a :func:`~eddy_widgets.rotationmap` (its grid, data and model).
+        params: starting values, as a dict of values or as ``fit_map``'s
+            ``params`` with int indices into ``p0``; mask settings such as
+            ``beam=True`` are kept. Missing parameters take the table's
+            defaults. ``None``: the table's defaults.
+        p0: the starting values of the free parameters of ``params``.
+        sliders: names of the parameters with a slider (default: every
+            geometry, star and surface parameter whose value is a finite
+            number; a parameter that is off, such as ``z0=None``, keeps its
+            value).
+        panels: which of ``'data'``, ``'model'``, ``'residual'`` and
+            ``'surface'`` to show, in order.
+        model_limit: colour limit of the data and model maps, ``v0 - vlsr``
+            [km/s] (default: the largest ``|v0 - vlsr|`` of the starting model
+            on the data's pixels).
+        residual_limit: colour limit of the residual [m/s] (default: five
+            times the median uncertainty, or 300 m/s).
+
+    Attributes:
+        sliders: ``{name: FloatSlider}``.
+        model_map: the last model v0 map [m/s], the cube's shape.
+        residual_map: ``data - model`` [m/s], NaN off the data.
+        surface_r, surface_z: the emission surface profile [arcsec].
+        redraw_ms: Python time of the last redraw (evaluate + send) [ms].
+        readout: one line on the residual and the surface height.
+        timing: the small line that shows :attr:`redraw_ms`.
+    """
+
+    def __init__(self, cube, params: dict | None = None, p0=None, *,
+                 sliders=None, panels=("model", "residual", "surface"),
+                 model_limit: float | None = None,
+                 residual_limit: float | None = None):
+        super().__init__()
+        unknown = [p for p in panels if p not in PANELS]
+        if unknown:
+            raise ValueError(f"Unknown panel(s) {unknown}; choose from {PANELS}.")
+        self.cube = cube
+        self.start = _start_values(params, p0)
+        mask = {k: v for k, v in (params or {}).items() if k in MASK_SETTINGS}
+        xaxis, yaxis = np.asarray(cube.xaxis), np.asarray(cube.yaxis)
+        map_radius = float(np.hypot(np.abs(xaxis).max(), np.abs(yaxis).max()))
+        if sliders is None:
+            sliders = [n for n, p in PARAMETERS.items() if p.group in GROUPS
+                       and self.start[n] is not None and math.isfinite(self.start[n])]
+        bad = [n for n in sliders if n not in PARAMETERS or self.start[n] is None
+               or not math.isfinite(self.start[n])]
+        if bad:
+            raise ValueError(f"No slider for {bad}: give each a finite starting value "
+                             f"(names from eddy_widgets.parameters.PARAMETERS).")
+        self.names = tuple(sliders)
+
+        # The package's model, compiled once for the parameters with sliders.
+        free = {name: i for i, name in enumerate(self.names)}
+        fixed = {n: (None if v is None else float(v)) for n, v in self.start.items()
+                 if n not in free}
+        self.spec = FitSpec.parse(fixed | free | mask)
+        self._model = cube._model_function(self.spec, coords_only=False,
+                                           profile_only=False, compiled=True)
+        self.data = np.asarray(cube.data, dtype=float)
+        self.inside = np.isfinite(self.data)
+
+        self.sliders = {}
+        for name in self.names:
+            p = PARAMETERS[name]
+            lo, hi, step = slider_range(name, float(self.start[name]), map_radius)
+            self.sliders[name] = W.FloatSlider(
+                value=float(self.start[name]), min=lo, max=hi, step=step,
+                description=f"{name} [{p.unit}]" if p.unit else name,
+                tooltip=p.description, continuous_update=True, readout_format=".4g",
+                style={"description_width": "95px"}, layout=W.Layout(width="340px"))
+
+        self.model_map = self._model(self._theta())
+        vlsr = float(self.values["vlsr"])
+        if model_limit is None:
+            dv = np.abs(self.model_map - vlsr)[self.inside] / 1e3
+            model_limit = float(np.ceil(dv.max())) if dv.size else 5.0
+        if residual_limit is None:
+            error = getattr(cube, "error", None)
+            noise = np.nanmedian(error) if error is not None else np.nan
+            residual_limit = float(5 * noise) if np.isfinite(noise) else 300.0
+        self.model_limit, self.residual_limit = model_limit, residual_limit
+
+        self.maps = {}
+        for kind in panels:
+            if kind == "surface":
+                continue
+            title, unit, limit = {
+                "data": ("data v0 - vlsr", "km/s", model_limit),
+                "model": ("model v0 - vlsr", "km/s", model_limit),
+                "residual": ("data - model", "m/s", residual_limit)}[kind]
+            panel = MapFigure(xaxis, yaxis, title=title, unit=unit, symmetric=True)
+            panel.set_limits(-limit, limit)
+            self.maps[kind] = panel
+        if "data" in self.maps:
+            self.maps["data"].set_image(np.where(self.inside, (self.data - vlsr) / 1e3,
+                                                 np.nan))
+
+        self.surface_r = np.linspace(0.0, float(np.ceil(map_radius)), 300)
+        r_scale = bq.LinearScale(min=0.0, max=float(self.surface_r[-1]))
+        self._z_scale = bq.LinearScale(min=0.0)
+        self.surface_line = bq.Lines(x=self.surface_r, y=np.zeros_like(self.surface_r),
+                                     scales={"x": r_scale, "y": self._z_scale},
+                                     colors=[SURFACE_COLOUR], stroke_width=2.5)
+        self.surface_figure = bq.Figure(
+            marks=[self.surface_line], title="emission surface z(r)",
+            axes=[bq.Axis(scale=r_scale, label="r [arcsec]"),
+                  bq.Axis(scale=self._z_scale, orientation="vertical",
+                          label="z [arcsec]")],
+            animation_duration=0,
+            fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15},
+            layout=W.Layout(width="330px", height="330px"))
+
+        self.readout = W.HTML()
+        self.timing = W.HTML()
+        self.redraw_ms = float("nan")
+        self.reset_button = W.Button(description="reset", icon="undo",
+                                     tooltip="back to the starting values")
+        self.reset_button.on_click(lambda _: self.reset())
+
+        tabs = []
+        for group, title in GROUPS.items():
+            names = [n for n in self.names if PARAMETERS[n].group == group]
+            if names:
+                tabs.append((title, W.VBox([self.sliders[n] for n in names])))
+        if len(tabs) == 1:
+            controls = tabs[0][1]
+        else:
+            controls = W.Tab(children=[box for _, box in tabs])
+            for i, (title, _) in enumerate(tabs):
+                controls.set_title(i, title)
+        figures = [self.surface_figure if kind == "surface" else self.maps[kind].figure
+                   for kind in panels]
+        self.children = [W.HBox([controls, self.reset_button]),
+                         W.HBox(figures, layout=W.Layout(flex_flow="row wrap")),
+                         self.readout, self.timing]
+        for slider in self.sliders.values():
+            slider.observe(self._on_slider, names="value")
+        self.redraw()
+        self.redraw()   # the first one compiled the surface profile: time a real one
+
+    # -- State -----------------------------------------------------------------
+
+    def _theta(self) -> np.ndarray:
+        return np.array([self.sliders[n].value for n in self.names], dtype=float)
+
+    @property
+    def values(self) -> dict:
+        """Every model parameter's current value (sliders and fixed ones)."""
+        return self.spec.model_params(self._theta())
+
+    @property
+    def params(self) -> dict:
+        """The current values as a ``params`` dict for
+        ``cube.evaluate_models(params=...)`` (mask settings included)."""
+        return self.spec.to_params(self._theta())
+
+    def set(self, **values: float) -> None:
+        """Move sliders from code, e.g. ``explorer.set(inc=40, mstar=1.5)``: one
+        redraw for all of them."""
+        unknown = [n for n in values if n not in self.sliders]
+        if unknown:
+            raise KeyError(f"No slider for {unknown}; sliders: {list(self.names)}.")
+        self._hold = True
+        try:
+            for name, value in values.items():
+                self.sliders[name].value = float(value)
+        finally:
+            self._hold = False
+        self.redraw()
+
+    def reset(self) -> None:
+        """Back to the starting values."""
+        self.set(**{n: float(self.start[n]) for n in self.names})
+
+    # -- View ------------------------------------------------------------------
+
+    _hold = False
+
+    def _on_slider(self, change) -> None:
+        if not self._hold:
+            self.redraw()
+
+    def redraw(self) -> float:
+        """Evaluate the model at the sliders' values and send the new arrays;
+        returns (and stores in :attr:`redraw_ms`) the time it took [ms]."""
+        t0 = time.perf_counter()
+        values = self.values
+        model = self._model(self._theta())
+        residual = np.where(self.inside, self.data - model, np.nan)
+        z0 = values["z0"]
+        z = np.asarray(_surface_jit(self.surface_r, 0.0 if z0 is None else z0,
+                                    values["psi"], values["r_cavity"],
+                                    values["r_taper"], values["q_taper"]))
+        self.model_map, self.residual_map, self.surface_z = model, residual, z
+        if "model" in self.maps:
+            self.maps["model"].set_image((model - float(values["vlsr"])) / 1e3)
+        if "residual" in self.maps:
+            self.maps["residual"].set_image(residual)
+        self._z_scale.max = max(1.0, float(np.ceil(2 * z.max()) / 2))
+        self.surface_line.y = z
+        self.readout.value = self.summary()
+        self.redraw_ms = 1e3 * (time.perf_counter() - t0)
+        self.timing.value = (f"<span style='color:gray;font-size:smaller'>redraw "
+                             f"{self.redraw_ms:.1f} ms (model + sending the maps)"
+                             f"</span>")
+        return self.redraw_ms
+
+    def summary(self) -> str:
+        """One line: the rms of the residual over the data and the highest
+        point of the surface."""
+        resid = self.residual_map[self.inside]
+        rms = float(np.sqrt(np.mean(resid ** 2))) if resid.size else float("nan")
+        z = self.surface_z
+        return html.escape(
+            f"rms of data - model {rms:.0f} m/s; surface at most {z.max():.2f} arcsec "
+            f"high, at r = {self.surface_r[z.argmax()]:.1f} arcsec")

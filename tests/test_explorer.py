@@ -1,0 +1,118 @@
+"""Tests of the model explorer on state: move sliders, check the maps it holds
+and sends, the time a redraw takes and what the readout says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eddy_widgets.data import load_example
+from eddy_widgets.parameters import PARAMETERS
+from eddy_widgets.rotationmap import rotationmap
+from eddy_widgets.widgets.explorer import SURFACE_COLOUR, ModelExplorer
+
+
+@pytest.fixture(scope="module")
+def example():
+    return load_example()
+
+
+@pytest.fixture(scope="module")
+def cube(example):
+    # The grid of notebook 02: the bundled example at downsample=4 (80 x 80).
+    return rotationmap(example.v0, FOV=8.0, downsample=4)
+
+
+@pytest.fixture(scope="module")
+def explorer(cube, example):
+    return ModelExplorer(cube, dict(example.truths))
+
+
+def shown(panel) -> np.ndarray:
+    """The array a map panel last sent, in the cube's orientation."""
+    return np.asarray(panel.shown)
+
+
+def test_sliders_follow_the_parameter_table(explorer, example):
+    assert list(explorer.sliders) == ["x0", "y0", "inc", "PA", "mstar", "dist", "vlsr",
+                                      "z0", "psi", "r_cavity", "r_taper", "q_taper"]
+    for name, slider in explorer.sliders.items():
+        p = PARAMETERS[name]
+        assert slider.description == (f"{name} [{p.unit}]" if p.unit else name)
+        assert slider.tooltip == p.description
+        assert slider.value == pytest.approx(example.truths[name])
+        assert slider.min <= slider.value <= slider.max
+    assert (explorer.sliders["inc"].min, explorer.sliders["inc"].max) == (-90.0, 90.0)
+    # An infinite prior bound stops at the map's largest radius (~5.6 arcsec).
+    assert explorer.sliders["r_taper"].max == 6.0
+
+
+def test_slider_change_shows_the_model_of_those_values(explorer, cube, example):
+    explorer.sliders["inc"].value = 30.0
+    explorer.sliders["mstar"].value = 1.5
+    expected = cube.evaluate_models(params=dict(example.truths, inc=30.0, mstar=1.5))
+    np.testing.assert_allclose(explorer.model_map, expected, rtol=0, atol=1e-6)
+    vlsr = example.truths["vlsr"]
+    np.testing.assert_allclose(shown(explorer.maps["model"]), (expected - vlsr) / 1e3,
+                               atol=1e-6)
+    inside = np.isfinite(cube.data)
+    np.testing.assert_allclose(shown(explorer.maps["residual"])[inside],
+                               (cube.data - expected)[inside], atol=1e-6)
+    assert explorer.values["inc"] == 30.0 and explorer.params["mstar"] == 1.5
+    explorer.reset()
+    assert explorer.sliders["mstar"].value == example.truths["mstar"]
+    np.testing.assert_allclose(explorer.model_map,
+                               cube.evaluate_models(params=dict(example.truths)),
+                               atol=1e-6)
+
+
+def test_readout_tells_a_wrong_mass_from_the_right_one(explorer, example):
+    explorer.reset()
+    assert explorer.readout.value.startswith("rms of data - model ")
+    rms_right = float(explorer.readout.value.split()[5])
+    explorer.set(mstar=1.5)
+    rms_wrong = float(explorer.readout.value.split()[5])
+    assert rms_right < 100 < 150 < rms_wrong
+    explorer.reset()
+
+
+def test_redraw_is_well_under_150_ms_after_warm_up(explorer):
+    times = []
+    for k in range(10):
+        explorer.sliders["inc"].value = 40.0 + k
+        times.append(explorer.redraw_ms)
+    explorer.reset()
+    assert max(times) < 150.0
+    assert np.median(times) < 30.0
+    shown_ms = float(explorer.timing.value.split("redraw ")[1].split(" ms")[0])
+    assert shown_ms == pytest.approx(explorer.redraw_ms, abs=0.05)
+
+
+def test_surface_line_reads_on_light_and_dark_themes(explorer, example):
+    colour = explorer.surface_line.colors[0]
+    assert colour == SURFACE_COLOUR
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    assert colour.lower() not in ("black", "#000", "#000000", "white", "#fff", "#ffffff")
+    assert 0.3 < rgb.mean() < 0.75          # a mid-tone, not near black or white
+    explorer.set(z0=0.0)
+    assert np.all(explorer.surface_line.y == 0.0)
+    assert "at most 0.00 arcsec high" in explorer.readout.value
+    explorer.reset()
+    assert max(explorer.surface_line.y) > 0.5
+
+
+def test_fit_map_params_with_p0_and_one_slider(cube, example):
+    params = dict(example.truths, inc=0, mstar=1, beam=False)
+    explorer = ModelExplorer(cube, params, p0=[20.0, 2.0], sliders=["inc"],
+                             panels=("model", "data", "residual"))
+    assert list(explorer.sliders) == ["inc"]
+    assert explorer.sliders["inc"].value == 20.0 and explorer.values["mstar"] == 2.0
+    assert list(explorer.maps) == ["model", "data", "residual"]
+    inside = np.isfinite(cube.data)
+    vlsr = example.truths["vlsr"]
+    np.testing.assert_allclose(shown(explorer.maps["data"])[inside],
+                               (cube.data[inside] - vlsr) / 1e3, atol=1e-6)
+    with pytest.raises(ValueError, match="p0"):
+        ModelExplorer(cube, params)
+    with pytest.raises(ValueError, match="z0"):
+        ModelExplorer(cube, sliders=["z0"])      # the table's z0 is off (None)
