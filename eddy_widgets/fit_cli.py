@@ -292,29 +292,61 @@ def run(config: dict, out: Path, progress: bool = True,
 GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
 
 
-def write_products(cube, result, out: Path, overwrite: bool = False) -> list[str]:
+#: What :func:`write_products` can write: the result file, the fit's figures,
+#: the model and residual FITS, and the disk-frame products (the polar
+#: residual and the rotation curve, data and figures).
+PRODUCTS = ("result", "figures", "fits", "disk_frame")
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Write ``fig`` to ``path`` (format from its suffix) whole or not at all."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix[1:])
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_products(cube, result, out: Path, overwrite: bool = False,
+                   parts=PRODUCTS, figure_format: str = "png",
+                   figures: dict | None = None) -> list[str]:
     """Write into ``out`` the result, the fit's figures, the model of the
     posterior medians and the residual as FITS (``v0_model.fits``,
     ``v0_residual.fits``: the map's own WCS and beam), the residual
     deprojected onto (r, phi), and the rotation curve in annuli at the
     fitted geometry (CSV and figure); returns the file names. The FITS
-    files are never replaced unless ``overwrite``."""
+    files are never replaced unless ``overwrite``.
+
+    ``parts``: which of :data:`PRODUCTS` to write (default all);
+    ``figure_format``: ``'png'`` or ``'pdf'``; ``figures``: ``{name: Figure}``
+    to write instead of ``cube.figures`` (those of the last ``fit_map``).
+    Every file is written whole or not at all."""
     import numpy as np
 
     from . import plots as P
 
     out = Path(out)
-    written = [result.save(out / "result.npz").name]
-    for name, fig in cube.figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110)
-        written.append(f"{name}.png")
+    ext = figure_format.lower()
+    figures = cube.figures if figures is None else figures
+    written = [result.save(out / "result.npz").name] if "result" in parts else []
+    if "figures" in parts:
+        for name, fig in figures.items():
+            save_figure(fig, out / f"{name}.{ext}")
+            written.append(f"{name}.{ext}")
     if result.n_draws("sampling") == 0:
         return written
     median = cube.last_run.posterior.spec.to_params(result.percentiles([50])[0])
     model = cube.evaluate_models(params=median)
-    paths = cube.save_model(model=model, filename=str(out / "v0_model.fits"),
-                            overwrite=overwrite)
-    written += [Path(p).name for p in paths]
+    if "fits" in parts:
+        paths = cube.save_model(model=model, filename=str(out / "v0_model.fits"),
+                                overwrite=overwrite)
+        written += [Path(p).name for p in paths]
+    if "disk_frame" not in parts:
+        return written
     geometry = {k: median[k] for k in GEOMETRY if median.get(k) is not None}
     residual = cube.data - model
     rgrid, tgrid, polar = cube.polar_deprojection(residual, **geometry)
@@ -325,8 +357,8 @@ def write_products(cube, result, out: Path, overwrite: bool = False) -> list[str
     np.savez_compressed(out / "polar_residual.npz", r=rgrid, phi=np.degrees(tgrid),
                         residual=polar)
     fig = P.plot_polar_residual(rgrid, np.degrees(tgrid), polar)
-    fig.savefig(out / "polar_residual.png", dpi=110)
-    written += ["polar_residual.npz", "polar_residual.png"]
+    save_figure(fig, out / f"polar_residual.{ext}")
+    written += ["polar_residual.npz", f"polar_residual.{ext}"]
     rpnts, velo, dvelo = cube.fit_annuli(**geometry, plots="none", returns="profiles")
     columns = ["r_arcsec"]
     for name in ("v_phi", "v_r", "v_z", "v_lsr"):
@@ -335,8 +367,8 @@ def write_products(cube, result, out: Path, overwrite: bool = False) -> list[str
     np.savetxt(out / "rotation_curve.csv", table, delimiter=",", fmt="%.6g",
                header=",".join(columns), comments="")
     fig = cube.plot_velocity_profiles(rpnts, velo, dvelo, params=median)
-    fig.savefig(out / "rotation_curve.png", dpi=110)
-    written += ["rotation_curve.csv", "rotation_curve.png"]
+    save_figure(fig, out / f"rotation_curve.{ext}")
+    written += ["rotation_curve.csv", f"rotation_curve.{ext}"]
     return written
 
 

@@ -1,0 +1,211 @@
+"""Export a :class:`~eddy_widgets.session.FitSession`'s fit from the dashboard:
+the figures (PNG or PDF), the model and residual maps as FITS, the result file
+and the equivalent ``fit_map`` script.
+
+The panel holds no output code of its own: the figures, FITS files and result
+file are written by :func:`eddy_widgets.fit_cli.write_products` (what the
+command line writes), the script by :meth:`FitSession.to_script`. Every export
+goes into a new folder (by default ``eddy_widgets_export/<date>-<time>``); a
+folder that exists and is not empty is refused, so nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import html
+import os
+from pathlib import Path
+
+import ipywidgets as W
+
+from ..session import FitSession
+
+__all__ = ["ExportPanel", "EXPORT_FOLDER", "new_export_folder"]
+
+#: Where exports go by default, one sub-folder per export.
+EXPORT_FOLDER = "eddy_widgets_export"
+
+#: The figures of a fit written by the panel (names as ``fit_map``'s ``plots``).
+FIGURES = ("walkers", "corner", "bestfit", "residual")
+
+SCRIPT_NAME = "fit_script.py"
+
+RED = "#c62828"
+
+
+def new_export_folder(base=EXPORT_FOLDER) -> str:
+    """``base/<date>-<time>`` (with ``-2``, ``-3``... if taken): a folder that
+    does not exist yet."""
+    stem = Path(base) / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder, n = stem, 1
+    while folder.exists():
+        n += 1
+        folder = stem.with_name(f"{stem.name}-{n}")
+    return str(folder)
+
+
+def error_text(exc: BaseException, folder) -> str:
+    """An export's failure in words (what happened and what to do)."""
+    where = html.escape(str(folder))
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return (f"The disk is full: could not write into {where}. Free some space "
+                f"or choose a folder on another disk.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOTDIR:
+        return (f"Cannot write into {where}: part of that path is a file, not a "
+                f"folder. Choose another folder.")
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError)
+                                            and exc.errno in (errno.EACCES, errno.EROFS)):
+        return (f"Cannot write into {where}: permission denied. Choose a folder you "
+                f"can write to.")
+    if isinstance(exc, FileExistsError):
+        return (f"{where} exists and is not empty: choose a new folder (nothing was "
+                f"overwritten).")
+    return f"Export failed ({type(exc).__name__}): {html.escape(str(exc))}"
+
+
+class ExportPanel(W.VBox):
+    """Buttons that write a session's fit to files.
+
+    Attributes:
+        folder: the folder to write into (a new one by default).
+        figure_format: ``'PNG'`` or ``'PDF'``.
+        figures, fits, result_file, script: which products to write.
+        export: the button; disabled, with ``reason`` saying why, until the
+            session holds a finished (stopped or done) run with draws.
+        reason: why Export is disabled.
+        written: after an export, the list of paths written.
+        error: a failed export in words (red).
+        paths: the paths of the last export.
+
+    Args:
+        session: the session whose fit to export.
+        FOV, downsample: as the map was loaded, for the script (the cube does
+            not record them).
+    """
+
+    def __init__(self, session: FitSession, FOV=None, downsample=None,  # noqa: N803
+                 **kwargs):
+        self.session = session
+        self.script_options = {"FOV": FOV, "downsample": downsample}
+        self.paths: list[str] = []
+        style = {"description_width": "initial"}
+        self.folder = W.Text(value=new_export_folder(), description="Folder",
+                             style=style, layout=W.Layout(width="420px"))
+        self.figure_format = W.ToggleButtons(options=["PNG", "PDF"], value="PNG",
+                                             description="Figures as", style=style)
+        self.figures = W.Checkbox(value=True, description="figures (walkers, corner, "
+                                  "maps, polar residual, rotation curve)", indent=False)
+        self.fits = W.Checkbox(value=True, description="model and residual FITS",
+                               indent=False)
+        self.result_file = W.Checkbox(value=True, description="result file (result.npz)",
+                                      indent=False)
+        self.script = W.Checkbox(value=True, description=f"equivalent script "
+                                 f"({SCRIPT_NAME})", indent=False)
+        self.export = W.Button(description="Export", icon="download",
+                               tooltip="write the chosen products into the folder")
+        self.reason = W.HTML()
+        self.written = W.HTML()
+        self.error = W.HTML()
+        self.export.on_click(lambda _: self.write())
+        for box in (self.figures, self.fits, self.result_file, self.script):
+            box.observe(self._update, names="value")
+        super().__init__([self.folder, self.figure_format,
+                          W.HBox([self.figures, self.fits]),
+                          W.HBox([self.result_file, self.script]),
+                          W.HBox([self.export, self.reason]), self.error, self.written],
+                         **kwargs)
+        session.observe(self._update, names=["status", "result", "cube"])
+        self._update()
+
+    # -- state ----------------------------------------------------------------
+
+    def disabled_reason(self) -> str:
+        """Why nothing can be exported now (``''`` if it can)."""
+        s = self.session
+        if s.busy:
+            return "the fit is running: export when it stops or ends"
+        if s.result is None or s.fit_run is None:
+            return "nothing to export yet: run a fit first"
+        if s.result.n_draws("sampling") == 0:
+            return "the run has no draws after warmup yet: continue it first"
+        if not any(b.value for b in (self.figures, self.fits, self.result_file,
+                                     self.script)):
+            return "choose at least one thing to export"
+        return ""
+
+    def _update(self, change=None) -> None:
+        reason = self.disabled_reason()
+        self.export.disabled = bool(reason)
+        self.reason.value = (f"<span style='color:#666'>Export is disabled: "
+                             f"{html.escape(reason)}.</span>" if reason else "")
+
+    # -- writing --------------------------------------------------------------
+
+    def write(self) -> list[str]:
+        """Write the chosen products into :attr:`folder`; returns the paths
+        (also shown in :attr:`written`). A failure shows in :attr:`error`."""
+        self.error.value = ""
+        reason = self.disabled_reason()
+        if reason:
+            self.error.value = self._red(f"Nothing exported: {html.escape(reason)}.")
+            return []
+        folder = Path(self.folder.value.strip() or new_export_folder()).expanduser()
+        try:
+            names = self._write_into(folder)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.error.value = self._red(error_text(exc, folder))
+            return []
+        self.paths = [str(folder / name) for name in names]
+        self.written.value = (f"Wrote {len(names)} files into "
+                              f"<code>{html.escape(str(folder))}</code>:<ul style='margin:2px 0'>"
+                              + "".join(f"<li><code>{html.escape(p)}</code></li>"
+                                        for p in self.paths) + "</ul>")
+        # The next export goes into a new folder unless the user chose one.
+        if self.folder.value.strip() == str(folder) and Path(folder).parent.name == EXPORT_FOLDER:
+            self.folder.value = new_export_folder(Path(folder).parent)
+        return self.paths
+
+    def _write_into(self, folder: Path) -> list[str]:
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        from ..fit_cli import write_products
+
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise FileExistsError(errno.EEXIST, "not empty", str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        s = self.session
+        parts = [part for part, box in (("result", self.result_file),
+                                        ("figures", self.figures),
+                                        ("disk_frame", self.figures),
+                                        ("fits", self.fits)) if box.value]
+        names: list[str] = []
+        if parts:
+            before = set(plt.get_fignums())
+            try:
+                with matplotlib.rc_context({"backend": "Agg"}):
+                    figures = (s.cube.make_plots(s.fit_run, FIGURES)
+                               if self.figures.value else {})
+                    names += write_products(s.cube, s.result, folder, parts=parts,
+                                            figure_format=self.figure_format.value.lower(),
+                                            figures=figures)
+            finally:
+                for num in set(plt.get_fignums()) - before:
+                    plt.close(num)
+        if self.script.value:
+            text = s.to_script(**self.script_options)
+            path = folder / SCRIPT_NAME
+            tmp = folder / f".{SCRIPT_NAME}.part"
+            try:
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            names.append(SCRIPT_NAME)
+        return names
+
+    @staticmethod
+    def _red(text: str) -> str:
+        return f"<div style='color:{RED}; white-space:pre-wrap'><b>Error</b>: {text}</div>"
