@@ -239,7 +239,9 @@ def test_validate_fixed_rows_counts_and_mask():
     assert "must be smaller than r_max" in issues["r_max"]
     assert "at least 2 x 5 = 10 walkers" in issues["nwalkers"]
     assert "nsteps must be >= 0" in issues["nsteps"]
-    session.mcmc = "numpyro"
+    session.mcmc = "numpyro"  # with numpyro's own counts
+    assert "nsteps" not in session.issues
+    session.nsteps = -1
     assert "num_samples must be >= 0" in session.issues["nsteps"]
     assert "nwalkers" not in session.issues
 
@@ -276,13 +278,15 @@ def test_suggested_bounds_elsewhere_scale_with_the_start_value():
     assert low == 0.1 and high == 20.0
 
 
-def test_counts_are_kept_across_backend_switches():
+def test_counts_are_kept_per_backend_across_switches():
     session = FitSession()
     session.nwalkers, session.nburnin, session.nsteps = 40, 123, 456
     session.mcmc = "numpyro"
-    assert (session.nwalkers, session.nburnin, session.nsteps) == (40, 123, 456)
+    assert (session.nwalkers, session.nburnin, session.nsteps) == \
+        tuple(BACKENDS["numpyro"].count_defaults.values())
+    session.nwalkers, session.nburnin, session.nsteps = 2, 12, 34
     kwargs = session.to_fit_kwargs()
-    assert (kwargs["nwalkers"], kwargs["nburnin"], kwargs["nsteps"]) == (40, 123, 456)
+    assert (kwargs["nwalkers"], kwargs["nburnin"], kwargs["nsteps"]) == (2, 12, 34)
     session.options["numpyro"].max_tree_depth = 5
     session.mcmc = "emcee"
     assert (session.nwalkers, session.nburnin, session.nsteps) == (40, 123, 456)

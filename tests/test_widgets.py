@@ -171,17 +171,20 @@ def test_one_click_bound_for_nuts():
 # -- Backend selector ---------------------------------------------------------
 
 
-def test_backend_toggle_relabels_and_keeps_counts():
+def test_backend_toggle_relabels_and_keeps_counts_per_backend():
     session = FitSession()
     selector = BackendSelector(session)
     assert [w.description for w in selector.counts.values()] == \
         ["nwalkers", "nburnin", "nsteps"]
     selector.counts["nwalkers"].value = 48
-    selector.counts["nsteps"].value = 2000
+    selector.counts["nsteps"].value = 1000
     selector.backend.value = "numpyro"
     assert [w.description for w in selector.counts.values()] == \
         ["num_chains", "num_warmup", "num_samples"]
-    assert [w.value for w in selector.counts.values()] == [48, 300, 2000]
+    assert [w.value for w in selector.counts.values()] == \
+        list(BACKENDS["numpyro"].count_defaults.values())
+    selector.counts["nwalkers"].value = 48
+    selector.counts["nsteps"].value = 2000
     assert selector.option_boxes["numpyro"].layout.display is None
     assert selector.option_boxes["emcee"].layout.display == "none"
     numpyro = selector.options["numpyro"]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 import math
+import os
 
 from traitlets import Any, Bool, Dict, Enum, HasTraits, Int, List, Unicode, observe
 
-from ..inference.backends import BACKENDS
+from ..inference.backends import BACKENDS, COUNT_ARGS
 from ..inference.priors import Prior, PriorError
 from ..inference.spec import FitSpec
 from ..parameters import PARAMETERS
@@ -61,6 +62,10 @@ class SetupState(HasTraits):
         self._listed_params: set[str] = set()
         self._listed_options: dict[str, set] = {name: set() for name in BACKENDS}
         self._mask_in_params: set[str] = set()
+        #: The counts typed for each backend ({backend: {fit_map name: n}}):
+        #: the selected backend's are the traits, the others wait here.
+        self._counts: dict[str, dict] = {name: dict(spec.count_defaults)
+                                         for name, spec in BACKENDS.items()}
 
     def _watch_setup(self, cube, free) -> None:
         """Check the set-up on every change, and free the ``free`` rows
@@ -135,6 +140,44 @@ class SetupState(HasTraits):
         row = self.parameters[name]
         with self._batch():
             row.prior_a, row.prior_b = low, high
+
+    # -- Counts per backend ----------------------------------------------------
+
+    def counts_of(self, backend: str) -> dict:
+        """``{nwalkers, nburnin, nsteps}`` of ``backend``: the traits for the
+        selected one, else what was last set for it (default: the backend
+        table's ``count_defaults``)."""
+        if backend == self.mcmc:
+            return {arg: getattr(self, arg) for arg in COUNT_ARGS}
+        return dict(self._counts[backend])
+
+    @observe("mcmc")
+    def _swap_counts(self, change) -> None:
+        """Keep the counts of the backend left, show those of the one chosen
+        (32 emcee walkers do not become 32 NUTS chains)."""
+        if change.old in self._counts:
+            self._counts[change.old] = {arg: getattr(self, arg) for arg in COUNT_ARGS}
+        with self._batch():
+            for arg, value in self._counts[change.new].items():
+                setattr(self, arg, value)
+
+    def chain_warning(self) -> str:
+        """A sentence when NUTS chains would run one after another
+        (``chain_method='sequential'``, or ``'parallel'`` with more chains than
+        CPU cores), saying how much longer the run takes; ``''`` otherwise."""
+        n = self.nwalkers
+        if self.mcmc != "numpyro" or n < 2:
+            return ""
+        method = self.options["numpyro"].chain_method
+        if method == "sequential":
+            why = "chain_method 'sequential' runs them one after another"
+        elif method == "parallel" and n > (os.cpu_count() or 1):
+            why = (f"'parallel' needs one CPU core per chain and this machine has "
+                   f"{os.cpu_count() or 1}, so they run one after another")
+        else:
+            return ""
+        return (f"{n} NUTS chains: {why}, so the run takes about {n} times as long "
+                f"as one chain.")
 
     # -- Checks ----------------------------------------------------------------
 

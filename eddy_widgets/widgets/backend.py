@@ -73,8 +73,11 @@ class BackendSelector(W.VBox):
 
     Attributes:
         backend: ToggleButtons ``emcee`` / ``numpyro``.
-        counts: ``{fit_map name: IntText}``; values stay when the backend
-            changes, labels follow the backend table.
+        counts: ``{fit_map name: IntText}``; each backend keeps its own
+            counts (switching shows the chosen backend's, switching back
+            restores what was typed), labels follow the backend table.
+        chain_message: a warning (orange) when NUTS chains would run one after
+            another, with how much longer that makes the run.
         options: ``{backend: {option: widget}}`` (``progress`` is not shown:
             the live view replaces the progress bar).
         optimize: checkbox, find the MAP start before sampling.
@@ -88,6 +91,7 @@ class BackendSelector(W.VBox):
         self.counts = {arg: W.IntText(style=_STYLE, layout=W.Layout(width="190px"))
                        for arg in COUNT_ARGS}
         self.count_message = W.HTML()
+        self.chain_message = W.HTML()
         self.optimize = W.Checkbox(description="optimise the start (MAP) first",
                                    indent=False)
         self.mapping = W.HTML(mapping_table())
@@ -116,13 +120,17 @@ class BackendSelector(W.VBox):
                                 selected_index=None)
         super().__init__([W.HTML("<h4 style='margin:4px 0'>Sampler</h4>"), self.backend,
                           self.description, W.HBox(list(self.counts.values())),
-                          self.count_message, self.optimize,
+                          self.count_message, self.chain_message, self.optimize,
                           W.HTML("<b>Options</b> (<code>mcmc_kwargs</code>)"), options,
                           accordion], **kwargs)
         session.observe(self._relabel, names=["mcmc"])
         session.observe(self._show_checks, names=["issues"])
+        session.observe(self._show_chain_warning, names=["mcmc", "nwalkers"])
+        session.options["numpyro"].observe(self._show_chain_warning,
+                                           names=["chain_method"])
         self._relabel()
         self._show_checks()
+        self._show_chain_warning()
 
     def _offer_moves(self, dropdown, moves) -> None:
         """Offer a move object loaded from a script beside the named moves (it
@@ -150,3 +158,8 @@ class BackendSelector(W.VBox):
         msgs = [issues[a] for a in COUNT_ARGS if a in issues]
         self.count_message.value = "".join(
             f"<div style='color:#c62828'>{html.escape(m)}</div>" for m in msgs)
+
+    def _show_chain_warning(self, change=None) -> None:
+        text = self.session.chain_warning()
+        self.chain_message.value = (f"<div style='color:#b26a00'>{html.escape(text)}</div>"
+                                    if text else "")
