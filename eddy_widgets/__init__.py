@@ -39,5 +39,15 @@ from .data import example_paths, load_example, read_rotation_map  # noqa: E402
 from .inference.result import FitResult  # noqa: E402
 from .rotationmap import rotationmap  # noqa: E402
 
-__all__ = ["FitResult", "example_paths", "load_example", "read_rotation_map",
-           "rotationmap"]
+__all__ = ["FitResult", "example_paths", "fit_many", "load_example",
+           "read_rotation_map", "rotationmap"]
+
+
+def __getattr__(name):
+    # fit_many is imported on first use, so that importing the package never
+    # imports Dask (an optional extra).
+    if name == "fit_many":
+        from .survey import fit_many
+
+        return fit_many
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
