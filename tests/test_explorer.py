@@ -29,8 +29,9 @@ def explorer(cube, example):
 
 
 def shown(panel) -> np.ndarray:
-    """The array a map panel last sent, in the cube's orientation."""
-    return np.asarray(panel.shown)
+    """The array a map panel last sent to its image mark, in the cube's
+    orientation (the mark holds it east-left, columns reversed)."""
+    return np.asarray(panel.image.image)[:, ::-1]
 
 
 def test_sliders_follow_the_parameter_table(explorer, example):

@@ -28,6 +28,7 @@ import numpy as np
 from ..inference.spec import FitSpec, as_p0, is_index
 from ..model import emission_surface
 from ..parameters import MASK_SETTINGS, PARAMETERS
+from .mapview import MapFigure
 
 __all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
 
@@ -41,31 +42,6 @@ SURFACE_COLOUR = "#f28e2b"
 PANELS = ("data", "model", "residual", "surface")
 
 _surface_jit = jax.jit(emission_surface)
-
-
-class MapFigure:
-    """A bqplot heat map of a map's grid (east on the left), blue to red."""
-
-    def __init__(self, x_arcsec, y_arcsec, *, title, unit, symmetric=False):
-        x = np.asarray(x_arcsec)
-        self._flip = x[0] > x[-1]
-        scales = {"x": bq.LinearScale(reverse=True), "y": bq.LinearScale(),
-                  "color": bq.ColorScale(scheme="RdBu", reverse=True)}
-        self.image = bq.HeatMap(x=x[::-1] if self._flip else x, y=np.asarray(y_arcsec),
-                                color=np.zeros((len(y_arcsec), len(x))), scales=scales)
-        self.figure = bq.Figure(
-            marks=[self.image], title=f"{title} [{unit}]", animation_duration=0,
-            axes=[bq.Axis(scale=scales["x"], label="arcsec"),
-                  bq.Axis(scale=scales["y"], orientation="vertical", label="arcsec")],
-            fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 15},
-            layout=W.Layout(width="330px", height="330px"))
-
-    def set_limits(self, lo, hi):
-        self.image.scales["color"].min, self.image.scales["color"].max = lo, hi
-
-    def set_image(self, data):
-        data = self.shown = np.asarray(data, dtype=float)
-        self.image.color = np.nan_to_num(data[:, ::-1] if self._flip else data)
 
 
 def _nice_step(span: float) -> float:
@@ -201,6 +177,8 @@ class ModelExplorer(W.VBox):
         self.model_limit, self.residual_limit = model_limit, residual_limit
 
         self.maps = {}
+        beam = (cube.bmaj, cube.bmin, cube.bpa) if cube.bmaj else None
+        scale_x = scale_y = None      # shared by the maps: linked pan and zoom
         for kind in panels:
             if kind == "surface":
                 continue
@@ -208,7 +186,10 @@ class ModelExplorer(W.VBox):
                 "data": ("data v0 - vlsr", "km/s", model_limit),
                 "model": ("model v0 - vlsr", "km/s", model_limit),
                 "residual": ("data - model", "m/s", residual_limit)}[kind]
-            panel = MapFigure(xaxis, yaxis, title=title, unit=unit, symmetric=True)
+            panel = MapFigure(xaxis, yaxis, title=title, unit=unit, scheme="RdBu_r",
+                              symmetric=True, beam=beam, scale_x=scale_x,
+                              scale_y=scale_y)
+            scale_x, scale_y = panel.scale_x, panel.scale_y
             panel.set_limits(-limit, limit)
             self.maps[kind] = panel
         if "data" in self.maps:
@@ -248,7 +229,7 @@ class ModelExplorer(W.VBox):
             controls = W.Tab(children=[box for _, box in tabs])
             for i, (title, _) in enumerate(tabs):
                 controls.set_title(i, title)
-        figures = [self.surface_figure if kind == "surface" else self.maps[kind].figure
+        figures = [self.surface_figure if kind == "surface" else self.maps[kind]
                    for kind in panels]
         self.children = [W.HBox([controls, self.reset_button]),
                          W.HBox(figures, layout=W.Layout(flex_flow="row wrap")),

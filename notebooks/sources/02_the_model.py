@@ -258,103 +258,22 @@ plt.show()
 #   surface height;
 # - `x0`: a dipole in the residual at the centre.
 #
-# The plots are [bqplot](https://bqplot.github.io/bqplot/) figures: only the
-# new colours are sent to the browser, so they follow the slider. (A static
-# copy of this page shows the sliders but cannot move them: run the notebook.)
+# The explorer is a widget of the package, `ModelExplorer`: its sliders come
+# from the parameter table (names, units, ranges; hover over a name for its
+# description), and it evaluates the package's own model, compiled once, so
+# the map is exactly what `cube.evaluate_models` gives for those values. The
+# maps are [bqplot](https://bqplot.github.io/bqplot/) figures that pan and zoom
+# together, with the beam in a corner and colour limits and stretch under
+# each; only the new arrays are sent to the browser, so they follow the
+# slider (the grey line under the plots says how long the last redraw took).
+# A static copy of this page shows the sliders but cannot move them: run the
+# notebook.
 
 # %%
-import bqplot as bq
-import ipywidgets as W
+from eddy_widgets.widgets.explorer import ModelExplorer
 
-SLIDERS = {  # name: (min, max, step)
-    "x0": (-0.5, 0.5, 0.01), "y0": (-0.5, 0.5, 0.01),
-    "inc": (-89.0, 89.0, 0.5), "PA": (0.0, 360.0, 1.0),
-    "mstar": (0.2, 5.0, 0.02), "dist": (50.0, 200.0, 1.0),
-    "vlsr": (5000.0, 6500.0, 10.0),
-    "z0": (0.0, 0.5, 0.01), "psi": (0.5, 2.5, 0.05), "r_cavity": (0.0, 2.0, 0.05),
-    "r_taper": (0.5, 10.0, 0.1), "q_taper": (0.5, 5.0, 0.1),
-}
-sliders = {
-    name: W.FloatSlider(value=truths[name], min=lo, max=hi, step=step,
-                        description=f"{name} [{PARAMETERS[name].unit}]"
-                        if PARAMETERS[name].unit else name,
-                        tooltip=PARAMETERS[name].description, continuous_update=True,
-                        style={"description_width": "95px"},
-                        layout=W.Layout(width="340px"))
-    for name, (lo, hi, step) in SLIDERS.items()}
-
-# Image panels: bqplot heat maps on the example's grid (x ascending, with the
-# scale reversed so that east is on the left, as on the sky).
-x_plot = np.asarray(cube.xaxis)[::-1]
-y_plot = np.asarray(cube.yaxis)
-inside = np.isfinite(cube.data)
-
-
-def heat_panel(title, vmin, vmax):
-    """A bqplot heat map on the example's grid, blue (vmin) to red (vmax)."""
-    scales = {"x": bq.LinearScale(reverse=True), "y": bq.LinearScale(),
-              "color": bq.ColorScale(scheme="RdBu", reverse=True, min=vmin, max=vmax)}
-    heat = bq.HeatMap(x=x_plot, y=y_plot, color=np.zeros((y_plot.size, x_plot.size)),
-                      scales=scales)
-    axes = [bq.Axis(scale=scales["x"], label="arcsec"),
-            bq.Axis(scale=scales["y"], orientation="vertical", label="arcsec")]
-    fig = bq.Figure(marks=[heat], axes=axes, title=title, animation_duration=0,
-                    fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 15},
-                    layout=W.Layout(width="330px", height="330px"))
-    return heat, fig
-
-
-model_heat, model_fig = heat_panel("model v0 - vlsr (±5 km/s)", -5, 5)
-resid_heat, resid_fig = heat_panel("data - model (±300 m/s)", -300, 300)
-r_scale, z_scale = bq.LinearScale(min=0.0, max=5.0), bq.LinearScale(min=0.0, max=1.0)
-z_line = bq.Lines(x=r, y=surface(), scales={"x": r_scale, "y": z_scale},
-                  colors=["black"])
-surface_fig = bq.Figure(marks=[z_line], title="emission surface z(r)",
-                        axes=[bq.Axis(scale=r_scale, label="r [arcsec]"),
-                              bq.Axis(scale=z_scale, orientation="vertical",
-                                      label="z [arcsec]")],
-                        animation_duration=0,
-                        fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15},
-                        layout=W.Layout(width="330px", height="330px"))
-readout = W.HTML()
-
-
-def current():
-    return {name: s.value for name, s in sliders.items()}
-
-
-def summary(values) -> str:
-    v0 = model_map(**values)
-    resid = np.where(inside, cube.data - v0, np.nan)
-    z = surface(**values)
-    return (f"v0 - vlsr spans {np.ptp(v0[inside]) / 2e3:.2f} km/s either side; "
-            f"rms of data - model {np.sqrt(np.nanmean(resid ** 2)):.0f} m/s; "
-            f"surface at most {z.max():.2f} arcsec high "
-            f"({z.max() * values['dist']:.0f} au) at r = {r[z.argmax()]:.1f} arcsec")
-
-
-def redraw(change=None):
-    values = current()
-    v0 = model_map(**values)
-    resid = np.where(inside, cube.data - v0, 0.0)
-    model_heat.color = ((v0 - values["vlsr"]) / 1e3)[:, ::-1]
-    resid_heat.color = resid[:, ::-1]
-    z_line.y = surface(**values)
-    readout.value = summary(values)
-
-
-for s in sliders.values():
-    s.observe(redraw, names="value")
-redraw()
-
-reset = W.Button(description="reset", icon="undo", tooltip="the example's values")
-reset.on_click(lambda _: [setattr(sliders[n], "value", truths[n]) for n in sliders])
-groups = W.Tab(children=[W.VBox([sliders[n] for n in names]) for names in
-                         (["inc", "PA", "x0", "y0"], ["mstar", "dist", "vlsr"],
-                          ["z0", "psi", "r_cavity", "r_taper", "q_taper"])])
-for i, title in enumerate(["geometry", "star", "surface"]):
-    groups.set_title(i, title)
-W.VBox([W.HBox([groups, reset]), W.HBox([model_fig, resid_fig, surface_fig]), readout])
+explorer = ModelExplorer(cube, truths)
+explorer
 
 # %% [markdown]
 # A slider can also be moved from code, which is what the cell below does (a
@@ -362,14 +281,13 @@ W.VBox([W.HBox([groups, reset]), W.HBox([model_fig, resid_fig, surface_fig]), re
 # the plots follows:
 
 # %%
-for name, value in [("inc", 46.7), ("mstar", 1.5)]:
-    sliders[name].value = value
-print("mstar 1.5 Msun:", readout.value)
-sliders["mstar"].value = truths["mstar"]
-print("mstar 2.02 Msun:", readout.value)
-sliders["z0"].value = 0.0
-print("flat disk:      ", readout.value)
-sliders["z0"].value = truths["z0"]
+explorer.set(inc=46.7, mstar=1.5)
+print("mstar 1.5 Msun:", explorer.readout.value)
+explorer.set(mstar=truths["mstar"])
+print("mstar 2.02 Msun:", explorer.readout.value)
+explorer.set(z0=0.0)
+print("flat disk:      ", explorer.readout.value)
+explorer.reset()
 
 # %% [markdown]
 # A model that is too light leaves the two halves of the residual map red and
@@ -388,13 +306,14 @@ t0 = time.perf_counter()
 for _ in range(50):
     model_from_vector(theta).block_until_ready()
 t_model = (time.perf_counter() - t0) / 50
-t0 = time.perf_counter()
+t_redraw = []
 for k in range(20):
-    sliders["inc"].value = 40.0 + k * 0.5
-t_redraw = (time.perf_counter() - t0) / 20
-sliders["inc"].value = truths["inc"]
+    explorer.sliders["inc"].value = 40.0 + k * 0.5
+    t_redraw.append(explorer.redraw_ms)
+explorer.reset()
 print(f"model map: {1e3 * t_model:.1f} ms; whole redraw (model, residual, surface, "
-      f"readout): {1e3 * t_redraw:.1f} ms")
+      f"readout, sent): median {np.median(t_redraw):.1f} ms, slowest "
+      f"{max(t_redraw):.1f} ms")
 
 # %% [markdown]
 # Both are far below the ~50 ms at which a redraw starts to lag behind the mouse.
