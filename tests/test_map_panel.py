@@ -99,3 +99,149 @@ def test_no_beam_hidden_and_shared_scales():
     assert b.image.scales["x"] is a.image.scales["x"]
     a.set_readout("<b>r</b> = 1")
     assert "r</b> = 1" in a.readout.value
+
+
+# -- MapPanel over a FitSession on the bundled example -------------------------
+
+from eddy_widgets.session import FitSession  # noqa: E402
+from eddy_widgets.widgets.maps import MapPanel, readout_text  # noqa: E402
+from helpers import P0, tutorial_params  # noqa: E402
+
+
+@pytest.fixture
+def panel(small_cube):
+    session = FitSession.from_fit_kwargs(
+        P0, tutorial_params(small_cube), priors=small_cube.priors, cube=small_cube,
+        r_max=3.0, nwalkers=20, nburnin=4, nsteps=4, optimize=False,
+        mcmc_kwargs={"seed": 2})
+    return MapPanel(session)
+
+
+def test_panel_maps_share_scales_and_show_m_per_s(panel, small_cube):
+    figs = panel.figures
+    assert list(figs) == ["data", "model", "residual", "rotation"]
+    assert {f.colorbar.label for f in figs.values()} == {"m/s"}
+    assert all(f.scale_x is panel.scale_x and f.scale_y is panel.scale_y
+               for f in figs.values())
+    assert figs["data"].beam == pytest.approx(
+        (small_cube.bmaj, small_cube.bmin, small_cube.bpa))
+    np.testing.assert_allclose(figs["data"].data, small_cube.data.astype(np.float32))
+    # the model of the session's values, the residual data - model
+    params = dict(tutorial_params(small_cube), r_max=3.0)
+    for i, name in enumerate(["x0", "y0", "PA", "mstar", "vlsr", "z0", "psi",
+                              "r_taper", "q_taper"]):
+        params[name] = P0[i]
+    expected = small_cube.evaluate_models(params=params)
+    np.testing.assert_allclose(figs["model"].data, expected, rtol=1e-5)
+
+
+def test_readout_for_a_known_pixel_matches_disk_coords(panel, small_cube):
+    j, i = 12, 30
+    x, y = float(small_cube.xaxis[i]), float(small_cube.yaxis[j])
+    text = panel.readout_at(x + 0.1 * small_cube.dpix, y)
+    r, phi, z = small_cube.disk_coords(x0=0.0, y0=0.0, inc=46.7, PA=312.0, z0=0.25,
+                                       psi=1.0, r_taper=3.0, q_taper=2.0)
+    assert f"<b>r</b> {r[j, i]:.3f}" in text
+    assert f"<b>&phi;</b> {np.degrees(phi[j, i]):+.1f}&deg;" in text
+    assert f"z {z[j, i]:.3f}" in text
+    assert f"v0 {small_cube.data[j, i]:.1f}" in text
+    assert panel.figures["residual"].readout.value == text
+    # moving the mouse (the front end's message) shows the same line
+    panel._mouse_message(None, {"event": "mousemove", "domain": {"x": x, "y": y}})
+    shown = panel.figures["data"].readout.value
+    assert f"<b>r</b> {r[j, i]:.3f}" in shown and f"&Delta;RA {x:+.3f}" in shown
+    assert "residual" in readout_text(0, 0, 1, 2, 3, 4.0, 3.0)
+    assert "residual 1.0 m/s" in readout_text(0, 0, 1, 2, 3, 4.0, 3.0)
+
+
+def _outline_extent(panel):
+    lines = panel.figures["data"].outline.contour_lines[0]
+    points = np.concatenate(lines)
+    return np.abs(points).max()
+
+
+def test_mask_outline_follows_session_r_max(panel):
+    wide = _outline_extent(panel)
+    panel.session.r_max = 1.5
+    narrow = _outline_extent(panel)
+    assert narrow < wide
+    assert panel.mask.sum() > 0
+    # every map shows the same outline
+    assert all(len(f.outline.contour_lines[0]) == len(
+        panel.figures["data"].outline.contour_lines[0]) for f in panel.figures.values())
+
+
+def _radius_point(panel, r_target):
+    """A sky position whose pixel radius is close to ``r_target``."""
+    r = panel.coords[0]
+    j, i = np.unravel_index(np.argmin(np.abs(r - r_target)), r.shape)
+    cube = panel.session.cube
+    return float(cube.xaxis[i]), float(cube.yaxis[j]), float(r[j, i])
+
+
+def test_dragging_near_r_max_sets_session_r_max(panel):
+    panel.mode.value = "edit mask"
+    x0, y0, _ = _radius_point(panel, 3.0)
+    x1, y1, r1 = _radius_point(panel, 2.2)
+    send = panel._mouse_message
+    send(None, {"event": "dragstart", "domain": {"x": x0, "y": y0}})
+    send(None, {"event": "dragmove", "domain": {"x": x1, "y": y1}})
+    send(None, {"event": "dragend", "domain": {"x": x1, "y": y1}})
+    assert panel.session.r_max == pytest.approx(round(r1, 2))
+    assert panel.session.r_min == pytest.approx(2.0 * panel.session.cube.bmaj)
+    # a drag far from both rings changes nothing; pan/zoom mode ignores drags
+    xf, yf, _ = _radius_point(panel, 1.2)
+    send(None, {"event": "dragstart", "domain": {"x": xf, "y": yf}})
+    send(None, {"event": "dragmove", "domain": {"x": x0, "y": y0}})
+    assert panel.session.r_max == pytest.approx(round(r1, 2))
+    panel.mode.value = "pan/zoom"
+    send(None, {"event": "dragstart", "domain": {"x": x1, "y": y1}})
+    send(None, {"event": "dragmove", "domain": {"x": x0, "y": y0}})
+    assert panel.session.r_max == pytest.approx(round(r1, 2))
+
+
+def test_edit_mode_sends_drags_pan_mode_pans(panel):
+    fig = panel.figures["model"]
+    assert fig.mouse.next is panel.pan_zoom and "dragstart" not in fig.mouse.events
+    panel.mode.value = "edit mask"
+    assert fig.mouse.next is None and "dragmove" in fig.mouse.events
+
+
+def test_model_follows_a_fit_then_shows_posterior_median(panel, small_cube):
+    session = panel.session
+    before = panel.figures["model"].data.copy()
+    session.start()
+    assert session.wait(300)
+    assert session.status == "done", session.error
+    run = session.fit_run
+    # a chunk: the model at the walkers' current median
+    chunk_theta = np.median(session.result.chains["sampling"][:, -1, :], axis=0)
+    class Chunk:
+        draws = session.result.chains["sampling"][:, -1:, :]
+    panel._last_draw = 0.0
+    panel._chunk(Chunk(), None)
+    np.testing.assert_allclose(panel.figures["model"].data,
+                               run.posterior.model_map(chunk_theta), rtol=1e-5)
+    # after the run: the posterior median model (as fit_map returns it)
+    panel.refresh()
+    median = small_cube._median_model(run)
+    np.testing.assert_allclose(panel.figures["model"].data, median, rtol=1e-5)
+    np.testing.assert_allclose(panel.figures["residual"].data,
+                               small_cube.data - median, rtol=1e-4, atol=1e-2)
+    assert not np.allclose(panel.figures["model"].data, before)
+    assert np.isfinite(panel.figures["rotation"].data).any()
+    assert panel.status.value == "posterior median model"
+
+
+def test_chunks_redraw_at_most_three_times_a_second(panel):
+    draws = []
+    panel.show_theta = lambda *a, **k: draws.append(a)
+    panel.session.fit_run = type("Run", (), {"posterior": type(
+        "P", (), {"spec": None})()})()
+    class Chunk:
+        draws = np.zeros((4, 1, 9))
+    panel._last_draw = 0.0
+    for _ in range(10):
+        panel._chunk(Chunk(), None)
+    assert len(draws) == 1
+    assert panel._pending is not None

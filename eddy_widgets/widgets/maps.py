@@ -1,0 +1,338 @@
+"""The map panel: data, model, residual and the rotation residual of a
+:class:`~eddy_widgets.session.FitSession` as maps you can explore.
+
+Four :class:`~eddy_widgets.widgets.mapview.MapFigure` share their x and y
+scales (pan or zoom one, all follow), each with a colour bar in m/s and the
+beam. Under the cursor the readout gives Delta RA, Delta Dec, the disk-frame
+r, phi, z of the current parameter values and the data, model and residual
+there. The fit mask (``r_min``, ``r_max``, the phi wedges, as the fit will
+use them) is outlined on every map; in "edit mask" mode a drag that starts
+near the r_min ring moves r_min and one near the r_max ring moves r_max, which
+sets ``session.r_min`` / ``session.r_max`` (the editor shows them), and the
+outline follows any change of the session.
+
+While a fit runs the model and residual follow the walkers' current median
+(at most ``max_redraws_per_second``); when it stops or ends they show the
+posterior median model. Every number comes from the package: the model from
+the fit's posterior (``posterior.model_map``) or ``cube.evaluate_models``,
+the coordinates from ``cube.evaluate_models(coords_only=True)``, the mask
+from ``cube.fit_mask`` and the rotation residual from
+``analysis.profiles.deproject_residual``.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+
+import bqplot as bq
+import ipywidgets as W
+import numpy as np
+from bqplot_image_gl import Contour
+from bqplot_image_gl.interacts import MouseInteraction
+
+from ..analysis.profiles import deproject_residual
+from ..inference.diagnostics import sample_medians
+from ..inference.spec import FitSpec
+from .mapview import MapFigure
+
+__all__ = ["MapPanel", "readout_text", "mask_outline"]
+
+UNIT = "m/s"
+MASK_COLOUR = "#2ca02c"
+VIEWS = ("data", "model", "residual", "rotation")
+
+
+def readout_text(x: float, y: float, r: float, phi_deg: float, z: float,
+                 data: float, model: float | None = None, unit: str = UNIT) -> str:
+    """The cursor readout as one HTML line: sky offsets [arcsec], disk-frame
+    r [arcsec], phi [deg], z [arcsec], and data, model, residual [unit]."""
+    def v(value):
+        return "&ndash;" if value is None or not np.isfinite(value) else f"{value:.1f}"
+    residual = None if model is None else data - model
+    parts = [f"&Delta;RA {x:+.3f}&Prime;", f"&Delta;Dec {y:+.3f}&Prime;",
+             f"<b>r</b> {r:.3f}&Prime;", f"<b>&phi;</b> {phi_deg:+.1f}&deg;",
+             f"z {z:.3f}&Prime;", f"v0 {v(data)}", f"model {v(model)}",
+             f"residual {v(residual)} {html.escape(unit)}"]
+    return "<span style='font-family:monospace'>" + " &nbsp; ".join(parts) + "</span>"
+
+
+def mask_outline(mask, xaxis, yaxis) -> list[np.ndarray]:
+    """Outline of a boolean pixel mask as (n, 2) arrays of (Delta RA, Delta
+    Dec) [arcsec] (the 0.5 level of the mask, via contourpy)."""
+    import contourpy
+    z = np.asarray(mask, dtype=float)
+    # pad so that regions touching the edge are closed
+    dx = xaxis[1] - xaxis[0] if len(xaxis) > 1 else 1.0
+    dy = yaxis[1] - yaxis[0] if len(yaxis) > 1 else 1.0
+    x = np.concatenate([[xaxis[0] - dx], xaxis, [xaxis[-1] + dx]])
+    y = np.concatenate([[yaxis[0] - dy], yaxis, [yaxis[-1] + dy]])
+    z = np.pad(z, 1)
+    return [np.asarray(line, dtype=float)
+            for line in contourpy.contour_generator(x, y, z).lines(0.5)]
+
+
+class MapPanel(W.VBox):
+    """Data, model, residual and rotation residual maps over ``session``
+    (see the module docstring). ``session.cube`` may be None or change."""
+
+    max_redraws_per_second = 3.0
+
+    def __init__(self, session):
+        self.session = session
+        self.figures: dict[str, MapFigure] = {}
+        self.model = None
+        self.theta = None
+        self.coords = None          # (r [arcsec], phi [rad], z [arcsec]) maps
+        self._spec = None
+        self._drag = None
+        self._last_draw = 0.0
+        self._pending = None
+        self._lock = threading.Lock()
+        self.mode = W.ToggleButtons(options=["pan/zoom", "edit mask"],
+                                    value="pan/zoom", style={"button_width": "90px"},
+                                    tooltips=["drag to pan, wheel to zoom",
+                                              "drag from near the r_min or r_max "
+                                              "ring to move it"])
+        self.status = W.HTML()
+        self.grid = W.GridBox(layout=W.Layout(
+            grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))",
+            grid_gap="4px", width="100%"))
+        self.mode.observe(self._mode_changed, "value")
+        super().__init__([W.HBox([self.mode, self.status]), self.grid])
+        session.observe(self._cube_changed, "cube")
+        session.observe(self._mask_changed, ["r_min", "r_max", "extra_params"])
+        session.observe(self._status_changed, "status")
+        for row in session.parameters.values():
+            row.observe(self._values_changed, ["value", "free"])
+        session.observe_chunks(self._chunk)
+        self._build()
+
+    # -- building ------------------------------------------------------------
+
+    def _build(self) -> None:
+        cube = self.session.cube
+        self.figures = {}
+        if cube is None:
+            self.grid.children = ()
+            self.status.value = "<i>No map: set session.cube.</i>"
+            return
+        beam = (float(cube.bmaj), float(cube.bmin), float(cube.bpa))
+        x, y = np.asarray(cube.xaxis, float), np.asarray(cube.yaxis, float)
+        shared = {}
+        titles = {"data": "data (v0)", "model": "model", "residual": "residual",
+                  "rotation": "rotation residual (v_phi)"}
+        for name in VIEWS:
+            fig = MapFigure(x, y, title=titles[name], unit=UNIT, beam=beam,
+                            scheme="RdBu_r", symmetric=name != "data", **shared)
+            shared = {"scale_x": fig.scale_x, "scale_y": fig.scale_y}
+            fig.outline = Contour(contour_lines=[[]], level=0.5, color=MASK_COLOUR,
+                                  label_steps=100000,
+                                  scales={"x": fig.scale_x, "y": fig.scale_y})
+            fig.figure.marks = [*fig.figure.marks, fig.outline]
+            self.figures[name] = fig
+        self.pan_zoom = bq.interacts.PanZoom(scales={"x": [self.scale_x],
+                                                     "y": [self.scale_y]})
+        for fig in self.figures.values():
+            fig.mouse = MouseInteraction(x_scale=self.scale_x, y_scale=self.scale_y,
+                                         move_throttle=70)
+            fig.mouse.on_msg(self._mouse_message)
+            fig.figure.interaction = fig.mouse
+        self._mode_changed()
+        self.figures["data"].set_image(cube.data)
+        self.grid.children = tuple(self.figures.values())
+        self.refresh()
+
+    @property
+    def scale_x(self):
+        return self.figures["data"].scale_x
+
+    @property
+    def scale_y(self):
+        return self.figures["data"].scale_y
+
+    # -- what is shown ---------------------------------------------------------
+
+    def current_fit(self):
+        """``(spec, theta)`` of the session's current values (None, None if
+        they are not numbers yet). ``spec`` includes the session's mask."""
+        kwargs = self.session.to_fit_kwargs(check=False)
+        params = dict(kwargs["params"])
+        for key in ("r_min", "r_max"):
+            if kwargs.get(key) is not None:
+                params[key] = kwargs[key]
+        theta = kwargs["p0"]
+        if any(v is None for v in theta):
+            return None, None
+        try:
+            return FitSpec.parse(params), np.asarray(theta, dtype=float)
+        except Exception:  # noqa: BLE001 - an incomplete set-up shows no model
+            return None, None
+
+    def refresh(self) -> None:
+        """Model, coordinates and mask of the session's values, or the
+        posterior median after a fit."""
+        if self.session.cube is None:
+            return
+        result = self.session.result
+        run = getattr(self.session, "fit_run", None)
+        if (run is not None and result is not None and self.session.status in
+                ("stopped", "done") and result.n_draws("sampling") > 0):
+            self.show_theta(run.posterior.spec,
+                            sample_medians(result.samples, result.names),
+                            run=run, posterior=True)
+            return
+        spec, theta = self.current_fit()
+        if spec is not None:
+            self.show_theta(spec, theta)
+        self.draw_mask()
+
+    def show_theta(self, spec: FitSpec, theta, run=None, posterior=False) -> None:
+        """Model and residual at free values ``theta`` of ``spec``."""
+        cube = self.session.cube
+        theta = np.asarray(theta, dtype=float)
+        if run is not None:
+            model = run.posterior.model_map(theta)
+        else:
+            model = cube.evaluate_models(params=spec.to_params(theta))
+        self.model, self.theta, self._spec = np.asarray(model, float), theta, spec
+        r, phi, z = cube.evaluate_models(params=spec.to_params(theta), coords_only=True)
+        self.coords = (np.asarray(r), np.asarray(phi), np.asarray(z))
+        residual = np.asarray(cube.data, float) - self.model
+        self.figures["model"].set_image(self.model)
+        self.figures["residual"].set_image(residual)
+        if posterior:
+            inc = spec.model_params(theta)["inc"]
+            v_phi = deproject_residual(residual, self.coords[1], self.coords[2],
+                                       float(inc))[0]
+            self.figures["rotation"].set_image(v_phi)
+            self.status.value = "posterior median model"
+        else:
+            self.figures["rotation"].set_image(np.full_like(residual, np.nan))
+        self.draw_mask()
+
+    def draw_mask(self) -> None:
+        """Outline the pixels a fit with the session's mask would use."""
+        cube = self.session.cube
+        spec, theta = self.current_fit()
+        if cube is None or spec is None:
+            return
+        try:
+            mask = cube.fit_mask(spec.to_params(theta), np.zeros(0))
+        except Exception:  # noqa: BLE001 - e.g. zero pixels: no outline
+            mask = np.zeros(np.shape(cube.data), bool)
+        self.mask = mask
+        lines = mask_outline(mask, np.asarray(cube.xaxis, float),
+                             np.asarray(cube.yaxis, float))
+        for fig in self.figures.values():
+            fig.outline.contour_lines = [lines]
+
+    # -- readout -----------------------------------------------------------------
+
+    def pixel_at(self, x: float, y: float) -> tuple[int, int]:
+        """(row, column) of the pixel nearest to (Delta RA, Delta Dec)."""
+        cube = self.session.cube
+        return (int(np.argmin(np.abs(np.asarray(cube.yaxis) - y))),
+                int(np.argmin(np.abs(np.asarray(cube.xaxis) - x))))
+
+    def readout_at(self, x: float, y: float) -> str:
+        """The readout for the sky position (x, y) [arcsec]; also shown."""
+        cube = self.session.cube
+        if cube is None or self.coords is None:
+            return ""
+        j, i = self.pixel_at(x, y)
+        r, phi, z = (float(c[j, i]) for c in self.coords)
+        model = None if self.model is None else float(self.model[j, i])
+        text = readout_text(x, y, r, float(np.degrees(phi)), z,
+                            float(cube.data[j, i]), model)
+        for fig in self.figures.values():
+            fig.set_readout(text)
+        return text
+
+    # -- mouse -------------------------------------------------------------------
+
+    def _mouse_message(self, widget, content, buffers=None) -> None:
+        event = content.get("event")
+        domain = content.get("domain") or {}
+        if "x" not in domain:
+            return
+        x, y = float(domain["x"]), float(domain["y"])
+        if event == "mousemove":
+            self.readout_at(x, y)
+        elif self.mode.value == "edit mask":
+            self.drag(event, x, y)
+
+    def radius_at(self, x: float, y: float) -> float:
+        j, i = self.pixel_at(x, y)
+        return float(self.coords[0][j, i])
+
+    def drag(self, event: str, x: float, y: float) -> None:
+        """Move r_min or r_max: ``dragstart`` near a ring picks it,
+        ``dragmove`` / ``dragend`` set it to the radius under the cursor."""
+        if self.coords is None:
+            return
+        r = self.radius_at(x, y)
+        if event == "dragstart":
+            cube = self.session.cube
+            tolerance = max(float(cube.bmaj), 3.0 * float(cube.dpix))
+            rings = {}
+            for key in ("r_min", "r_max"):
+                value = getattr(self.session, key)
+                if value is None and key == "r_min":
+                    value = 0.0
+                if isinstance(value, (int, float)):
+                    rings[key] = abs(r - float(value))
+            near = [k for k, d in rings.items() if d <= tolerance]
+            self._drag = min(near, key=rings.get) if near else None
+        elif event in ("dragmove", "dragend") and self._drag is not None:
+            setattr(self.session, self._drag, round(max(r, 0.0), 2))
+            if event == "dragend":
+                self._drag = None
+
+    def _mode_changed(self, change=None) -> None:
+        editing = self.mode.value == "edit mask"
+        for fig in self.figures.values():
+            fig.mouse.next = None if editing else self.pan_zoom
+            fig.mouse.events = (["mousemove", "dragstart", "dragmove", "dragend"]
+                                if editing else ["mousemove"])
+            fig.mouse.cursor = "crosshair" if editing else "auto"
+
+    # -- session events ------------------------------------------------------------
+
+    def _cube_changed(self, change) -> None:
+        self._build()
+
+    def _mask_changed(self, change) -> None:
+        self.draw_mask()
+
+    def _values_changed(self, change) -> None:
+        if not self.session.busy and self.session.status not in ("stopped", "done"):
+            self.refresh()
+
+    def _status_changed(self, change) -> None:
+        if change["new"] in ("stopped", "done"):
+            self._flush()
+            self.refresh()
+        elif change["new"] == "running":
+            self.status.value = "following the fit's current median"
+
+    def _chunk(self, chunk, info) -> None:
+        """In the fit's thread: keep the walkers' current median; redraw at
+        most ``max_redraws_per_second``."""
+        theta = np.median(np.asarray(chunk.draws)[:, -1, :], axis=0)
+        with self._lock:
+            self._pending = theta
+            now = time.monotonic()
+            if now - self._last_draw < 1.0 / self.max_redraws_per_second:
+                return
+            self._last_draw = now
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            theta, self._pending = self._pending, None
+        run = getattr(self.session, "fit_run", None)
+        if theta is None or run is None or self.session.cube is None:
+            return
+        self.show_theta(run.posterior.spec, theta, run=run)
