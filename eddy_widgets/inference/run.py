@@ -158,6 +158,14 @@ class FitRun:
         """Ask the run to stop after the chunk in progress (thread-safe)."""
         self._stop.set()
 
+    def warm_up(self) -> None:
+        """Make the chains and compile the sampler's chunk now, without a draw
+        (NUTS: several seconds), so that the run's first chunk is as short as
+        the others and a stop request is honoured within one chunk. Drawing
+        afterwards gives the same draws as without it."""
+        if self.backend.name == "numpyro":
+            self.sampler.advance(0)
+
     def run(self, callbacks=(), target_seconds: float = 0.3) -> FitResult:
         """Run (or resume) until the planned draws are made or a stop request.
 

@@ -17,7 +17,8 @@ from ..inference.result import FitResult, result_path
 from ..inference.samplers import RunInfo, StopRequested
 
 #: Run states, in the order a run goes through them.
-STATUSES = ("idle", "optimising", "running", "stopped", "done", "error")
+#: ``stopping``: Stop was pressed and the chunk in progress is being finished.
+STATUSES = ("idle", "optimising", "running", "stopping", "stopped", "done", "error")
 
 #: Folder of the checkpoints of runs started from a session (relative to the
 #: working directory when the run starts).
@@ -78,14 +79,37 @@ class FitThread(HasTraits):
 
     @property
     def busy(self) -> bool:
-        """Whether a fit is being prepared or run."""
-        return self.status in ("optimising", "running")
+        """Whether a fit is being prepared, run or stopped."""
+        return self.status in ("optimising", "running", "stopping")
 
     @property
     def can_resume(self) -> bool:
         """Whether :meth:`resume` can continue the last run."""
         return (not self.busy and self.fit_run is not None
                 and self.status in ("stopped", "done"))
+
+    def continue_label(self) -> str:
+        """What Continue continues, in words, e.g. ``'Continue emcee run (32
+        walkers, 4000 draws so far)'`` (``''`` when there is no run). It is
+        the last run, whatever backend and counts are selected since."""
+        run = self.fit_run
+        if run is None:
+            return ""
+        info = run.info
+        n = info.nchains
+        unit = "walker" if info.backend == "emcee" else "chain"
+        return (f"Continue {info.backend} run ({n} {unit}{'s' if n != 1 else ''}, "
+                f"{info.done} draws so far)")
+
+    def continue_plan(self) -> str:
+        """What Continue will add to the last run, in words (``''`` if none)."""
+        run = self.fit_run
+        if run is None:
+            return ""
+        info = run.info
+        if info.done < info.total:
+            return f"goes on to its planned {info.total} draws per chain"
+        return f"adds {self.extend_steps} draws per chain"
 
     def observe_chunks(self, callback) -> None:
         """Call ``callback(chunk, info)`` with every chunk of draws (in the
@@ -153,15 +177,30 @@ class FitThread(HasTraits):
     def stop(self) -> None:
         """Stop the fit after the chunk in progress; every draw is kept (in
         ``result``, and in the checkpoint file when the run writes one).
-        A stop while optimising keeps the prepared run with no draws."""
-        self._stop_flag.set()
-        run = self.fit_run
-        if run is not None:
-            run.request_stop()
+        A stop while optimising keeps the prepared run with no draws.
+        ``status`` is ``'stopping'`` at once, ``'stopped'`` once the chunk
+        in progress has been kept."""
+        with self._lock:
+            self._stop_flag.set()
+            run = self.fit_run
+            if run is not None:
+                run.request_stop()
+            if self.status in ("optimising", "running"):
+                self.status = "stopping"
+
+    def _set_running(self) -> bool:
+        """Status 'running', unless a stop came first (then False)."""
+        with self._lock:
+            if self._stop_flag.is_set():
+                return False
+            self.status = "running"
+            return True
 
     def resume(self, nsteps: int | None = None) -> None:
-        """Continue the last run: a stopped run goes on to its planned end; a
-        finished one gets ``nsteps`` (default ``extend_steps``) more draws."""
+        """Continue the last run (with its own backend and counts, whatever is
+        selected since: see :meth:`continue_label`): a stopped run goes on to
+        its planned end; a finished one gets ``nsteps`` (default
+        ``extend_steps``) more draws."""
         with self._lock:
             if not self.can_resume:
                 raise RuntimeError("Nothing to continue: start a fit first, and wait "
@@ -259,11 +298,13 @@ class FitThread(HasTraits):
                                checkpoint=checkpoint,
                                checkpoint_interval=self.checkpoint_interval)
         self._adopt(run, cube)
-        if self._stop_flag.is_set():
+        warm_up = getattr(run, "warm_up", None)
+        if warm_up is not None and not self._stop_flag.is_set():
+            warm_up()  # compile before the first chunk, still 'optimising'
+        if not self._set_running():
             run.result.stopped = True
             self.status = "stopped"
             return
-        self.status = "running"
         try:
             result = run.run([self._forward])
         finally:
@@ -279,10 +320,12 @@ class FitThread(HasTraits):
         self._adopt(run, cube)
         if nsteps is None:
             nsteps = 0 if not run.complete else self.extend_steps
-        if self._stop_flag.is_set():
+        warm_up = getattr(run, "warm_up", None)
+        if warm_up is not None and not self._stop_flag.is_set():
+            warm_up()
+        if not self._set_running():
             self.status = "stopped"
             return
-        self.status = "running"
         self._work_extend(run, int(nsteps))
 
     def _adopt(self, run, cube) -> None:

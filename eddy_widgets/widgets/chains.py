@@ -547,6 +547,13 @@ class ChainView(W.VBox):
     def _show_progress(self) -> None:
         status = self.session.status
         info = self._info if self._info is not None else self.session.info
+        if status == "error" and self.session.fit_run is None:
+            # Failed before its first draw: the line of the run before it
+            # would mislead.
+            error = self.session.error.splitlines()[0] if self.session.error else ""
+            self.progress.value = ("<span style='color:#c62828'><b>failed</b> before "
+                                   f"the first draw: {html.escape(error[:300])}</span>")
+            return
         if status == "optimising":
             self.progress.value = ("<i>preparing the fit: masking the map, optimising "
                                    "the start, compiling&hellip;</i>")

@@ -19,6 +19,7 @@ STATUS_TEXT = {
     "idle": "ready",
     "optimising": "preparing (mask, optimiser, compilation)&hellip;",
     "running": "sampling&hellip;",
+    "stopping": "stopping&hellip; (keeping the chunk in progress)",
     "stopped": "stopped &ndash; every draw is kept; Continue resumes",
     "done": "done &ndash; the verdict is at the top of the results",
     "error": "failed",
@@ -52,7 +53,11 @@ class RunControls(W.VBox):
     """Buttons that start, stop and continue the session's fit.
 
     Attributes:
-        run, stop, resume: the Run, Stop and Continue buttons.
+        run, stop, resume: the Run, Stop and Continue buttons; Continue says
+            which run it continues (backend, chains, draws so far), Run
+            starts a new run with the selected backend.
+        note: when the selected backend is not the last run's, that Continue
+            goes on with the last run and Run starts a new one.
         extend_steps: draws Continue adds once a run has reached its end.
         reason: why Run is disabled (invalid rows, no map, running).
         status: the run's state in words, and where its checkpoint is.
@@ -69,7 +74,9 @@ class RunControls(W.VBox):
                                      "(and writes the checkpoint)")
         self.resume = W.Button(description="Continue", icon="forward",
                                tooltip="resume a stopped run, or add draws to a "
-                                       "finished one")
+                                       "finished one",
+                               layout=W.Layout(width="auto"))
+        self.note = W.HTML()
         self.extend_steps = W.IntText(description="Continue adds", style={
             "description_width": "initial"}, layout=W.Layout(width="160px"))
         self.links = [link((session, "extend_steps"), (self.extend_steps, "value"))]
@@ -81,11 +88,12 @@ class RunControls(W.VBox):
         self.resume.on_click(lambda _: self._call(self.session.resume))
         super().__init__([W.HBox([self.run, self.stop, self.resume, self.extend_steps,
                                   W.HTML("draws")]),
-                          self.status, self.reason, self.error],
+                          self.note, self.status, self.reason, self.error],
                          **kwargs)
         session.observe(self._update, names=["status", "issues", "valid", "cube",
                                              "error", "messages", "checkpoint",
-                                             "checkpoint_file", "checkpoint_interval"])
+                                             "checkpoint_file", "checkpoint_interval",
+                                             "mcmc", "run_id", "extend_steps"])
         self._update()
 
     def _call(self, action) -> None:
@@ -104,8 +112,10 @@ class RunControls(W.VBox):
         if s.issues:
             reasons += [f"{html.escape(k)}: {html.escape(v)}" for k, v in s.issues.items()]
         self.run.disabled = busy or bool(reasons)
-        self.stop.disabled = not busy
+        self.stop.disabled = not busy or s.status == "stopping"
         self.resume.disabled = not s.can_resume
+        self.run.tooltip = f"start a new {s.mcmc} fit with this set-up"
+        self._label_continue()
         self.extend_steps.disabled = busy
         if reasons and not busy:
             self.reason.value = ("<div style='color:#c62828'><b>Run is disabled</b> "
@@ -123,3 +133,20 @@ class RunControls(W.VBox):
         parts += [f"<div style='color:#b26a00'>{html.escape(m)}</div>"
                   for m in s.messages]
         self.error.value = "".join(parts)
+
+    def _label_continue(self) -> None:
+        """Continue names the run it continues; a note when the selector now
+        shows another backend than that run's."""
+        s = self.session
+        label = s.continue_label() if s.can_resume else ""
+        self.resume.description = label or "Continue"
+        self.resume.tooltip = (f"{label}: {s.continue_plan()}" if label else
+                               "resume a stopped run, or add draws to a finished one")
+        run = s.fit_run
+        if label and run.info.backend != s.mcmc:
+            self.note.value = (f"<span style='color:#b26a00'>Continue goes on with the "
+                               f"last {html.escape(run.info.backend)} run as it was "
+                               f"set up; Run starts a new {html.escape(s.mcmc)} run "
+                               f"with the counts above.</span>")
+        else:
+            self.note.value = ""
