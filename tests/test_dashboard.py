@@ -31,6 +31,10 @@ def test_status_and_progress_sit_above_the_tabs(cube):
     assert dash.chains.grid in dash.chains.children
     assert tabs.children[TABS.index("Chains")] is dash.chains
     assert tabs.children[TABS.index("Results")] is dash.results
+    assert tabs.children[TABS.index("Maps")] is dash.maps
+    assert tabs.children[TABS.index("Export")] is dash.export
+    for panel in (dash.maps, dash.export):
+        assert panel.session is dash.session
     setup = tabs.children[TABS.index("Set-up")]
     assert dash.editor in setup.children and dash.backend in setup.children
     assert _open(dash) == "Set-up"

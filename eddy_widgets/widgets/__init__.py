@@ -6,8 +6,12 @@
 - :class:`BackendSelector`: emcee or numpyro, counts and options.
 - :class:`RunControls`: Run / Stop / Continue and the run's error.
 - :class:`ChainView`: live traces (bqplot), sampler health, progress.
-- :class:`ResultsPanel`: posterior table, corner plot, residual maps.
+- :class:`MapPanel`: data, model and residual maps to pan, zoom and read
+  under the cursor, with the fit mask (:class:`MapFigure` is one such map).
+- :class:`ResultsPanel`: verdict, posterior table, corner plot, residual maps.
+- :class:`ExportPanel`: figures, FITS, result file and script into a folder.
 - :class:`FitDashboard`: all of them in one cell.
+- :class:`ModelExplorer`: sliders -> model map, no fit (notebook 02).
 """
 
 from .backend import BackendSelector
@@ -15,7 +19,11 @@ from .chains import ChainView
 from .controls import RunControls
 from .dashboard import FitDashboard
 from .editor import ParameterEditor
+from .explorer import ModelExplorer
+from .export import ExportPanel
+from .maps import MapPanel
+from .mapview import MapFigure
 from .results import ResultsPanel
 
-__all__ = ["BackendSelector", "ChainView", "FitDashboard", "ParameterEditor",
-           "ResultsPanel", "RunControls"]
+__all__ = ["BackendSelector", "ChainView", "ExportPanel", "FitDashboard", "MapFigure",
+           "MapPanel", "ModelExplorer", "ParameterEditor", "ResultsPanel", "RunControls"]

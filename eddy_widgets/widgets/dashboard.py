@@ -1,7 +1,7 @@
 """All panels of a fit in one notebook cell, laid out for a laptop screen.
 
 The run's controls, its status and its progress line stay at the top; the
-panels sit below in tabs (set-up, chains, results), so that the dashboard is
+panels sit below in tabs (set-up, chains, maps, results, export), so that the dashboard is
 as tall as one panel, not as all of them. A tab layout rather than a grid: at
 1280 x 720 with JupyterLab's file browser open the notebook is ~950 px wide
 and ~600 px tall, too small for the editor and the chains side by side
@@ -19,18 +19,20 @@ from .backend import BackendSelector
 from .chains import ChainView
 from .controls import RunControls
 from .editor import ParameterEditor
+from .export import ExportPanel
+from .maps import MapPanel
 from .results import ResultsPanel
 
 __all__ = ["FitDashboard"]
 
 #: The tabs' titles, in order.
-TABS = ("Set-up", "Chains", "Results")
+TABS = ("Set-up", "Chains", "Maps", "Results", "Export")
 
 
 class FitDashboard(W.VBox):
     """Run controls, status and progress on top; set-up (sampler and
-    parameters), live chains and results in tabs; every panel observes one
-    :class:`FitSession`.
+    parameters), live chains, maps, results and export in tabs; every panel
+    observes one :class:`FitSession`.
 
     Args:
         cube: the ``rotationmap`` to fit.
@@ -42,8 +44,8 @@ class FitDashboard(W.VBox):
             the parameter table's defaults.
 
     Attributes:
-        session, editor, backend, controls, chains, results: the session and
-        the panels.
+        session, editor, backend, controls, chains, maps, results, export:
+        the session and the panels.
         tabs: the ``ipywidgets.Tab`` holding the panels (titles :data:`TABS`).
     """
 
@@ -65,7 +67,9 @@ class FitDashboard(W.VBox):
         # Three columns of traces: at ~900 px two rows of them and the
         # header fit in a laptop's notebook area.
         self.chains = ChainView(session, columns=3)
+        self.maps = MapPanel(session)
         self.results = ResultsPanel(session)
+        self.export = ExportPanel(session)
         # The progress line belongs with the status, above the tabs, so that
         # it shows whichever tab is open.
         self.chains.children = tuple(c for c in self.chains.children
@@ -73,7 +77,8 @@ class FitDashboard(W.VBox):
         header = W.VBox([self.controls, self.chains.progress],
                         layout=W.Layout(flex="0 0 auto"))
         setup = W.VBox([self.backend, self.editor])
-        self.tabs = W.Tab([setup, self.chains, self.results], titles=list(TABS))
+        self.tabs = W.Tab([setup, self.chains, self.maps, self.results, self.export],
+                          titles=list(TABS))
         self._tab_at_run: int | None = None
         super().__init__([header, self.tabs], layout=W.Layout(width="100%"))
         session.observe(self._on_status, names=["status"])
