@@ -46,6 +46,9 @@ def test_sliders_follow_the_parameter_table(explorer, example):
     assert (explorer.sliders["inc"].min, explorer.sliders["inc"].max) == (-90.0, 90.0)
     # An infinite prior bound stops at the map's largest radius (~5.6 arcsec).
     assert explorer.sliders["r_taper"].max == 6.0
+    # Colours span the disk's speeds, not its few fast central pixels.
+    assert explorer.maps["model"].limits == (-3.0, 3.0)   # 13 km/s at the centre
+    assert explorer.maps["model"].colorbar.label == "km/s"
 
 
 def test_slider_change_shows_the_model_of_those_values(explorer, cube, example):
@@ -74,6 +77,7 @@ def test_readout_tells_a_wrong_mass_from_the_right_one(explorer, example):
     explorer.set(mstar=1.5)
     rms_wrong = float(explorer.readout.value.split()[5])
     assert rms_right < 100 < 150 < rms_wrong
+    assert explorer.residual_rms == pytest.approx(rms_wrong, abs=0.5)
     explorer.reset()
 
 

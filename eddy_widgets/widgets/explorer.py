@@ -107,8 +107,9 @@ class ModelExplorer(W.VBox):
         panels: which of ``'data'``, ``'model'``, ``'residual'`` and
             ``'surface'`` to show, in order.
         model_limit: colour limit of the data and model maps, ``v0 - vlsr``
-            [km/s] (default: the largest ``|v0 - vlsr|`` of the starting model
-            on the data's pixels).
+            [km/s] (default: the 95th percentile of ``|v0 - vlsr|`` of the
+            starting model on the data's pixels, rounded up; the fast centre
+            saturates).
         residual_limit: colour limit of the residual [m/s] (default: five
             times the median uncertainty, or 300 m/s).
 
@@ -116,6 +117,7 @@ class ModelExplorer(W.VBox):
         sliders: ``{name: FloatSlider}``.
         model_map: the last model v0 map [m/s], the cube's shape.
         residual_map: ``data - model`` [m/s], NaN off the data.
+        residual_rms: root-mean-square of ``residual_map`` over the data [m/s].
         surface_r, surface_z: the emission surface profile [arcsec].
         redraw_ms: Python time of the last redraw (evaluate + send) [ms].
         readout: one line on the residual and the surface height.
@@ -169,7 +171,7 @@ class ModelExplorer(W.VBox):
         vlsr = float(self.values["vlsr"])
         if model_limit is None:
             dv = np.abs(self.model_map - vlsr)[self.inside] / 1e3
-            model_limit = float(np.ceil(dv.max())) if dv.size else 5.0
+            model_limit = float(np.ceil(np.percentile(dv, 95))) if dv.size else 5.0
         if residual_limit is None:
             error = getattr(cube, "error", None)
             noise = np.nanmedian(error) if error is not None else np.nan
@@ -306,12 +308,16 @@ class ModelExplorer(W.VBox):
                              f"</span>")
         return self.redraw_ms
 
+    @property
+    def residual_rms(self) -> float:
+        """Root-mean-square of ``data - model`` over the data's pixels [m/s]."""
+        resid = self.residual_map[self.inside]
+        return float(np.sqrt(np.mean(resid ** 2))) if resid.size else float("nan")
+
     def summary(self) -> str:
         """One line: the rms of the residual over the data and the highest
         point of the surface."""
-        resid = self.residual_map[self.inside]
-        rms = float(np.sqrt(np.mean(resid ** 2))) if resid.size else float("nan")
         z = self.surface_z
         return html.escape(
-            f"rms of data - model {rms:.0f} m/s; surface at most {z.max():.2f} arcsec "
+            f"rms of data - model {self.residual_rms:.0f} m/s; surface at most {z.max():.2f} arcsec "
             f"high, at r = {self.surface_r[z.argmax()]:.1f} arcsec")
