@@ -31,6 +31,10 @@ class Parameter:
             ``(low, high)``, ``'gaussian'`` takes ``(mean, sigma)``.
         group: where the editor lists it.
         description: one line for tooltips and tutorials.
+        short: a few words the editor shows under the name (at most ~26
+            characters, so a row stays one line high).
+        rare: whether the editor folds the row away under "more parameters"
+            until it is used (free, or set away from its default).
     """
 
     name: str
@@ -40,6 +44,8 @@ class Parameter:
     prior: tuple[str, tuple[float, float]]
     group: str
     description: str
+    short: str = ""
+    rare: bool = False
 
 
 PARAMETERS: dict[str, Parameter] = {
@@ -47,50 +53,70 @@ PARAMETERS: dict[str, Parameter] = {
     for p in [
         # Geometry.
         Parameter("x0", "arcsec", r"$x_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
-                  "offset of the disk centre from the image centre, east positive"),
+                  "offset of the disk centre from the image centre, east positive",
+                  short="centre offset, east +"),
         Parameter("y0", "arcsec", r"$y_0$", 0.0, ("flat", (-0.5, 0.5)), "geometry",
-                  "offset of the disk centre from the image centre, north positive"),
+                  "offset of the disk centre from the image centre, north positive",
+                  short="centre offset, north +"),
         Parameter("inc", "deg", r"$i$", 0.0, ("flat", (-90.0, 90.0)), "geometry",
-                  "inclination; its sign sets the rotation sense (>= 90 means inc - 180)"),
+                  "inclination; its sign sets the rotation sense (>= 90 means inc - 180)",
+                  short="inclination (sign: spin)"),
         Parameter("PA", "deg", r"${\rm PA}$", 0.0, ("flat", (-360.0, 360.0)), "geometry",
-                  "position angle of the red-shifted major axis, east of north"),
+                  "position angle of the red-shifted major axis, east of north",
+                  short="PA of the red-shifted side"),
         # Star.
         Parameter("mstar", "Msun", r"$M_{\star}$", 1.0, ("flat", (0.01, 10.0)), "star",
-                  "stellar mass driving the Keplerian rotation"),
+                  "stellar mass driving the Keplerian rotation",
+                  short="stellar mass"),
         Parameter("dist", "pc", r"$d$", 100.0, ("flat", (0.0, 1000.0)), "star",
-                  "distance to the source"),
+                  "distance to the source",
+                  short="distance"),
         Parameter("vlsr", "m/s", r"$v_{\rm LSR}$", 0.0, ("flat", (-1.0e4, 1.0e4)), "star",
-                  "systemic velocity"),
+                  "systemic velocity",
+                  short="systemic velocity"),
         # Emission surface.
         Parameter("z0", "arcsec", r"$z_0$", None, ("flat", (0.0, 5.0)), "surface",
                   "height of the emission surface 1 arcsec outside r_cavity, before "
-                  "the taper (None: flat disk)"),
+                  "the taper (None: flat disk)",
+                  short="surface height at 1 arcsec"),
         Parameter("psi", "", r"$\psi$", 1.0, ("flat", (0.0, 5.0)), "surface",
-                  "flaring index of the emission surface"),
+                  "flaring index of the emission surface",
+                  short="surface flaring index"),
         Parameter("r_cavity", "arcsec", r"$r_{\rm cav}$", 0.0, ("flat", (0.0, 1000.0)),
-                  "surface", "radius inside which the surface lies in the midplane"),
+                  "surface", "radius inside which the surface lies in the midplane",
+                  short="surface cavity radius"),
         Parameter("r_taper", "arcsec", r"$r_{\rm taper}$", INF, ("flat", (0.0, INF)),
                   "surface", "radius of the exponential taper of the surface, "
-                  "measured from r_cavity"),
+                  "measured from r_cavity",
+                  short="surface taper radius"),
         Parameter("q_taper", "", r"$q_{\rm taper}$", 1.0, ("flat", (0.0, 15.0)),
-                  "surface", "exponent of the exponential taper"),
+                  "surface", "exponent of the exponential taper",
+                  short="surface taper exponent"),
         # Velocity profiles.
         Parameter("vp_100", "m/s", r"$v_{\phi,100}$", None, ("flat", (0.0, 1.0e4)),
-                  "velocity", "power-law rotation speed at 100 au (replaces Keplerian)"),
+                  "velocity", "power-law rotation speed at 100 au (replaces Keplerian)",
+                  short="rotation speed at 100 au", rare=True),
         Parameter("vp_q", "", r"$q_{\phi}$", None, ("flat", (-2.0, 0.0)), "velocity",
-                  "power-law index of the rotation speed"),
+                  "power-law index of the rotation speed",
+                  short="rotation power-law index", rare=True),
         Parameter("vr_100", "m/s", r"$v_{r,100}$", None, ("flat", (-1.0e3, 1.0e3)),
-                  "velocity", "radial speed at 100 au (positive: outflow)"),
+                  "velocity", "radial speed at 100 au (positive: outflow)",
+                  short="radial speed at 100 au", rare=True),
         Parameter("vr_q", "", r"$q_{r}$", 0.0, ("flat", (-2.0, 2.0)), "velocity",
-                  "power-law index of the radial speed"),
+                  "power-law index of the radial speed",
+                  short="radial power-law index", rare=True),
         Parameter("mdisk", "Msun", r"$M_{\rm disk}$", None, ("flat", (0.0, 10.0)),
-                  "velocity", "disk mass for the pseudo self-gravity term"),
+                  "velocity", "disk mass for the pseudo self-gravity term",
+                  short="disk mass (self-gravity)", rare=True),
         Parameter("gamma", "", r"$\gamma$", 1.0, ("flat", (-20.0, 20.0)), "velocity",
-                  "surface-density index of the self-gravity term"),
+                  "surface-density index of the self-gravity term",
+                  short="self-gravity density index", rare=True),
         Parameter("r_in", "arcsec", r"$r_{\rm in}$", 0.0, ("flat", (0.0, 10.0)),
-                  "velocity", "inner radius of the self-gravitating disk"),
+                  "velocity", "inner radius of the self-gravitating disk",
+                  short="self-gravity inner radius", rare=True),
         Parameter("r_out", "arcsec", r"$r_{\rm out}$", 10.0, ("flat", (0.0, 100.0)),
-                  "velocity", "outer radius of the self-gravitating disk"),
+                  "velocity", "outer radius of the self-gravitating disk",
+                  short="self-gravity outer radius", rare=True),
     ]
 }
 

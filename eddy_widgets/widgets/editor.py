@@ -4,20 +4,27 @@
 Numbers are typed into text fields, so whatever is typed stays on screen and
 in the session; a row that cannot be used is flagged in red on the row (and
 blocks Run), an unbounded flat prior under NUTS in orange with a one-click fix.
+
+What the editor shows, not what the session holds: numbers to 6 significant
+figures (:func:`display_number`), each parameter's few words from the table
+under its name, a fixed row's prior fields disabled and dimmed, and the table's
+``rare`` rows folded under "more parameters" until one of them is used.
+Choosing another prior kind proposes numbers for it (:func:`proposed_prior`).
 """
 
 from __future__ import annotations
 
 import html
+import math
 
 import ipywidgets as W
-from traitlets import link
+from traitlets import dlink, link
 
 from ..inference.priors import PRIOR_KINDS
 from ..parameters import PARAMETERS
-from ..session import FitSession, format_number, parse_number
+from ..session import FitSession, parse_number
 
-__all__ = ["ParameterEditor", "ParameterRow"]
+__all__ = ["ParameterEditor", "ParameterRow", "display_number", "proposed_prior"]
 
 #: Group titles, in display order.
 GROUPS = {"geometry": "Geometry", "star": "Star", "surface": "Emission surface",
@@ -26,7 +33,105 @@ GROUPS = {"geometry": "Geometry", "star": "Star", "surface": "Emission surface",
 #: Labels of the two prior numbers for each prior kind.
 PRIOR_WORDS = {"flat": ("low", "high"), "gaussian": ("mean", "sigma")}
 
-_NUMBER = (format_number, parse_number)  # session -> text, text -> session
+#: Title of the folded section holding the table's ``rare`` rows.
+MORE_TITLE = "More parameters (velocity profiles, self-gravity)"
+
+#: Fixed rows' prior fields are disabled (greyed by the front-end) and carry
+#: this class for themes to dim further. No <style> widget is injected: a
+#: style block in a widget's state stops JupyterLab from finishing the cell
+#: when the widget front-end is missing (seen in the browser test).
+DIMMED_CLASS = "eddy-dimmed"
+
+
+def display_number(value) -> str:
+    """The text a field shows for a session value: 6 significant figures
+    (``0.20799999999999935`` shows as ``0.208``), ``''`` for ``None``, text
+    kept as typed. Only the display is rounded; the session keeps the value."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    if not math.isfinite(value):
+        return repr(value)
+    text = f"{value:.6g}"
+    if "e" in text:  # 1e+06 -> 1e6, 1.5e-05 -> 1.5e-5
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+_NUMBER = (display_number, parse_number)  # session -> text, text -> session
+
+
+def _finite(value) -> float | None:
+    value = parse_number(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _tidy(x: float, digits: int = 10) -> float:
+    """``x`` without float noise (``1 - 3 * 0.1`` -> ``0.7``)."""
+    return float(f"{x:.{digits}g}")
+
+
+def proposed_prior(name: str, kind: str, value, a, b,
+                   fallback_bounds: tuple[float, float] | None = None
+                   ) -> tuple[float, float]:
+    """The numbers proposed when a row's prior is switched to ``kind``.
+
+    Args:
+        name: parameter name (its table entry gives the default prior).
+        kind: the new kind, ``'flat'`` or ``'gaussian'``.
+        value: the row's start or fixed value.
+        a, b: the row's prior numbers before the switch (of the other kind).
+        fallback_bounds: finite ``(low, high)`` to use when neither the row's
+            nor the table's flat bounds are finite (e.g. the session's
+            suggested bounds).
+
+    Returns:
+        ``(mean, sigma)`` for ``'gaussian'``: the mean at the row's value (else
+        the middle of the bounds), sigma a quarter of the flat bounds' width
+        (the row's, else the table's), to two significant figures.
+        ``(low, high)`` for ``'flat'``: mean -+ 3 sigma, clipped to the table's
+        default flat bounds; the table's bounds if the gaussian is unusable.
+    """
+    p = PARAMETERS[name]
+    default_kind, (da, db) = p.prior
+    default_bounds = ((_finite(da), _finite(db)) if default_kind == "flat"
+                      else (None, None))
+    a, b, value = _finite(a), _finite(b), _finite(value)
+    if kind == "gaussian":
+        candidates = [(a, b), default_bounds, fallback_bounds or (None, None)]
+        low = high = None
+        for lo, hi in candidates:
+            if lo is not None and hi is not None and lo < hi:
+                low, high = lo, hi
+                break
+        mean = value
+        if mean is None and low is not None:
+            mean = 0.5 * (low + high)
+        if mean is None:
+            mean = _finite(p.default) or 0.0
+        sigma = (high - low) / 4.0 if low is not None else max(abs(mean), 1.0)
+        return _tidy(mean), float(f"{sigma:.2g}")
+    # gaussian -> flat
+    if a is not None and b is not None and b > 0:
+        low, high = a - 3.0 * b, a + 3.0 * b
+        dlow, dhigh = default_bounds
+        clipped = (max(low, dlow) if dlow is not None else low,
+                   min(high, dhigh) if dhigh is not None else high)
+        if clipped[0] < clipped[1]:
+            low, high = clipped
+        return _tidy(low), _tidy(high)
+    dlow, dhigh = default_bounds
+    if dlow is not None and dhigh is not None:
+        return dlow, dhigh
+    if fallback_bounds is not None:
+        return fallback_bounds
+    return (da, db) if default_kind == "flat" else (-math.inf, math.inf)
 
 
 def _text(placeholder="", width="92px", description=""):
@@ -45,8 +150,12 @@ class ParameterRow(W.VBox):
         setting = session.parameters[name]
         p = PARAMETERS[name]
         unit = f" [{p.unit}]" if p.unit else ""
-        self.label = W.HTML(f"<b>{html.escape(name)}</b>{html.escape(unit)}",
-                            tooltip=p.description, layout=W.Layout(width="130px"))
+        self.label = W.HTML(f"<b>{html.escape(name)}</b>{html.escape(unit)}"
+                            f"<div style='color:#757575; font-size:11px; line-height:13px; "
+                            f"white-space:nowrap; overflow:hidden; "
+                            f"text-overflow:ellipsis'>{html.escape(p.short)}</div>",
+                            tooltip=p.description,
+                            layout=W.Layout(width="160px", overflow="hidden"))
         self.free = W.Checkbox(description="free", indent=False,
                                layout=W.Layout(width="60px"))
         self.value = _text("off" if p.default is None else "", width="125px")
@@ -60,7 +169,7 @@ class ParameterRow(W.VBox):
         self.links = [
             link((setting, "free"), (self.free, "value")),
             link((setting, "value"), (self.value, "value"), transform=_NUMBER),
-            link((setting, "prior_kind"), (self.kind, "value")),
+            dlink((setting, "prior_kind"), (self.kind, "value")),
             link((setting, "prior_a"), (self.prior_a, "value"), transform=_NUMBER),
             link((setting, "prior_b"), (self.prior_b, "value"), transform=_NUMBER),
         ]
@@ -70,10 +179,32 @@ class ParameterRow(W.VBox):
                                    layout=W.Layout(display="none",
                                                    margin="0 0 4px 130px"))
         super().__init__([fields, self.message_line])
+        self.kind.observe(self._kind_chosen, names="value")
         setting.observe(self._relabel, names=["prior_kind", "free"])
         session.observe(self._show_checks, names=["issues", "prior_warnings"])
         self._relabel()
         self._show_checks()
+
+    def _kind_chosen(self, change) -> None:
+        """A prior kind chosen in the dropdown: switch the session's row to it
+        with proposed numbers (a kind set on the session is only shown)."""
+        setting = self.session.parameters[self.name]
+        if change.new == setting.prior_kind:
+            return
+        fallback = None
+        if setting.prior_kind == "flat":
+            try:
+                fallback = self.session.suggested_bounds(self.name)
+            except Exception:  # noqa: BLE001 - a proposal, not a check
+                fallback = None
+        a, b = proposed_prior(self.name, change.new, setting.value, setting.prior_a,
+                              setting.prior_b, fallback_bounds=fallback)
+        self.session.set_parameter(self.name, prior=(change.new, a, b))
+
+    @property
+    def dimmed(self) -> bool:
+        """Whether the prior fields are disabled and dimmed (a fixed row)."""
+        return self.prior_a.disabled
 
     def _relabel(self, change=None) -> None:
         setting = self.session.parameters[self.name]
@@ -82,6 +213,12 @@ class ParameterRow(W.VBox):
         self.value.description = "p0" if setting.free else "fixed"
         self.value.tooltip = ("start value (p0)" if setting.free else
                               "fixed value (empty = off for optional components)")
+        for field in (self.kind, self.prior_a, self.prior_b):
+            field.disabled = not setting.free
+            if setting.free:
+                field.remove_class(DIMMED_CLASS)
+            else:
+                field.add_class(DIMMED_CLASS)
 
     def _show_checks(self, change=None) -> None:
         error = self.session.issues.get(self.name, "")
@@ -97,10 +234,10 @@ class ParameterRow(W.VBox):
             setting = self.session.parameters[self.name]
             if parse_number(setting.prior_b) == float("inf") and \
                     parse_number(setting.prior_a) != float("-inf"):
-                self.fix.description = f"set upper bound to {format_number(high)}"
+                self.fix.description = f"set upper bound to {display_number(high)}"
             else:
-                self.fix.description = (f"set bounds to [{format_number(low)}, "
-                                        f"{format_number(high)}]")
+                self.fix.description = (f"set bounds to [{display_number(low)}, "
+                                        f"{display_number(high)}]")
             self.fix.layout.display = None
         else:
             self.fix.layout.display = "none"
@@ -118,26 +255,35 @@ class ParameterRow(W.VBox):
 
 class ParameterEditor(W.VBox):
     """Every parameter of the table, grouped (geometry, star, emission
-    surface, velocity profiles), plus the fitted radial range.
+    surface, velocity profiles), plus the fitted radial range. The table's
+    ``rare`` rows sit in a folded "more parameters" section that opens by
+    itself when one of them is free, set away from its default, or flagged.
 
     Args:
         session: the :class:`FitSession` to edit.
 
     Attributes:
         rows: ``{name: ParameterRow}``.
+        more: the Accordion folding the rare rows.
         r_min, r_max: the mask fields [arcsec].
     """
 
     def __init__(self, session: FitSession, **kwargs):
         self.session = session
         self.rows = {name: ParameterRow(session, name) for name in PARAMETERS}
-        sections = []
+        sections, rare = [], []
         for group, title in GROUPS.items():
-            rows = [row for name, row in self.rows.items()
-                    if PARAMETERS[name].group == group]
-            if rows:
-                sections.append(W.HTML(f"<h4 style='margin:8px 0 2px 0'>{title}</h4>"))
-                sections.extend(rows)
+            for target, is_rare in ((sections, False), (rare, True)):
+                rows = [row for name, row in self.rows.items()
+                        if PARAMETERS[name].group == group
+                        and PARAMETERS[name].rare == is_rare]
+                if rows:
+                    target.append(W.HTML(f"<h4 style='margin:8px 0 2px 0'>{title}</h4>"))
+                    target.extend(rows)
+        self.more = W.Accordion([W.VBox(rare)], titles=(MORE_TITLE,),
+                                selected_index=None)
+        if rare:
+            sections.append(self.more)
         self.r_min = _text("0", width="150px", description="r_min [arcsec]")
         self.r_max = _text("no limit", width="150px", description="r_max [arcsec]")
         self.mask_message = W.HTML()
@@ -148,10 +294,37 @@ class ParameterEditor(W.VBox):
                 W.HBox([self.r_min, self.r_max]), self.mask_message]
         super().__init__([self.summary, *sections, *mask], **kwargs)
         session.observe(self._show_checks, names=["issues", "prior_warnings"])
+        for name in self.rare_rows:
+            session.parameters[name].observe(self._unfold_if_used,
+                                             names=["free", "value", "prior_kind",
+                                                    "prior_a", "prior_b"])
         self._show_checks()
+        self._unfold_if_used()
+
+    @property
+    def rare_rows(self) -> list[str]:
+        """Names of the rows folded under "more parameters"."""
+        return [name for name, p in PARAMETERS.items() if p.rare]
+
+    def _used(self, name: str) -> bool:
+        """A rare row in use: free, or value / prior not the table's default,
+        or flagged."""
+        setting, p = self.session.parameters[name], PARAMETERS[name]
+        kind, (a, b) = p.prior
+        return (setting.free or setting.value != p.default
+                or (setting.prior_kind, setting.prior_a, setting.prior_b) != (kind, a, b)
+                or name in self.session.issues)
+
+    def _unfold_if_used(self, change=None) -> None:
+        """Open "more parameters" when one of its rows is used (it is never
+        folded again by itself, so a row being edited stays in view)."""
+        if self.more.selected_index is None and any(map(self._used, self.rare_rows)):
+            self.more.selected_index = 0
 
     def _show_checks(self, change=None) -> None:
         issues = self.session.issues
+        if change is not None:
+            self._unfold_if_used()
         mask = [issues[k] for k in ("r_min", "r_max") if k in issues]
         self.mask_message.value = "".join(
             f"<div style='color:#c62828'>{html.escape(m)}</div>" for m in mask)

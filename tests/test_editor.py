@@ -1,0 +1,150 @@
+"""The parameter editor's display and proposals, on state (no browser)."""
+
+from __future__ import annotations
+
+import html
+
+import math
+
+from eddy_widgets.inference.priors import Prior
+from eddy_widgets.parameters import PARAMETERS
+from eddy_widgets.session import FitSession
+from eddy_widgets.widgets import ParameterEditor
+from eddy_widgets.widgets.editor import display_number, proposed_prior
+
+
+def prior_fields(row):
+    return (row.kind, row.prior_a, row.prior_b)
+
+
+def test_fixed_rows_dim_their_prior_fields_and_free_rows_undim():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    row = editor.rows["inc"]
+    assert not session.parameters["inc"].free
+    assert row.dimmed
+    for field in prior_fields(row):
+        assert field.disabled and "eddy-dimmed" in field._dom_classes
+    assert not row.value.disabled and not row.free.disabled  # still editable
+    row.free.value = True
+    assert not row.dimmed
+    for field in prior_fields(row):
+        assert not field.disabled and "eddy-dimmed" not in field._dom_classes
+    session.parameters["inc"].free = False  # the session drives it too
+    assert all(field.disabled for field in prior_fields(row))
+    # A row free from the start is not dimmed.
+    assert not editor.rows["mstar"].dimmed and session.parameters["mstar"].free
+
+
+def test_flat_to_gaussian_proposes_mean_at_the_value_and_sigma_from_the_width():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    row = editor.rows["vlsr"]
+    row.value.value = "5764"
+    row.kind.value = "gaussian"
+    assert session.priors()["vlsr"] == Prior("gaussian", 5764.0, 5000.0)
+    assert (row.prior_a.value, row.prior_b.value) == ("5764", "5000")
+    # The row's own bounds, not the table's, set the width.
+    row = editor.rows["mstar"]
+    row.value.value = "1.2"
+    row.prior_a.value, row.prior_b.value = "0.5", "2.5"
+    row.kind.value = "gaussian"
+    assert session.priors()["mstar"] == Prior("gaussian", 1.2, 0.5)
+    # Fixed row: the fixed value is the mean.
+    editor.rows["dist"].kind.value = "gaussian"
+    setting = session.parameters["dist"]
+    assert (setting.prior_a, setting.prior_b) == (100.0, 250.0)
+    # Unbounded flat prior and no finite value: the session's suggested bounds.
+    editor.rows["r_taper"].kind.value = "gaussian"
+    setting = session.parameters["r_taper"]
+    assert setting.prior_kind == "gaussian"
+    assert math.isfinite(setting.prior_a) and 0 < setting.prior_b < math.inf
+
+
+def test_gaussian_to_flat_proposes_three_sigma_clipped_to_the_table_bounds():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    session.set_parameter("inc", free=True, value=30.0, prior=("gaussian", 30.0, 5.0))
+    editor.rows["inc"].kind.value = "flat"
+    assert session.priors()["inc"] == Prior("flat", 15.0, 45.0)
+    session.set_parameter("mstar", prior=("gaussian", 1.0, 0.5))
+    editor.rows["mstar"].kind.value = "flat"
+    assert session.priors()["mstar"] == Prior("flat", 0.01, 2.5)  # clipped at 0.01
+    # An unusable gaussian falls back to the table's bounds.
+    session.set_parameter("PA", free=True, prior=("gaussian", 10.0, "oops"))
+    editor.rows["PA"].kind.value = "flat"
+    assert session.priors()["PA"] == Prior("flat", -360.0, 360.0)
+    # No float noise in the proposal.
+    assert proposed_prior("x0", "flat", 0.0, 0.1, 0.1) == (-0.2, 0.4)
+
+
+def test_a_prior_kind_set_on_the_session_is_shown_not_replaced():
+    session = FitSession.from_fit_kwargs(
+        p0=[30.0, 1.1], params={"inc": 0, "mstar": 1, "PA": 12.0},
+        priors={"mstar": Prior("gaussian", 1.1, 0.1)})
+    editor = ParameterEditor(session)
+    row = editor.rows["mstar"]
+    assert row.kind.value == "gaussian"
+    assert (row.prior_a.value, row.prior_b.value) == ("1.1", "0.1")
+    session.set_parameter("inc", prior=("gaussian", 40.0, 3.0))
+    assert editor.rows["inc"].kind.value == "gaussian"
+    assert session.priors()["inc"] == Prior("gaussian", 40.0, 3.0)
+
+
+def test_numbers_show_without_float_noise_and_the_session_keeps_them():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    session.r_min = 0.20799999999999935
+    assert editor.r_min.value == "0.208"
+    assert session.r_min == 0.20799999999999935  # only the display is rounded
+    session.parameters["inc"].value = 46.70000000000001
+    session.parameters["inc"].prior_b = 1.0e6
+    row = editor.rows["inc"]
+    assert (row.value.value, row.prior_b.value) == ("46.7", "1e6")
+    session.parameters["inc"].prior_a = -math.inf
+    assert row.prior_a.value == "-inf"
+    # Typed text stays as typed.
+    row.value.value = "46.712345678"
+    assert row.value.value == "46.712345678"
+    assert session.parameters["inc"].value == 46.712345678
+    assert [display_number(v) for v in (None, 0.0, 1.5e-05, 123456.7, "2,5")] == \
+        ["", "0", "1.5e-5", "123457", "2,5"]
+
+
+def test_each_row_shows_its_description_without_hovering():
+    editor = ParameterEditor(FitSession())
+    for name, row in editor.rows.items():
+        short = PARAMETERS[name].short
+        assert short and len(short) <= 26, name  # one line under the name
+        assert f">{html.escape(short)}</div>" in row.label.value
+        assert row.label.tooltip == PARAMETERS[name].description
+
+
+def test_rare_rows_are_folded_until_used():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    rare = editor.rare_rows
+    assert set(rare) == {"vp_100", "vp_q", "vr_100", "vr_q", "mdisk", "gamma",
+                         "r_in", "r_out"}
+    folded = editor.more.children[0].children
+    assert all(editor.rows[name] in folded for name in rare)
+    assert not any(editor.rows[name] in editor.children for name in rare)
+    assert all(editor.rows[name] in editor.children
+               for name in PARAMETERS if name not in rare)
+    assert editor.more.selected_index is None
+    session.parameters["vr_100"].value = 20.0
+    assert editor.more.selected_index == 0
+    # Folded by hand again, it opens when another rare row is freed.
+    editor.more.selected_index = None
+    session.parameters["vr_100"].value = None
+    assert editor.more.selected_index is None
+    editor.rows["mdisk"].free.value = True
+    assert editor.more.selected_index == 0
+
+
+def test_a_script_using_a_rare_parameter_opens_the_fold():
+    session = FitSession.from_fit_kwargs(p0=[30.0, 1.1, 300.0],
+                                         params={"inc": 0, "mstar": 1, "vp_100": 2,
+                                                 "vp_q": -0.5})
+    assert ParameterEditor(session).more.selected_index == 0
+    assert ParameterEditor(FitSession()).more.selected_index is None
