@@ -1,7 +1,8 @@
 """Run controls on state (no browser): counts kept per backend, the warning
 about NUTS chains that run one after another, Continue tied to the run it
-continues, 'stopping' at once, stop latency, and a failed run's progress
-line."""
+continues, 'stopping' at once, stop latency (a real run on the bundled
+example; the chunk sizing on a timed stand-in sampler), and a failed run's
+progress line."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import threading
 import time
 
 from helpers import P0, tutorial_params
+import numpy as np
 import pytest
 
 from eddy_widgets.inference.backends import BACKENDS
+from eddy_widgets.inference.samplers import RunInfo, drive
 from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets import BackendSelector, ChainView, RunControls
@@ -185,3 +188,36 @@ def test_a_failed_run_clears_the_last_runs_progress_line(cube, monkeypatch):
 
 def _fails(*args, **kwargs):
     raise ValueError("no pixel left to fit")
+
+
+class _TimedSampler:
+    """A sampler whose draws take ``seconds_per_draw`` each (no model)."""
+
+    def __init__(self, seconds_per_draw: float):
+        self.seconds_per_draw = seconds_per_draw
+        self.sizes: list[int] = []
+
+    def advance(self, k):
+        time.sleep(k * self.seconds_per_draw)
+        self.sizes.append(k)
+        return np.zeros((1, k, 1)), np.zeros((1, k)), {}
+
+    def snapshot(self):
+        return None
+
+    def restore(self, snapshot):
+        pass
+
+
+def test_chunks_are_sized_to_a_fraction_of_a_second():
+    """The run's chunks take about target_seconds however fast a draw is, so
+    a stop waits at most about that long."""
+    for per_draw in (0.0005, 0.01):
+        sampler = _TimedSampler(per_draw)
+        info = RunInfo("emcee", ("x0",), 1, 0, int(2.0 / per_draw))
+        started = time.perf_counter()
+        assert drive(sampler, info, target_seconds=0.2)
+        seconds = [k * per_draw for k in sampler.sizes]
+        assert max(seconds) < 0.5  # never far above the target
+        assert sum(1 for s in seconds if s >= 0.1) >= len(seconds) // 2  # not tiny
+        assert time.perf_counter() - started < 4.0
