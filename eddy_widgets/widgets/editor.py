@@ -37,9 +37,8 @@ PRIOR_WORDS = {"flat": ("low", "high"), "gaussian": ("mean", "sigma")}
 MORE_TITLE = "More parameters (velocity profiles, self-gravity)"
 
 #: Fixed rows' prior fields are disabled (greyed by the front-end) and carry
-#: this class for themes to dim further. No <style> widget is injected: a
-#: style block in a widget's state stops JupyterLab from finishing the cell
-#: when the widget front-end is missing (seen in the browser test).
+#: this class for themes to dim further. Styles are inline (no <style>
+#: widget), so the editor adds no widget of its own for them.
 DIMMED_CLASS = "eddy-dimmed"
 
 
