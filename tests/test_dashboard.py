@@ -52,6 +52,8 @@ def test_run_opens_the_chains_and_its_end_the_results(cube):
     # Continue from the results: the chains again, then the results.
     s.status = "running"
     assert _open(dash) == "Chains"
+    s.status = "stopping"
+    assert _open(dash) == "Chains"
     s.status = "stopped"
     assert _open(dash) == "Results"
 

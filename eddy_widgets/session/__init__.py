@@ -52,8 +52,9 @@ class FitSession(SetupState, FitMapCall, FitThread):
       (free, value, prior); ``free_order`` lists the free ones in ``p0`` order.
     - ``r_min``, ``r_max``: radial range to fit [arcsec] (``None``: no limit).
     - ``mcmc``: ``'emcee'`` or ``'numpyro'``; ``nwalkers``, ``nburnin``,
-      ``nsteps``: the counts (numpyro: num_chains, num_warmup, num_samples),
-      kept when the backend changes; ``optimize``: find the MAP start first.
+      ``nsteps``: the counts (numpyro: num_chains, num_warmup, num_samples)
+      of the selected backend; each backend keeps its own (``counts_of``), so
+      switching shows that backend's counts; ``optimize``: find the MAP start first.
     - ``options``: ``{backend: BackendOptions}``, the ``mcmc_kwargs`` of each.
 
     Checks (updated on every change): ``issues`` ``{name: message}`` of

@@ -19,6 +19,8 @@ from ..inference.samplers import RunInfo, StopRequested
 #: Run states, in the order a run goes through them.
 #: ``stopping``: Stop was pressed and the chunk in progress is being finished.
 STATUSES = ("idle", "optimising", "running", "stopping", "stopped", "done", "error")
+#: The statuses while a fit's thread works.
+BUSY = ("optimising", "running", "stopping")
 
 #: Folder of the checkpoints of runs started from a session (relative to the
 #: working directory when the run starts).
@@ -80,7 +82,7 @@ class FitThread(HasTraits):
     @property
     def busy(self) -> bool:
         """Whether a fit is being prepared, run or stopped."""
-        return self.status in ("optimising", "running", "stopping")
+        return self.status in BUSY
 
     @property
     def can_resume(self) -> bool:

@@ -21,7 +21,7 @@ STATUS_TEXT = {
     "running": "sampling&hellip;",
     "stopping": "stopping&hellip; (keeping the chunk in progress)",
     "stopped": "stopped &ndash; every draw is kept; Continue resumes",
-    "done": "done &ndash; the verdict is at the top of the results",
+    "done": "done &ndash; the verdict is at the top of the Results tab",
     "error": "failed",
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipywidgets as W
 
 from ..session import FitSession
+from ..session.runner import BUSY
 from .backend import BackendSelector
 from .chains import ChainView
 from .controls import RunControls
@@ -88,8 +89,7 @@ class FitDashboard(W.VBox):
         self.tabs.selected_index = list(self.tabs.titles).index(title)
 
     def _on_status(self, change) -> None:
-        busy = ("optimising", "running")
-        if change.new in busy and change.old not in busy:
+        if change.new in BUSY and change.old not in BUSY:
             self.show("Chains")
             self._tab_at_run = self.tabs.selected_index
         elif change.new in ("stopped", "done"):
