@@ -19,24 +19,13 @@
 # cells with the answers filled in and a few extra cells (marked
 # *Solution*) that show how to get them.
 
-# %% student
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from checks import (check_correlated_parameter, check_fitted_inclination,
-                    check_inclination_by_eye)
 from eddy_widgets import load_example, rotationmap
-
-# %% solution
-import sys
-
-import matplotlib.pyplot as plt
-import numpy as np
-
-sys.path.insert(0, "../exercises")   # the checks live with the exercises
-from checks import (check_correlated_parameter, check_fitted_inclination,
-                    check_inclination_by_eye)
-from eddy_widgets import load_example, rotationmap
+from eddy_widgets.exercises import (check_correlated_parameter,
+                                    check_fitted_inclination, check_inclination_by_eye)
 
 # %% [markdown]
 # ## The data

@@ -19,20 +19,12 @@
 # cells with the answers filled in, and an extra cell (marked *Solution*)
 # that checks the distance scaling with a second fit.
 
-# %% student
+# %%
 import numpy as np
 
-from checks import check_dominant_term, check_stellar_mass, check_total_uncertainty
 from eddy_widgets import load_example, rotationmap
-
-# %% solution
-import sys
-
-import numpy as np
-
-sys.path.insert(0, "../exercises")   # the checks live with the exercises
-from checks import check_dominant_term, check_stellar_mass, check_total_uncertainty
-from eddy_widgets import load_example, rotationmap
+from eddy_widgets.exercises import (check_dominant_term, check_stellar_mass,
+                                    check_total_uncertainty)
 
 # %% [markdown]
 # ## Kepler's law on a disk
@@ -83,6 +75,12 @@ print("free parameters, the columns of samples:", result.names)
 # From `samples`, compute the posterior **median** of the stellar mass and its
 # **1σ uncertainty**, half the distance between the 16th and 84th percentiles
 # (`np.percentile`), both in solar masses.
+#
+# **Precision.** Give the uncertainty to two significant figures and the
+# median to the same decimal place (an uncertainty of 0.0039 Msun: four
+# decimals, e.g. 2.0247). The check accepts any median within half a sigma of
+# the posterior's; with fewer digits it says so ("Close: ... give more
+# digits").
 
 # %% student
 my_mstar = None       # Msun
@@ -91,8 +89,11 @@ my_mstar_err = None   # Msun
 # %% solution
 i = result.names.index("mstar")
 p16, p50, p84 = np.percentile(samples[:, i], [16, 50, 84])
-my_mstar = p50
 my_mstar_err = 0.5 * (p84 - p16)
+decimals = 1 - int(np.floor(np.log10(my_mstar_err)))   # two significant figures
+my_mstar = round(p50, decimals)
+my_mstar_err = round(my_mstar_err, decimals)
+print(f"M* = {my_mstar:.{decimals}f} +/- {my_mstar_err:.{decimals}f} Msun")
 
 # %%
 check_stellar_mass(my_mstar, my_mstar_err, result)

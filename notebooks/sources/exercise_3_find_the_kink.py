@@ -22,22 +22,12 @@
 # disk frame, and an extra cell (marked *Solution*) that shows the answer on
 # the sky.
 
-# %% student
+# %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from checks import check_kink_azimuth, check_kink_radius
 from eddy_widgets import load_example, rotationmap
-
-# %% solution
-import sys
-
-import matplotlib.pyplot as plt
-import numpy as np
-
-sys.path.insert(0, "../exercises")   # the checks live with the exercises
-from checks import check_kink_azimuth, check_kink_radius
-from eddy_widgets import load_example, rotationmap
+from eddy_widgets.exercises import check_kink_azimuth, check_kink_radius
 
 # %% [markdown]
 # ## The fit
