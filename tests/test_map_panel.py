@@ -245,3 +245,12 @@ def test_chunks_redraw_at_most_three_times_a_second(panel):
         panel._chunk(Chunk(), None)
     assert len(draws) == 1
     assert panel._pending is not None
+
+
+def test_model_uses_the_data_colours_residuals_are_symmetric(panel):
+    figs = panel.figures
+    assert figs["model"].limits == pytest.approx(figs["data"].limits, rel=1e-3)
+    assert not figs["model"].auto_limits.value
+    lo, hi = figs["residual"].limits
+    assert lo == pytest.approx(-hi)
+    assert not figs["data"].symmetric and not figs["model"].symmetric

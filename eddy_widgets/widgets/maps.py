@@ -125,7 +125,7 @@ class MapPanel(W.VBox):
                   "rotation": "rotation residual (v_phi)"}
         for name in VIEWS:
             fig = MapFigure(x, y, title=titles[name], unit=UNIT, beam=beam,
-                            scheme="RdBu_r", symmetric=name != "data", **shared)
+                            scheme="RdBu_r", symmetric=name in ("residual", "rotation"), **shared)
             shared = {"scale_x": fig.scale_x, "scale_y": fig.scale_y}
             fig.outline = Contour(contour_lines=[[]], level=0.5, color=MASK_COLOUR,
                                   label_steps=100000,
@@ -141,6 +141,8 @@ class MapPanel(W.VBox):
             fig.figure.interaction = fig.mouse
         self._mode_changed()
         self.figures["data"].set_image(cube.data)
+        # the model on the data's colours, so the two compare by eye
+        self.figures["model"].set_limits(*self.figures["data"].limits)
         self.grid.children = tuple(self.figures.values())
         self.refresh()
 

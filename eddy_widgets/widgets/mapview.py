@@ -10,7 +10,9 @@ the stretch only sends the scale's few numbers and colours, NaN pixels are
 drawn transparent, and it comes with ``MouseInteraction`` (mouse position and
 drags in data coordinates, for the readout and the mask editing) and
 ``Contour`` (outlines). It is what glue-jupyter's image viewer and jdaviz's
-Imviz use for astronomical images.
+Imviz use for astronomical images. With bqplot 0.13 its front end needs
+the ``bqplot-gl`` package (the WebGL figure), installed with it in the
+``widgets`` extra.
 
 Axes are offsets from the image centre in arcsec, east to the left (the x
 scale is reversed) and north up. The stretch is applied to the colour list of
@@ -131,11 +133,12 @@ class MapFigure(W.VBox):
                          num_ticks=5)
         axis_y = bq.Axis(scale=self.scale_y, side="left",
                          label="Delta Dec [arcsec]", num_ticks=5)
-        self.colorbar = bq.ColorAxis(scale=self.colour_scale, side="right", label=unit, num_ticks=5)
+        self.colorbar = bq.ColorAxis(scale=self.colour_scale, side="right", label=unit, num_ticks=5,
+                                     tick_format=".4~g")
         self.figure = bq.Figure(
             title=title, marks=[self.image, self.beam_mark],
             axes=[axis_x, axis_y, self.colorbar],
-            fig_margin={"top": 36, "bottom": 44, "left": 56, "right": 72},
+            fig_margin={"top": 36, "bottom": 44, "left": 56, "right": 96},
             padding_x=0.0, padding_y=0.0,
             layout=W.Layout(width="100%", height="320px", min_width="240px"))
         self.auto_limits = W.Checkbox(value=True, description="auto limits",
