@@ -9,7 +9,8 @@ Importing the package configures JAX (unless you configured it first):
   (``chain_method='parallel'``); this only applies if JAX was not imported yet;
 - a persistent compilation cache in ``~/.cache/eddy_widgets/jax`` (set
   ``EDDY_WIDGETS_JAX_CACHE`` to another folder, or to ``off``), so a second
-  session skips most of the compilation.
+  session skips most of the compilation; it is bounded to 1 GB
+  (``EDDY_WIDGETS_JAX_CACHE_MAX_SIZE``, see :mod:`eddy_widgets.jax_cache`).
 """
 
 import os
@@ -26,12 +27,9 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-_cache = os.environ.get("EDDY_WIDGETS_JAX_CACHE",
-                        os.path.join(os.path.expanduser("~"), ".cache", "eddy_widgets",
-                                     "jax"))
-if _cache.lower() != "off" and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", _cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+from . import jax_cache  # noqa: E402
+
+jax_cache.configure(jax.config)
 
 __version__ = "0.1.0"
 

@@ -6,6 +6,12 @@ azimuth and velocity limits, user mask), so one evaluation costs what those
 pixels cost. With ``beam=True`` the model is evaluated on the whole grid,
 convolved with the beam and then read at the fitted pixels.
 
+The map's arrays (:attr:`Posterior.arrays`) reach the compiled programs as
+arguments, never as constants: a program depends on the fit set-up and the
+shapes only, so its compilation time and its entry in the persistent cache do
+not grow with the map, and posteriors of one set-up on maps of one shape
+share their programs (:func:`programs`).
+
 Two parameterisations are offered:
 
 - the *constrained* one, ``theta`` (the user's values, in ``spec.free`` order),
@@ -20,14 +26,17 @@ Two parameterisations are offered:
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import replace
 from functools import partial
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model import (FLARED_NITER, beam_kernel, convolve_fft, disk_coords, v0_map,
-                     v0_model)
+from ..model import (FLARED_NITER, beam_coverage, beam_kernel, convolve_fft,
+                     disk_coords, v0_map, v0_model)
 from ..parameters import PARAMETERS
 from .priors import Prior
 from .spec import FitSpec
@@ -165,22 +174,41 @@ class Posterior:
         x_sky, y_sky = np.meshgrid(data.xaxis, data.yaxis)
         rows, cols = np.nonzero(self.mask)
         self._rows, self._cols = rows, cols
-        self._x = jnp.asarray(x_sky[rows, cols])
-        self._y = jnp.asarray(y_sky[rows, cols])
-        self._d = jnp.asarray(data.data[rows, cols])
-        self._ivar = jnp.asarray(data.error[rows, cols] ** -2.0)
+        #: The map's arrays, passed to the compiled programs as arguments.
+        self.arrays = {"x": jnp.asarray(x_sky[rows, cols]),
+                       "y": jnp.asarray(y_sky[rows, cols]),
+                       "data": jnp.asarray(data.data[rows, cols]),
+                       "ivar": jnp.asarray(data.error[rows, cols] ** -2.0)}
         if self.beam:
-            self._xgrid, self._ygrid = jnp.asarray(x_sky), jnp.asarray(y_sky)
-            self._kernel = jnp.asarray(beam_kernel(data.bmaj, data.bmin, data.bpa,
-                                                   data.dpix))
+            kernel = jnp.asarray(beam_kernel(data.bmaj, data.bmin, data.bpa, data.dpix))
+            self.arrays.update(x_grid=jnp.asarray(x_sky), y_grid=jnp.asarray(y_sky),
+                               kernel=kernel,
+                               coverage=beam_coverage(x_sky.shape, kernel),
+                               rows=jnp.asarray(rows), cols=jnp.asarray(cols))
+            del self.arrays["x"], self.arrays["y"]
         self._bijections = None
         self.standardizer = Standardizer(np.zeros(spec.ndim), np.ones(spec.ndim))
-        self.log_prob_jit = jax.jit(partial(self.log_prob, value_only=True))
-        self.log_prob_batch = jax.jit(jax.vmap(partial(self.log_prob, value_only=True)))
-        self.value_and_grad = jax.jit(jax.value_and_grad(self.log_prob))
+        #: The compiled programs of this set-up, shared with every posterior
+        #: of the same set-up (each takes the arrays as its first argument).
+        self.programs = programs(self)
+        self.log_prob_jit = partial(self.programs.log_prob, self.arrays)
+        self.log_prob_batch = partial(self.programs.log_prob_batch, self.arrays)
+        self.value_and_grad = partial(self.programs.value_and_grad, self.arrays)
         # Compiled on first use (the bijections are built lazily too).
         self._bijection_jit = jax.jit(self._bijection_vector)
         self._inverse_jit = jax.jit(self._inverse_vector)
+
+    @property
+    def _d(self):
+        return self.arrays["data"]
+
+    @property
+    def _ivar(self):
+        return self.arrays["ivar"]
+
+    @property
+    def _kernel(self):
+        return self.arrays.get("kernel")
 
     # -- Constrained space -----------------------------------------------------
 
@@ -188,44 +216,47 @@ class Posterior:
     def names(self) -> tuple[str, ...]:
         return self.spec.free
 
-    def model_pixels(self, theta, value_only: bool = False):
-        """Model v0 [m/s] at the fitted pixels.
+    def model_pixels(self, theta, value_only: bool = False, arrays=None):
+        """Model v0 [m/s] at the fitted pixels (of ``arrays``, by default
+        :attr:`arrays`; compiled programs pass them as an argument).
 
         ``value_only=True`` builds the program for when no gradient is taken
         (emcee, the reported log-probability): the fixed-point loop is rolled
         and the geometry runs in float32 (velocities to ~1 mm/s, far below
         any map's noise), 3-4x faster on a CPU. Gradients always use float64.
         """
+        a = self.arrays if arrays is None else arrays
         if value_only:
             theta = jnp.asarray(theta).astype(jnp.float32)
         params = self.spec.model_params(theta)
         if self.beam:
-            x, y = self._xgrid, self._ygrid
+            x, y = a["x_grid"], a["y_grid"]
         else:
-            x, y = self._x, self._y
+            x, y = a["x"], a["y"]
         if value_only:
             x, y = x.astype(jnp.float32), y.astype(jnp.float32)
         v0 = v0_model(x, y, params, self.niter, rolled=value_only).astype(float)
         if self.beam:
-            return convolve_fft(v0, self._kernel)[self._rows, self._cols]
+            return convolve_fft(v0, a["kernel"], a["coverage"])[a["rows"], a["cols"]]
         return v0
 
-    def log_likelihood(self, theta, value_only: bool = False):
+    def log_likelihood(self, theta, value_only: bool = False, arrays=None):
         """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels
         (residuals and sum in float64)."""
-        resid = self._d - self.model_pixels(theta, value_only)
-        return -0.5 * jnp.sum(self._ivar * resid * resid)
+        a = self.arrays if arrays is None else arrays
+        resid = a["data"] - self.model_pixels(theta, value_only, a)
+        return -0.5 * jnp.sum(a["ivar"] * resid * resid)
 
     def log_prior(self, theta):
         return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
 
-    def log_prob(self, theta, value_only: bool = False):
+    def log_prob(self, theta, value_only: bool = False, arrays=None):
         """Log-posterior (up to a constant); ``-inf`` outside the prior support.
         Pass ``value_only=True`` where no gradient is taken (see
         :meth:`model_pixels`)."""
         theta = jnp.asarray(theta)
         lp = self.log_prior(theta)
-        ll = self.log_likelihood(theta, value_only)
+        ll = self.log_likelihood(theta, value_only, arrays)
         total = lp + ll
         return jnp.where(jnp.isfinite(lp) & jnp.isfinite(ll), total, -jnp.inf)
 
@@ -294,12 +325,88 @@ class Posterior:
         scale = self.standardizer.scale if scale is None else scale
         return self._bijection_vector(centre + scale * u)[0]
 
-    def potential(self, u, centre=None, scale=None):
+    def potential(self, u, centre=None, scale=None, arrays=None):
         """Minus the log-density of ``u``: NUTS' potential energy (see
-        :meth:`to_constrained` for ``centre`` and ``scale``)."""
+        :meth:`to_constrained` for ``centre`` and ``scale``, :meth:`model_pixels`
+        for ``arrays``)."""
         centre = self.standardizer.centre if centre is None else centre
         scale = self.standardizer.scale if scale is None else scale
         theta, log_det = self._bijection_vector(centre + scale * u)
         log_prior = sum(d.log_prob(theta[i]) for i, d in enumerate(self._distributions))
         # The constant log|scale| of the standardisation is dropped.
-        return -(self.log_likelihood(theta) + log_prior + jnp.sum(log_det))
+        return -(self.log_likelihood(theta, arrays=arrays) + log_prior
+                 + jnp.sum(log_det))
+
+
+# ----------------------------------------------------------------------------
+# Compiled programs, shared between posteriors of one set-up
+# ----------------------------------------------------------------------------
+
+#: Programs of the most recent set-ups (a set-up is what is free, the fixed
+#: values, the priors, the surface iterations and the beam switch).
+_PROGRAMS: OrderedDict = OrderedDict()
+_MAX_SETUPS = 16
+
+
+def programs(posterior: Posterior) -> SimpleNamespace:
+    """The compiled programs of ``posterior``'s set-up, each taking the map's
+    arrays (:attr:`Posterior.arrays`) as its first argument:
+
+    - ``log_prob(arrays, theta)`` and ``log_prob_batch(arrays, thetas)``
+      (``value_only``, for emcee and reports);
+    - ``value_and_grad(arrays, theta)`` (float64 throughout);
+    - ``potential(arrays, u, centre, scale)`` (NUTS' potential energy).
+
+    Posteriors of the same set-up share them, so a second map of the same
+    shape runs without compiling anything.
+    """
+    setup = _setup_of(posterior)
+    try:
+        key = _setup_key(posterior)
+        hash(key)
+    except TypeError:  # an unhashable fixed value or surface: not shared
+        return _compile(setup)
+    found = _PROGRAMS.get(key)
+    if found is None:
+        found = _PROGRAMS[key] = _compile(setup)
+        while len(_PROGRAMS) > _MAX_SETUPS:
+            _PROGRAMS.popitem(last=False)
+    _PROGRAMS.move_to_end(key)
+    return found
+
+
+def _setup_key(posterior: Posterior) -> tuple:
+    spec = posterior.spec
+    fixed = tuple(sorted((k, type(v).__name__, v) for k, v in spec.fixed.items()))
+    return (spec.free, fixed, spec.z_func, tuple(posterior.priors), posterior.niter,
+            posterior.beam)
+
+
+def _setup_of(posterior: Posterior) -> Posterior:
+    """A posterior without its map: what the shared programs close over."""
+    setup = object.__new__(Posterior)
+    setup.data, setup.arrays, setup.mask = None, None, None
+    setup.spec = replace(posterior.spec, mask={})
+    setup.priors, setup.niter = posterior.priors, posterior.niter
+    setup.beam = posterior.beam
+    setup._bijections = None
+    setup.standardizer = Standardizer(np.zeros(setup.spec.ndim),
+                                      np.ones(setup.spec.ndim))
+    return setup
+
+
+def _compile(setup: Posterior) -> SimpleNamespace:
+    def value(arrays, theta):
+        return setup.log_prob(theta, value_only=True, arrays=arrays)
+
+    def log_prob(arrays, theta):
+        return setup.log_prob(theta, arrays=arrays)
+
+    def potential(arrays, u, centre, scale):
+        return setup.potential(u, centre, scale, arrays)
+
+    return SimpleNamespace(
+        log_prob=jax.jit(value),
+        log_prob_batch=jax.jit(jax.vmap(value, in_axes=(None, 0))),
+        value_and_grad=jax.jit(jax.value_and_grad(log_prob, argnums=1)),
+        potential=jax.jit(potential))

@@ -246,18 +246,19 @@ class NutsSampler:
         self.num_warmup = int(num_warmup)
         self.buffer = int(buffer)
         ndim = posterior.spec.ndim
-        # The standardiser goes in as model arguments, not constants, so that
-        # the compiled sampler is the same program from one fit to the next.
-        # The potential is one compiled program even where numpyro calls it
-        # outside a compiled sampler (its start-up evaluates the gradient
-        # eagerly, which would otherwise compile each operation on its own).
-        potential = jax.jit(posterior.potential)
+        # The standardiser and the map's arrays go in as model arguments, not
+        # constants, so that the compiled sampler is the same program from one
+        # fit (and one map of the same shape) to the next. The potential is
+        # one compiled program even where numpyro calls it outside a compiled
+        # sampler (its start-up evaluates the gradient eagerly, which would
+        # otherwise compile each operation on its own).
+        potential = posterior.programs.potential
         self._init_kernel, self._sample_kernel = hmc(
-            potential_fn_gen=lambda centre, scale: partial(potential, centre=centre,
-                                                           scale=scale),
+            potential_fn_gen=lambda centre, scale, arrays: partial(
+                potential, arrays, centre=centre, scale=scale),
             algo="NUTS")
-        self._standardizer = (posterior.standardizer.centre,
-                              posterior.standardizer.scale)
+        self._model_args = (posterior.standardizer.centre,
+                            posterior.standardizer.scale, posterior.arrays)
         if chain_method == "parallel" and jax.local_device_count() < self.nchains:
             warnings.warn(f"chain_method='parallel' needs {self.nchains} devices but "
                           f"JAX sees {jax.local_device_count()}; running the chains "
@@ -348,7 +349,7 @@ class NutsSampler:
                      else self._u0 + 0.25 * chol @ rng.standard_normal(ndim))
             states.append(init(jnp.asarray(start), jnp.asarray(float(step_size)),
                                jnp.asarray(inverse_mass_matrix), keys[c + 1],
-                               self._standardizer))
+                               self._model_args))
         return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
 
     def _compile(self):
@@ -358,12 +359,12 @@ class NutsSampler:
         ndim = self.posterior.spec.ndim
         nbuf = self.buffer
 
-        def chunk(state, count, centre, scale):
+        def chunk(state, count, centre, scale, arrays):
             def body(j, carry):
                 state, out = carry
-                state = sample_kernel(state, model_args=(centre, scale))
+                state = sample_kernel(state, model_args=(centre, scale, arrays))
                 theta = to_constrained(state.z, centre, scale)
-                row = (theta, log_prob(theta, value_only=True),
+                row = (theta, log_prob(theta, value_only=True, arrays=arrays),
                        state.adapt_state.step_size,
                        state.num_steps.astype(jnp.int32), state.diverging,
                        state.accept_prob)
@@ -376,14 +377,14 @@ class NutsSampler:
             return jax.lax.fori_loop(0, count, body, (state, out))
 
         if self.chain_method == "vectorized":
-            return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None)))
+            return jax.jit(jax.vmap(chunk, in_axes=(0, None, None, None, None)))
         if self.chain_method == "parallel":
-            return jax.pmap(chunk, in_axes=(0, None, None, None))
+            return jax.pmap(chunk, in_axes=(0, None, None, None, None))
         one = jax.jit(chunk)
 
-        def sequential(states, count, centre, scale):
+        def sequential(states, count, centre, scale, arrays):
             results = [one(jax.tree_util.tree_map(lambda x: x[c], states), count,
-                           centre, scale)
+                           centre, scale, arrays)
                        for c in range(self.nchains)]
             return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *results)
 
@@ -392,7 +393,7 @@ class NutsSampler:
     def advance(self, k: int):
         """Make ``k`` NUTS transitions in every chain."""
         k = int(min(k, self.buffer))
-        self.state, out = self._run(self.state, k, *self._standardizer)
+        self.state, out = self._run(self.state, k, *self._model_args)
         theta, logp, step, nsteps, div, acc = (np.asarray(o)[:, :k] for o in out)
         depth = np.ceil(np.log2(nsteps.astype(float) + 1.0)).astype(int)
         return theta, logp, {"step_size": step, "num_steps": nsteps,

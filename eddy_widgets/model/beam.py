@@ -35,12 +35,14 @@ def beam_kernel(bmaj, bmin, bpa, dpix, nsigma=4.0):
     return kernel / kernel.sum()
 
 
-def convolve_fft(image, kernel):
+def convolve_fft(image, kernel, coverage=None):
     """Linear (zero-padded) convolution of ``image`` with a centred ``kernel``.
 
     Edge pixels are renormalised by the kernel's coverage so that a constant
     image stays constant, which matters for a velocity map (no darkening of
-    the border towards zero velocity).
+    the border towards zero velocity). ``coverage`` is that normalisation,
+    :func:`beam_coverage` of the image's shape; pass it when convolving many
+    images of one shape (it is computed here otherwise).
     """
     ny, nx = image.shape
     ky, kx = kernel.shape
@@ -51,4 +53,14 @@ def convolve_fft(image, kernel):
         out = jnp.fft.irfft2(jnp.fft.rfft2(a, s=shape) * kernel_f, s=shape)
         return out[ky // 2:ky // 2 + ny, kx // 2:kx // 2 + nx]
 
-    return conv(image) / conv(jnp.ones_like(image))
+    if coverage is None:
+        coverage = conv(jnp.ones_like(image))
+    return conv(image) / coverage
+
+
+def beam_coverage(shape, kernel):
+    """The kernel's coverage of each pixel of a ``shape`` image (1 inside,
+    less than 1 within a kernel half-width of the border): the normalisation
+    :func:`convolve_fft` divides by."""
+    return convolve_fft(jnp.ones(shape, dtype=jnp.asarray(kernel).dtype), kernel,
+                        coverage=1.0)

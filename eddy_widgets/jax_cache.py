@@ -1,0 +1,122 @@
+"""The persistent JAX compilation cache: where it lives and how big it may grow.
+
+Importing :mod:`eddy_widgets` calls :func:`configure`, which
+
+- points JAX's persistent compilation cache at ``~/.cache/eddy_widgets/jax``
+  (``EDDY_WIDGETS_JAX_CACHE`` names another folder, or ``off``), unless JAX
+  was given a cache folder already;
+- keeps only programs that took at least 0.2 s to compile;
+- bounds the folder to 1 GB (``EDDY_WIDGETS_JAX_CACHE_MAX_SIZE``: bytes, or a
+  number with ``KB``, ``MB`` or ``GB``; ``-1`` for no bound). At import the
+  least recently used entries are deleted until the folder is within the
+  bound; when the ``filelock`` package is installed, JAX also evicts while a
+  session runs (``jax_compilation_cache_max_size``).
+
+Entries do not depend on a map's values (the data are arguments of the
+compiled programs, see :mod:`eddy_widgets.inference.posterior`), so one set-up
+on maps of one shape needs one set of entries, of a few hundred kB each.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+import re
+
+#: Default bound of the cache folder [bytes].
+DEFAULT_MAX_SIZE = 1024 ** 3
+
+#: Programs quicker to compile than this [s] are not written to the cache.
+MIN_COMPILE_TIME = 0.2
+
+_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3,
+          "TB": 1024 ** 4}
+
+
+def default_folder() -> str:
+    return os.path.join(os.path.expanduser("~"), ".cache", "eddy_widgets", "jax")
+
+
+def parse_size(text: str) -> int:
+    """``'1GB'``, ``'500 MB'``, ``'123456'`` -> bytes; ``'-1'`` -> -1 (no bound).
+
+    Raises:
+        ValueError: anything else, naming the accepted forms.
+    """
+    match = re.fullmatch(r"\s*(-1|\d+(?:\.\d+)?)\s*([KMGT]?B?)\s*", str(text),
+                         flags=re.IGNORECASE)
+    if match is None or (match.group(1) == "-1" and match.group(2)):
+        raise ValueError(f"EDDY_WIDGETS_JAX_CACHE_MAX_SIZE={text!r}: give bytes or a "
+                         f"number with KB, MB or GB (e.g. 1GB), or -1 for no bound.")
+    if match.group(1) == "-1":
+        return -1
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def max_size(environ=None) -> int:
+    """The bound of the cache folder [bytes] from the environment (-1: none)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("EDDY_WIDGETS_JAX_CACHE_MAX_SIZE")
+    return DEFAULT_MAX_SIZE if text in (None, "") else parse_size(text)
+
+
+def folder_size(folder) -> int:
+    """Bytes held by the cache entries in ``folder``."""
+    return sum(path.stat().st_size for path in _entries(folder))
+
+
+def prune(folder, limit: int) -> list[Path]:
+    """Delete the least recently used entries of ``folder`` (by access time
+    where the file system records it, else by age) until the entries hold at
+    most ``limit`` bytes. Returns the deleted files. ``limit < 0``: nothing."""
+    if limit < 0:
+        return []
+    entries = []
+    for path in _entries(folder):
+        try:
+            st = path.stat()
+        except OSError:  # deleted by another process meanwhile
+            continue
+        entries.append((max(st.st_atime, st.st_mtime), st.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    deleted = []
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        for victim in (path, path.with_name(path.name[:-len("-cache")] + "-atime")):
+            try:
+                victim.unlink()
+            except OSError:
+                pass
+        total -= size
+        deleted.append(path)
+    return deleted
+
+
+def _entries(folder) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.name.endswith("-cache") and p.is_file()]
+
+
+def configure(jax_config, environ=None) -> str | None:
+    """Set up the persistent cache on ``jax.config`` from the environment
+    (see the module doc). Returns the folder in use, or ``None`` (off, or a
+    folder set before, which is left as it is)."""
+    environ = os.environ if environ is None else environ
+    folder = environ.get("EDDY_WIDGETS_JAX_CACHE", default_folder())
+    if folder.lower() == "off" or jax_config.jax_compilation_cache_dir:
+        return None
+    limit = max_size(environ)
+    jax_config.update("jax_compilation_cache_dir", folder)
+    jax_config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME)
+    if limit >= 0:
+        try:
+            prune(folder, limit)
+        except OSError:  # an unreadable folder: JAX reports it when it writes
+            pass
+        if importlib.util.find_spec("filelock") is not None:
+            jax_config.update("jax_compilation_cache_max_size", limit)
+    return folder
