@@ -6,9 +6,10 @@ The widget holds no physics. The map is the package's own model,
 :meth:`rotationmap.evaluate_models`'s function, compiled once for the
 parameters that have sliders; the profile is
 :func:`eddy_widgets.model.emission_surface`, compiled once too. A slider
-change evaluates the model and sends only the new arrays (images and the
-profile's ``y``) inside one ``hold_sync``. Names, units, slider ranges and
-descriptions come from the parameter table (:mod:`eddy_widgets.parameters`).
+change evaluates the model and sends only the new arrays (the images and the
+profile's ``y``) and the readout; colour scales, axes and figures are built
+once. Names, units, slider ranges and descriptions come from the parameter
+table (:mod:`eddy_widgets.parameters`).
 
 The Python side of every redraw (evaluate + send) is timed:
 :attr:`ModelExplorer.redraw_ms` and the small grey line under the maps.

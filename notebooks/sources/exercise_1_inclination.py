@@ -64,67 +64,28 @@ print(f"{inside.sum()} pixels with data")
 # the root-mean-square residual in m/s.
 
 # %%
-import bqplot as bq
-import ipywidgets as W
-import jax
-
-from eddy_widgets.model import v0_map
+from eddy_widgets.widgets.explorer import ModelExplorer
 
 KNOWN = {"x0": 0.02, "y0": -0.015, "PA": 312.0, "mstar": 2.0, "dist": 101.0,
          "vlsr": 5763.0, "z0": 0.26, "psi": 1.7, "r_taper": 3.0, "q_taper": 2.0}
-
-
-@jax.jit
-def model_with_inclination(inc):
-    return v0_map(cube.xaxis, cube.yaxis, KNOWN | {"inc": inc})
+explorer = ModelExplorer(cube, KNOWN | {"inc": 20.0}, sliders=["inc"],
+                         panels=("model", "data", "residual"), model_limit=5.0,
+                         residual_limit=500.0)
 
 
 def rms_residual(inc):
-    model = np.asarray(model_with_inclination(float(inc)))
-    return float(np.sqrt(np.mean((cube.data - model)[inside] ** 2)))
-
-
-x_plot = np.asarray(cube.xaxis)[::-1]      # ascending, shown east-left
-
-
-def panel(title, vmin, vmax):
-    """A bqplot heat map of the map's grid, blue (vmin) to red (vmax)."""
-    scales = {"x": bq.LinearScale(reverse=True), "y": bq.LinearScale(),
-              "color": bq.ColorScale(scheme="RdBu", reverse=True, min=vmin, max=vmax)}
-    heat = bq.HeatMap(x=x_plot, y=np.asarray(cube.yaxis),
-                      color=np.zeros(cube.data.shape), scales=scales)
-    fig = bq.Figure(marks=[heat], title=title, animation_duration=0,
-                    axes=[bq.Axis(scale=scales["x"], label="arcsec"),
-                          bq.Axis(scale=scales["y"], orientation="vertical")],
-                    fig_margin={"top": 40, "bottom": 45, "left": 40, "right": 15},
-                    layout=W.Layout(width="300px", height="300px"))
-    return heat, fig
-
-
-model_heat, model_fig = panel("model - vlsr (±5 km/s)", -5, 5)
-data_heat, data_fig = panel("data - vlsr (±5 km/s)", -5, 5)
-resid_heat, resid_fig = panel("data - model (±500 m/s)", -500, 500)
-data_heat.color = np.where(inside, (cube.data - KNOWN["vlsr"]) / 1e3, 0.0)[:, ::-1]
-inc_slider = W.FloatSlider(value=20.0, min=0.0, max=89.0, step=0.5,
-                           description="inclination [deg]", continuous_update=True,
-                           style={"description_width": "initial"},
-                           layout=W.Layout(width="500px"))
-readout = W.HTML()
+    """Root-mean-square of data - model [m/s] for inclination ``inc`` [deg]
+    (moves the slider there)."""
+    explorer.set(inc=inc)
+    return explorer.residual_rms
 
 
 def show_inclination(inc):
-    """Redraw the maps for inclination ``inc`` [deg]; returns the readout."""
-    model = np.asarray(model_with_inclination(float(inc)))
-    model_heat.color = np.where(inside, (model - KNOWN["vlsr"]) / 1e3, 0.0)[:, ::-1]
-    resid_heat.color = np.where(inside, cube.data - model, 0.0)[:, ::-1]
-    readout.value = (f"inc = {inc:.1f} deg: rms of data - model = "
-                     f"{rms_residual(inc):.0f} m/s")
-    return readout.value
+    """Move the slider to inclination ``inc`` [deg]; returns the readout."""
+    return f"inc = {inc:.1f} deg: rms of data - model = {rms_residual(inc):.0f} m/s"
 
 
-inc_slider.observe(lambda change: show_inclination(change["new"]), names="value")
-show_inclination(inc_slider.value)
-W.VBox([inc_slider, W.HBox([model_fig, data_fig, resid_fig]), readout])
+explorer
 
 # %% [markdown]
 # Move the slider until the residual map looks like noise. (A saved copy of
