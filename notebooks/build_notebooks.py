@@ -105,16 +105,58 @@ def build(stem: str, variant: str) -> nbformat.NotebookNode:
     return nb
 
 
+#: Run in the kernel after the last cell (not stored): sends the full state
+#: of every live widget, so that changes made outside a cell's execution (a
+#: fit's thread) are in the stored state, and prints the live widgets' ids.
+SYNC_WIDGETS = """\
+import json as _json
+try:
+    from ipywidgets.widgets.widget import _instances as _live
+except ImportError:
+    _live = {}
+for _widget in list(_live.values()):
+    # All but an Output widget's msg_id (which routes a running cell's output).
+    _widget.send_state(key=[k for k in _widget.keys if k != "msg_id"])
+print(_json.dumps(sorted(_live)))
+"""
+
+
 def execute(nb: nbformat.NotebookNode, path: Path, timeout: int = 1800) -> None:
     """Run ``nb`` in a fresh kernel with the notebook's folder as working
-    directory, storing outputs as ``pytest --nbval`` will see them."""
+    directory, storing outputs as ``pytest --nbval`` will see them, and the
+    state of its widgets in the notebook's metadata (``widgets`` ->
+    ``application/vnd.jupyter.widget-state+json``, as JupyterLab's "Save
+    Widget State Automatically" does), so that a reader who has not run it
+    (GitHub, nbviewer, ``jupyter nbconvert --to html``, Binder before running)
+    sees the widgets instead of their text stand-in. nbval compares the
+    text outputs and never the widget views (their model ids vary)."""
+    import json
+
     from nbclient import NotebookClient
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
-                            store_widget_state=False)
-    client.execute()
-    nb.metadata.pop("widgets", None)
+                            store_widget_state=True)
+    client.reset_execution_trackers()
+    with client.setup_kernel():
+        info = client.wait_for_reply(client.kc.kernel_info())
+        nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index,
+                                execution_count=client.code_cells_executed + 1)
+        sync = nbformat.v4.new_code_cell(SYNC_WIDGETS)
+        nb.cells.append(sync)
+        try:
+            client.execute_cell(sync, len(nb.cells) - 1, store_history=False)
+        finally:
+            nb.cells.pop()
+        text = "".join(o.get("text", "") for o in sync.outputs
+                       if o.get("name") == "stdout").strip()
+        live = set(json.loads(text.splitlines()[-1])) if text else set()
+        # Widgets closed on the way (replaced views) are not shown anywhere.
+        client.widget_state = {k: v for k, v in client.widget_state.items()
+                               if k in live}
+        client.set_widgets_metadata()
 
 
 def main(argv=None) -> int:
