@@ -290,6 +290,7 @@ class ChainView(W.VBox):
         self.x_scale = bq.LinearScale(allow_padding=False, min=0.0, max=1.0)
         self._reset_buffers(None)
         super().__init__([self.title, self.progress, self.grid], **kwargs)
+        self.add_class("eddy-chains")
         session.observe(self._on_run, names=["run_id"])
         session.observe(self._on_status, names=["status"])
         session.observe_chunks(self._on_chunk)

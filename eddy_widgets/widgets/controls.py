@@ -90,6 +90,7 @@ class RunControls(W.VBox):
                                   W.HTML("draws")]),
                           self.note, self.status, self.reason, self.error],
                          **kwargs)
+        self.status.add_class("eddy-status")
         session.observe(self._update, names=["status", "issues", "valid", "cube",
                                              "error", "messages", "checkpoint",
                                              "checkpoint_file", "checkpoint_interval",
@@ -124,8 +125,9 @@ class RunControls(W.VBox):
                                  + "</ul></div>")
         else:
             self.reason.value = ""
-        self.status.value = (f"<b>Status</b>: {STATUS_TEXT[s.status]}<br>"
-                             f"<span style='font-size:90%'>{checkpoint_text(s)}</span>")
+        self.status.value = (f"<div style='line-height:1.4'><b>Status</b>: "
+                             f"{STATUS_TEXT[s.status]}<br><span style='font-size:90%'>"
+                             f"{checkpoint_text(s)}</span></div>")
         parts = []
         if s.error:
             parts.append(f"<div style='color:#c62828; white-space:pre-wrap'>"

@@ -75,6 +75,7 @@ class FitDashboard(W.VBox):
         # it shows whichever tab is open.
         self.chains.children = tuple(c for c in self.chains.children
                                      if c is not self.chains.progress)
+        self.chains.progress.add_class("eddy-progress")
         header = W.VBox([self.controls, self.chains.progress],
                         layout=W.Layout(flex="0 0 auto"))
         setup = W.VBox([self.backend, self.editor])
@@ -82,6 +83,7 @@ class FitDashboard(W.VBox):
                           titles=list(TABS))
         self._tab_at_run: int | None = None
         super().__init__([header, self.tabs], layout=W.Layout(width="100%"))
+        self.add_class("eddy-dashboard")
         session.observe(self._on_status, names=["status"])
 
     def show(self, title: str) -> None:

@@ -101,6 +101,7 @@ class MapPanel(W.VBox):
             grid_gap="4px", width="100%"))
         self.mode.observe(self._mode_changed, "value")
         super().__init__([W.HBox([self.mode, self.status]), self.grid])
+        self.add_class("eddy-maps")
         session.observe(self._cube_changed, "cube")
         session.observe(self._mask_changed, ["r_min", "r_max", "extra_params"])
         session.observe(self._status_changed, "status")

@@ -68,7 +68,8 @@ def verdict_html(converged: bool, notes: list[str]) -> str:
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     listing = (f"<ul class='eddy-warnings' style='margin:2px 0; color:{colour}'>"
                f"{items}</ul>" if notes else "")
-    return f"<div class='eddy-verdict'>{head}{listing}</div>"
+    # Widgets' HTML lines are 28 px apart unless told (ipywidgets' inline height).
+    return f"<div class='eddy-verdict' style='line-height:1.4'>{head}{listing}</div>"
 
 
 def _legend(result, truths: bool) -> list[str]:
@@ -151,7 +152,8 @@ def posterior_table(result, truths: dict | None = None) -> str:
         rows.append("<tr>" + "".join(f"<td {cell}>{c}</td>" for c in cells) + "</tr>")
     legend = "".join(f"<div>{line}</div>" for line in _legend(result, bool(truths)))
     return (f"<table class='eddy-posterior'><tr>{head}</tr>{''.join(rows)}</table>"
-            f"<div class='eddy-legend' style='font-size:85%; color:#555'>{legend}</div>"
+            f"<div class='eddy-legend' style='font-size:85%; color:#757575; line-height:1.35'>"
+            f"{legend}</div>"
             f"<div style='font-size:90%'>{html.escape('; '.join(_facts(result)))}</div>")
 
 

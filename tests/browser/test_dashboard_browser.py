@@ -2,12 +2,17 @@
 
 JupyterLab runs on localhost (see conftest.py), Debian's Chromium opens
 ``dashboard.ipynb`` (the dashboard on the bundled example, emcee with 32
-walkers and far more steps than the test waits for), runs it from the Run
-menu, presses the dashboard's Run button, waits until the bqplot traces have
-drawn points, checks that they grow and that the progress line (written from
-the fit's thread) moves, presses Stop and waits for the posterior table.
-Everything is read from the page; screenshots of each stage go to
-``test-artifacts/browser/``.
+walkers and far more steps than the test waits for) in a laptop's window,
+1280 x 720 with the file browser open, runs it from the Run menu, scrolls the
+dashboard to the top as a person would, presses its Run button, waits until
+the bqplot traces have drawn points, checks that the status, the progress
+line and growing traces are all on screen without scrolling, that the progress
+line (written from the fit's thread) moves, presses Stop and waits for the
+verdict and the posterior table; then, in the maps tab, moves the mouse over
+the data map and reads r and phi under the cursor, and checks that the
+residual map was drawn. After the second run JupyterLab is switched to its
+dark theme for screenshots of every tab. Everything is read from the page;
+screenshots of each stage go to ``test-artifacts/browser/``.
 
 :func:`exercise_dashboard` gives a :class:`Verdict` instead of asserting, so
 that the same check can be shown to fail when JupyterLab lacks the widget
@@ -54,20 +59,61 @@ from eddy_widgets.cli import TUTORIAL_PARAMS
 FREE = [name for name, value in TUTORIAL_PARAMS.items() if isinstance(value, int)]
 #: Generous bounds [s]: speed is for the benchmarks, these catch a hang.
 FIRST_POINT_LIMIT = {"cold": 90.0, "warm": 30.0}
-VIEWPORT = {"width": 1600, "height": 1000}
+#: A laptop's screen (the file browser is opened too, see open_notebook).
+VIEWPORT = {"width": 1280, "height": 720}
 
-#: Trace points drawn by bqplot: the ``d`` of every visible ``path.line``
-#: (``M``/``L`` commands). The warmup band's outline is a Lines mark drawn
-#: with opacity 0 and stroke width 0: not counted.
-POINTS_JS = """() => {
+#: The part of the window where the notebook shows: an element is on screen
+#: when it lies inside this box (JupyterLab's menus, toolbar and status bar
+#: take the rest of the window).
+NOTEBOOK_BOX_JS = """() => {
+  const outer = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer')
+    || document.querySelector('.jp-NotebookPanel .jp-Notebook');
+  const r = outer.getBoundingClientRect();
+  return {top: Math.max(r.top, 0), bottom: Math.min(r.bottom, window.innerHeight),
+          left: Math.max(r.left, 0), right: Math.min(r.right, window.innerWidth)};
+}"""
+
+#: Trace points drawn by the chain view's bqplot figures: the ``d`` of every
+#: visible ``path.line`` (``M``/``L`` commands); with ``onScreen`` only those
+#: of figures wholly inside the notebook's visible box. The warmup band's
+#: outline is a Lines mark drawn with opacity 0 and stroke width 0: not
+#: counted; nor are the map panel's beam ellipses (not in the chain view).
+POINTS_JS = """(onScreen) => {
+  const box = (%s)();
   let points = 0, lines = 0;
-  for (const p of document.querySelectorAll('.bqplot path.line')) {
+  for (const p of document.querySelectorAll('.eddy-chains .bqplot path.line')) {
     if (p.style.opacity === '0' || p.style.strokeWidth === '0') continue;
+    if (onScreen) {
+      const r = p.closest('.bqplot').getBoundingClientRect();
+      if (r.height === 0 || r.top < box.top - 1 || r.bottom > box.bottom + 1
+          || r.left < box.left - 1 || r.right > box.right + 1) continue;
+    }
     const n = ((p.getAttribute('d') || '').match(/[ML]/g) || []).length;
     if (n) { lines += 1; points += n; }
   }
   return {points, lines};
-}"""
+}""" % NOTEBOOK_BOX_JS
+
+#: For each selector: whether its first element is shown wholly inside the
+#: notebook's visible box.
+ON_SCREEN_JS = """(selectors) => {
+  const box = (%s)();
+  const out = {};
+  for (const sel of selectors) {
+    const el = document.querySelector(sel);
+    const r = el ? el.getBoundingClientRect() : null;
+    out[sel] = !!r && r.height > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1
+      && r.left >= box.left - 1 && r.right <= box.right + 1;
+  }
+  return out;
+}""" % NOTEBOOK_BOX_JS
+
+#: What must be on screen after Run without scrolling: the status and the
+#: progress line with its time left (the growing traces are counted apart).
+AFTER_RUN_ON_SCREEN = (".eddy-status", ".eddy-progress")
+
+#: The map panel's readout under the cursor: r and phi with their numbers.
+READOUT_RE = r"r\s*[\d.]+\u2033.*\u03c6\s*[+\-\u2212]?[\d.]+\u00b0"
 
 #: Texts of the dashboard's HTML lines.
 TEXT_JS = """(part) => {
@@ -102,7 +148,7 @@ RUN_CLICK_JS = """() => {
 #: Milliseconds from pressing Run to the first trace point, once drawn.
 FIRST_POINT_JS = """() => {
   if (window.__eddyRunClicked === null) return false;
-  const drawn = (%s)();
+  const drawn = (%s)(false);
   return drawn.points > 0 ? performance.now() - window.__eddyRunClicked : false;
 }""" % POINTS_JS
 
@@ -116,8 +162,13 @@ class Verdict:
     stage: str = ""
     reason: str = ""
     first_point_s: float | None = None
-    #: (seconds after the first point, points, lines, draws done)
+    #: (seconds after the first point, points, lines, draws done, points in
+    #: the figures on screen)
     samples: list = field(default_factory=list)
+    #: after Run, without scrolling: {selector: on screen} (AFTER_RUN_ON_SCREEN)
+    on_screen: dict = field(default_factory=dict)
+    #: the map panel's readout with the mouse over the data map
+    readout: str = ""
     stop_s: float | None = None
     table_s: float | None = None
     output_text: str = ""
@@ -143,7 +194,8 @@ class Verdict:
     def _text(self) -> str:
         if self.ok:
             return (f"ok: first point {self.first_point_s:.2f} s after Run, "
-                    f"points/draws {[(s[1], s[3]) for s in self.samples]}, "
+                    f"points/draws/points on screen "
+                    f"{[(s[1], s[3], s[4]) for s in self.samples]}, "
                     f"stopped {self.stop_s:.2f} s and table {self.table_s:.2f} s "
                     f"after Stop" + ("; the first render said 'model not found' "
                                      "and the cell was run again" if self.rerendered
@@ -207,9 +259,36 @@ def open_notebook(page, lab) -> None:
         elif re.search(r"\(ipykernel\) \| Idle", page.evaluate(
                 "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
                 ".map(e => e.textContent).join(' ')")):
+            open_file_browser(page)
             return
         page.wait_for_timeout(250)
     raise AssertionError("the notebook's kernel did not start")
+
+
+def open_file_browser(page) -> None:
+    """The left sidebar's file browser open, as most people keep it (it
+    takes ~250 px of a laptop's width)."""
+    if not page.locator("#filebrowser").is_visible():
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='filebrowser']"
+                     ).click()
+    page.locator("#filebrowser").wait_for(state="visible")
+
+
+def tab(page, title: str) -> None:
+    """Open the dashboard's (or a panel's) tab called ``title``."""
+    page.locator(".lm-TabBar-tabLabel",
+                 has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")).first.click()
+    page.wait_for_timeout(300)
+
+
+def dark_theme(page) -> None:
+    """Settings > Theme > JupyterLab Dark, as a person switches it."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Settings$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^JupyterLab Dark$")).click()
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'",
+                           timeout=30_000)
+    page.wait_for_timeout(1000)
 
 
 def menu(page, top: str, item: str) -> None:
@@ -274,6 +353,9 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
             return v.fail("dashboard", "no Run button rendered within "
                           f"{render_grace:.0f} s of the cell's end; the output shows "
                           f"{v.output_text[:200]!r}")
+    # A person scrolls the dashboard to the top of the notebook and presses
+    # Run; nothing is scrolled after that.
+    scroll_to(page, ".eddy-dashboard")
     page.wait_for_timeout(500)
     shots.take("dashboard", v)
 
@@ -296,20 +378,29 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
     # increase between two looks (a few more seconds are allowed for one).
     t0 = time.monotonic()
     while True:
-        drawn = page.evaluate(POINTS_JS)
+        drawn = page.evaluate(POINTS_JS, False)
+        seen = page.evaluate(POINTS_JS, True)
         v.samples.append((round(time.monotonic() - t0, 2), drawn["points"],
-                          drawn["lines"], draws_done(page)))
-        grew = any(b[1] > a[1] for a, b in zip(v.samples, v.samples[1:]))
+                          drawn["lines"], draws_done(page), seen["points"]))
+        # Growth counts on screen: the traces a person sees without scrolling.
+        grew = any(b[4] > a[4] for a, b in zip(v.samples, v.samples[1:]))
         elapsed = time.monotonic() - t0
         if elapsed >= grow_seconds + 8 or (elapsed >= grow_seconds and grew):
             break
         page.wait_for_timeout(500)
     moved = v.samples[-1][3] > v.samples[0][3] >= 0
+    v.on_screen = page.evaluate(ON_SCREEN_JS, list(AFTER_RUN_ON_SCREEN))
     shots.take("running", v)
     if not grew:
-        return v.fail("growth", f"the traces did not grow: {v.samples}")
+        return v.fail("growth", f"the traces on screen did not grow: {v.samples}")
     if not moved:
         return v.fail("progress", f"the progress line did not move: {v.samples}")
+    if not all(v.on_screen.values()):
+        return v.fail("layout", f"after Run, not on screen without scrolling: "
+                      f"{[k for k, ok in v.on_screen.items() if not ok]}")
+    if "left" not in text_of(page, "draws per chain"):
+        return v.fail("progress", f"the progress line gives no time left: "
+                      f"{text_of(page, 'draws per chain')!r}")
 
     # 4. Stop; the status says so and the posterior table appears.
     t0 = time.monotonic()
@@ -347,14 +438,82 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
     page.wait_for_timeout(500)
     shots.take("results", v)
     page.locator(".lm-TabBar-tab", has_text="residual maps").click()
-    scroll_to(page, ".jupyter-widget-TabPanel", "end")
+    scroll_to(page, ".eddy-verdict")
     page.wait_for_timeout(500)
-    shots.take("maps", v)
+    shots.take("residual-figure", v)
     page.locator(".lm-TabBar-tab", has_text="corner").click()
-    scroll_to(page, ".jp-OutputArea-output")
-    shots.take("full", v, tall=3600)
+
+    # 6. The maps tab: the posterior median's model and residual, and the
+    # readout under the mouse.
+    failure = explore_maps(page, shots, v)
+    if failure:
+        return v.fail("maps", failure)
+    tab(page, "Results")
+    scroll_to(page, ".eddy-dashboard")
+    shots.take("full", v, tall=2400)
     v.ok = True
     return v
+
+
+def explore_maps(page, shots: Shots, v: Verdict) -> str:
+    """Open the maps tab after the run: the status says the maps show the
+    posterior median, the residual map is drawn (not blank), and the mouse
+    over the data map gives r and phi in the readout. Returns what failed
+    ('' if nothing)."""
+    tab(page, "Maps")
+    scroll_to(page, ".eddy-dashboard")
+    try:
+        page.wait_for_function(
+            "() => document.querySelector('.eddy-maps').textContent"
+            ".includes('posterior median')", timeout=30_000, polling=250)
+    except Exception:  # noqa: BLE001
+        shots.take("maps-not-updated", v)
+        return "the map panel does not say it shows the posterior median"
+    figures = page.locator(".eddy-maps .bqplot")
+    if figures.count() < 3:
+        return f"{figures.count()} map figures drawn, not data, model and residual"
+    page.wait_for_timeout(1000)
+    residual = figures.nth(2)
+    residual.scroll_into_view_if_needed()
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(BytesIO(residual.screenshot())).convert("RGB"))
+    colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    if colours < 50:
+        shots.take("residual-blank", v)
+        return f"the residual map looks blank ({colours} colours)"
+    data = figures.nth(0)
+    scroll_to(page, ".eddy-maps")
+    box = data.bounding_box()
+    for fx, fy in ((0.40, 0.45), (0.45, 0.5), (0.5, 0.55)):
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"],
+                        steps=4)
+        page.wait_for_timeout(300)
+    try:
+        handle = page.wait_for_function(
+            "(pattern) => { const re = new RegExp(pattern);"
+            " const t = [...document.querySelectorAll('.eddy-maps .widget-html-content')]"
+            ".map(e => e.textContent).find(t => re.test(t)); return t || false; }",
+            arg=READOUT_RE, timeout=15_000, polling=200)
+        v.readout = handle.json_value()
+    except Exception:  # noqa: BLE001
+        shots.take("no-readout", v)
+        return "no r and phi in the readout with the mouse over the data map"
+    shots.take("maps", v)
+    return ""
+
+
+def dark_screenshots(page, shots: Shots) -> None:
+    """Every tab of the dashboard under JupyterLab Dark."""
+    dark_theme(page)
+    for title in ("Set-up", "Chains", "Maps", "Results"):
+        tab(page, title)
+        scroll_to(page, ".eddy-dashboard")
+        page.wait_for_timeout(500)
+        shots.take(f"dark-{title.lower()}")
 
 
 def new_page(browser):
@@ -378,9 +537,12 @@ def test_dashboard_runs_draws_and_stops(lab_factory, browser, artifacts, tmp_pat
         assert cold.ok, f"{cold}\n{lab.log_tail()}"
         assert any(cache.iterdir()), "the first run left no compilation cache"
         restart_and_run_all(page)
-        warm = exercise_dashboard(page, Shots(page, artifacts, "warm"))
+        shots = Shots(page, artifacts, "warm")
+        warm = exercise_dashboard(page, shots)
         print(f"[browser] warm compilation cache, new kernel: {warm}")
         assert warm.ok, f"{warm}\n{lab.log_tail()}"
+        dark_screenshots(page, shots)
+        assert page.evaluate("() => document.body.dataset.jpThemeLight") == "false"
     finally:
         context.close()
     print(f"[browser] Run -> first trace point: {cold.first_point_s:.2f} s with an "
@@ -390,6 +552,7 @@ def test_dashboard_runs_draws_and_stops(lab_factory, browser, artifacts, tmp_pat
         print("[browser] page errors:", *errors, sep="\n  ")
     for name, v in (("cold", cold), ("warm", warm)):
         assert v.first_point_s < FIRST_POINT_LIMIT[name], v
+        print(f"[browser] {name}: readout over the data map: {v.readout!r}")
     assert not errors, errors
 
 
