@@ -480,3 +480,20 @@ def test_ctrl_c_while_waiting_stops_the_run_and_keeps_every_draw(
     assert result.stopped and 5 <= result.n_draws("sampling") < 1_000_000
     assert FitResult.load(session.checkpoint_file) == result
     assert session.can_resume
+
+
+def test_script_reads_the_same_pixels_as_the_cube():
+    """Without FOV / downsample given, the script loads the map as the
+    session's cube was loaded (the map records both), not the whole file."""
+    from eddy_widgets.data import load_example
+    from eddy_widgets.rotationmap import rotationmap
+
+    ex = load_example()
+    cube = rotationmap(ex.v0, FOV=4.0, downsample=8)
+    session = FitSession(cube=cube)
+    script = session.to_script()
+    assert "FOV=4.0, downsample=8)" in script
+    line = next(ln for ln in script.splitlines() if ln.startswith("cube = rotationmap("))
+    namespace: dict = {}
+    exec("from eddy_widgets.rotationmap import rotationmap\n" + line, namespace)
+    assert namespace["cube"].data.shape == cube.data.shape

@@ -259,8 +259,8 @@ class FitMapCall(HasTraits):
         Args:
             path: the v0 map (default: the cube's file).
             uncertainty: its uncertainty map (default: the cube's, if any).
-            FOV, downsample: as the map was loaded (not stored on the cube;
-                give them to reproduce the same pixels).
+            FOV, downsample: as the map was loaded (default: as the cube's
+                map records them, so the script fits the same pixels).
             plots, returns: ``fit_map``'s arguments (default: its defaults).
         """
         kwargs = self.to_fit_kwargs()
@@ -269,6 +269,10 @@ class FitMapCall(HasTraits):
             path = getattr(data, "path", None)
             if uncertainty is None:
                 uncertainty = getattr(data, "uncertainty_path", None)
+        if FOV is None:
+            FOV = getattr(data, "FOV", None)  # noqa: N806
+        if downsample is None:
+            downsample = getattr(data, "downsample", None)
         if path is None:
             raise ValueError("to_script needs the path of the v0 map (path=...).")
         mcmc_kwargs = self.mcmc_kwargs(objects=False)
