@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 import math
-import os
 
 from traitlets import Any, Bool, Dict, Enum, HasTraits, Int, List, Unicode, observe
 
@@ -164,16 +163,21 @@ class SetupState(HasTraits):
     def chain_warning(self) -> str:
         """A sentence when NUTS chains would run one after another
         (``chain_method='sequential'``, or ``'parallel'`` with more chains than
-        CPU cores), saying how much longer the run takes; ``''`` otherwise."""
+        JAX devices: CPU cores, or GPUs), saying how much longer the run takes;
+        ``''`` otherwise."""
+        import jax
+
         n = self.nwalkers
         if self.mcmc != "numpyro" or n < 2:
             return ""
         method = self.options["numpyro"].chain_method
         if method == "sequential":
             why = "chain_method 'sequential' runs them one after another"
-        elif method == "parallel" and n > (os.cpu_count() or 1):
-            why = (f"'parallel' needs one CPU core per chain and this machine has "
-                   f"{os.cpu_count() or 1}, so they run one after another")
+        elif method == "parallel" and n > jax.local_device_count():
+            devices = jax.local_device_count()
+            kind = "CPU cores" if jax.default_backend() == "cpu" else "devices"
+            why = (f"'parallel' needs one device per chain and JAX sees {devices} "
+                   f"{kind}, so they run one after another")
         else:
             return ""
         return (f"{n} NUTS chains: {why}, so the run takes about {n} times as long "
