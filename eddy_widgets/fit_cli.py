@@ -52,6 +52,7 @@ from pathlib import Path
 import sys
 import time
 
+from .analysis.deprojection import GEOMETRY_NAMES
 from .inference.backends import BACKENDS, COUNT_ARGS
 from .parameters import MASK_SETTINGS, PARAMETERS
 
@@ -289,9 +290,6 @@ def run(config: dict, out: Path, progress: bool = True,
     return 0
 
 
-GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
-
-
 #: What :func:`write_products` can write: the result file, the fit's figures,
 #: the model and residual FITS, and the disk-frame products (the polar
 #: residual and the rotation curve, data and figures).
@@ -347,16 +345,10 @@ def write_products(cube, result, out: Path, overwrite: bool = False,
         written += [Path(p).name for p in paths]
     if "disk_frame" not in parts:
         return written
-    geometry = {k: median[k] for k in GEOMETRY if median.get(k) is not None}
-    residual = cube.data - model
-    rgrid, tgrid, polar = cube.polar_deprojection(residual, **geometry)
-    # Nearest-neighbour regridding fills radii beyond the data: blank them.
-    r_pix = cube.disk_coords(**geometry)[0]
-    r_data = float(np.nanmax(np.where(np.isfinite(residual), r_pix, np.nan)))
-    polar = np.where(np.asarray(rgrid)[None, :] <= r_data, polar, np.nan)
-    np.savez_compressed(out / "polar_residual.npz", r=rgrid, phi=np.degrees(tgrid),
-                        residual=polar)
-    fig = P.plot_polar_residual(rgrid, np.degrees(tgrid), polar)
+    geometry = {k: median[k] for k in GEOMETRY_NAMES if median.get(k) is not None}
+    rgrid, phi, polar = cube.polar_residual(None, median)
+    np.savez_compressed(out / "polar_residual.npz", r=rgrid, phi=phi, residual=polar)
+    fig = P.plot_polar_residual(rgrid, phi, polar)
     save_figure(fig, out / f"polar_residual.{ext}")
     written += ["polar_residual.npz", f"polar_residual.{ext}"]
     rpnts, velo, dvelo = cube.fit_annuli(**geometry, plots="none", returns="profiles")

@@ -146,6 +146,30 @@ class AfterFitMethods:
         _, phi, z = DiskGeometry.from_params(values).coords(self.xaxis, self.yaxis)
         return profiles.deproject_residual(self.data - model, phi, z, values["inc"])
 
+    def polar_residual(self, samples, params):
+        """The residual ``data - model`` of the posterior-median model on a
+        disk-frame polar grid (:meth:`polar_deprojection`), blank beyond the
+        largest radius the data reach (nearest-neighbour regridding would
+        fill those radii with the edge's values).
+
+        ``samples`` may be ``None`` when ``params`` has no free parameters
+        (e.g. a posterior median as ``{name: value}``).
+
+        Returns:
+            ``(rgrid, phi, residual)``: radii [arcsec], polar angles [deg]
+            and the residual [m/s], ``residual[j, i]`` at ``(phi[j],
+            rgrid[i])``.
+        """
+        values, model = self._fitted(samples, params)
+        geometry = {k: values[k] for k in deprojection.GEOMETRY_NAMES
+                    if values.get(k) is not None}
+        residual = self.data - model
+        rgrid, tgrid, polar = self.polar_deprojection(residual, **geometry)
+        r_pix = self.disk_coords(**geometry)[0]
+        r_data = float(np.nanmax(np.where(np.isfinite(residual), r_pix, np.nan)))
+        polar = np.where(np.asarray(rgrid)[None, :] <= r_data, polar, np.nan)
+        return rgrid, np.degrees(tgrid), polar
+
     def mirror_residual(self, samples, params, mirror_velocity_residual=True,
                         mirror_axis="minor", return_deprojected=False,
                         deprojected_dpix_scale=1.0):

@@ -504,3 +504,31 @@ def test_after_fit_medians_take_pa_on_the_circle(small_cube, example):
     assert values["PA"] == pytest.approx(0.5, abs=0.1)
     assert small_cube._median_params(pa[:, None], params)["PA"] == pytest.approx(
         0.5, abs=0.1)
+
+
+def test_polar_residual_is_blank_beyond_the_data_and_finds_the_kink():
+    """``polar_residual`` (the results panel's and the CLI's disk-frame
+    residual): nothing beyond the largest radius with data (regridding would
+    repeat the edge there), and on the 'kink' example the largest smoothed
+    residual sits at the kink's radius and azimuth."""
+    from scipy.ndimage import gaussian_filter
+
+    from eddy_widgets import load_example
+
+    example = load_example("kink")
+    kink, truths = example.perturbation, example.truths
+    cube = rotationmap(example.v0, FOV=8.0)
+    params, samples = fixed_params(truths)
+    # A map with data out to 2.5 arcsec only (as after clipping).
+    geo = {k: truths[k] for k in GEOMETRY}
+    r_pix = cube.disk_coords(**geo)[0]
+    cube = with_data(cube, np.where(r_pix < 2.5, cube.data, np.nan))
+    rgrid, phi, polar = cube.polar_residual(samples, params)
+    assert polar.shape == (len(phi), len(rgrid)) and np.all(np.abs(phi) <= 180.0)
+    beyond = np.asarray(rgrid) > 2.5
+    assert beyond.any() and np.all(np.isnan(polar[:, beyond]))
+    assert np.isfinite(polar[:, np.asarray(rgrid) < 2.4]).all()
+    smooth = gaussian_filter(np.nan_to_num(polar), sigma=(2, 2))
+    j, i = np.unravel_index(np.argmax(smooth), smooth.shape)
+    assert rgrid[i] == pytest.approx(kink["r"], abs=0.1)
+    assert phi[j] == pytest.approx(kink["phi"], abs=10.0)

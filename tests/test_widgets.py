@@ -361,7 +361,9 @@ def test_run_fills_chain_view_and_results(cube, example):
     assert "ESS" in results.table.value and "n/&tau;" in results.table.value
     assert "R-hat" not in results.table.value
     assert results.corner_output.outputs[0]["data"]["image/png"]
-    assert results.maps_output.outputs[0]["data"]["image/png"]
+    # Sky maps, then the residual on the disk's (r, phi) plane.
+    assert len(results.maps_output.outputs) == 2
+    assert all(o["data"]["image/png"] for o in results.maps_output.outputs)
     # Continue on a finished run adds extend_steps draws.
     controls.extend_steps.value = 15
     controls.resume.click()

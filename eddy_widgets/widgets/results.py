@@ -329,6 +329,13 @@ class ResultsPanel(W.VBox):
         theta = np.median(result.samples, axis=0)
         model = run.posterior.model_map(theta)
         with matplotlib.rc_context(plots.SCREEN_STYLE):
-            fig = plots.plot_maps(run.posterior.data, model, run.posterior.mask,
-                                  title="model at the posterior median")
-        self.maps_output.outputs = (figure_output(fig),)
+            figures = [plots.plot_maps(run.posterior.data, model, run.posterior.mask,
+                                       title="model at the posterior median")]
+            cube = self.session.cube
+            if cube is not None and hasattr(cube, "polar_residual"):
+                # The residual in the disk frame: a ring the model misses is a
+                # vertical band, a local perturbation a spot.
+                median = run.posterior.spec.to_params(theta)
+                figures.append(plots.plot_polar_residual(*cube.polar_residual(None,
+                                                                             median)))
+        self.maps_output.outputs = tuple(figure_output(fig) for fig in figures)
