@@ -74,7 +74,7 @@ def test_disabled_with_a_reason_before_a_result(cube, example):
 
 
 def test_export_writes_every_product(finished, cube, tmp_path):
-    panel = ExportPanel(finished, FOV=4.0, downsample=8)
+    panel = ExportPanel(finished)
     assert not panel.export.disabled and panel.reason.value == ""
     folder = panel.folder.value
     panel.figure_format.value = "PDF"

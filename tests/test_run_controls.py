@@ -106,11 +106,11 @@ def test_continue_names_its_run_and_keeps_its_backend_after_a_switch(cube):
     session = finished_emcee_session(cube, nwalkers=20)
     controls = RunControls(session)
     selector = BackendSelector(session)
-    assert controls.resume.description == "Continue emcee run (20 walkers, 10 draws so far)"
+    assert controls.resume.description == "Continue emcee run (20 walkers, 10 draws per walker so far)"
     assert "adds" in controls.resume.tooltip
     assert controls.note.value == ""
     selector.backend.value = "numpyro"
-    assert controls.resume.description == "Continue emcee run (20 walkers, 10 draws so far)"
+    assert controls.resume.description == "Continue emcee run (20 walkers, 10 draws per walker so far)"
     assert "Continue goes on with the last emcee run" in controls.note.value
     assert "Run starts a new numpyro run" in controls.note.value
     assert controls.run.tooltip == "start a new numpyro fit with this set-up"
@@ -119,7 +119,7 @@ def test_continue_names_its_run_and_keeps_its_backend_after_a_switch(cube):
     assert session.wait(120)
     assert session.status == "done", session.error
     assert session.result.backend == "emcee" and session.result.nchains == 20
-    assert controls.resume.description == "Continue emcee run (20 walkers, 13 draws so far)"
+    assert controls.resume.description == "Continue emcee run (20 walkers, 13 draws per walker so far)"
     assert session.nwalkers == BACKENDS["numpyro"].count_defaults["nwalkers"]
 
 

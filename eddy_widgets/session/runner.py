@@ -65,6 +65,9 @@ class FitThread(HasTraits):
     result = Any(None, allow_none=True)
     info = Instance(RunInfo, allow_none=True)
     run_id = Int(0)
+    run_script = Unicode("", help="the fit_map script of the last run's set-up, "
+                         "made when it started ('' for a run continued from a "
+                         "file, or a map without a file)")
     extend_steps = Int(BACKENDS["emcee"].count_defaults["nsteps"])
     checkpoint = Any(help="checkpoint file of new runs (str), or None: off")
     checkpoint_interval = Float(60.0, help="seconds between checkpoint writes")
@@ -92,7 +95,7 @@ class FitThread(HasTraits):
 
     def continue_label(self) -> str:
         """What Continue continues, in words, e.g. ``'Continue emcee run (32
-        walkers, 4000 draws so far)'`` (``''`` when there is no run). It is
+        walkers, 4000 draws per walker so far)'`` (``''`` when there is no run). It is
         the last run, whatever backend and counts are selected since."""
         run = self.fit_run
         if run is None:
@@ -101,7 +104,7 @@ class FitThread(HasTraits):
         n = info.nchains
         unit = "walker" if info.backend == "emcee" else "chain"
         return (f"Continue {info.backend} run ({n} {unit}{'s' if n != 1 else ''}, "
-                f"{info.done} draws so far)")
+                f"{info.done} draws per {unit} so far)")
 
     def continue_plan(self) -> str:
         """What Continue will add to the last run, in words (``''`` if none)."""
@@ -137,6 +140,11 @@ class FitThread(HasTraits):
             priors = self.priors()
             checkpoint = self._next_checkpoint()
             self._begin(checkpoint)
+            # The set-up as run: the editor may change before an export.
+            try:
+                self.run_script = self.to_script()
+            except Exception:  # noqa: BLE001 - e.g. a map given as an array
+                self.run_script = ""
             self._launch(self._work_new, kwargs, priors, checkpoint)
 
     def continue_from(self, result, nsteps: int | None = None) -> None:
@@ -165,6 +173,7 @@ class FitThread(HasTraits):
                     checkpoint = Path(os.path.abspath(new_checkpoint_path(
                         checkpoint.parent)))
             self._begin(checkpoint)
+            self.run_script = ""
             self._launch(self._work_continue, result, nsteps, checkpoint)
 
     def _begin(self, checkpoint) -> None:

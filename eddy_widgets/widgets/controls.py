@@ -86,8 +86,12 @@ class RunControls(W.VBox):
         self.run.on_click(lambda _: self._call(self.session.start))
         self.stop.on_click(lambda _: self.session.stop())
         self.resume.on_click(lambda _: self._call(self.session.resume))
+        # Continue's label names the run it continues: as wide as its words,
+        # and the row wraps on a narrow screen rather than cutting it.
+        self.resume.layout.width = "auto"
         super().__init__([W.HBox([self.run, self.stop, self.resume, self.extend_steps,
-                                  W.HTML("draws")]),
+                                  W.HTML("draws")],
+                                 layout=W.Layout(flex_flow="row wrap")),
                           self.note, self.status, self.reason, self.error],
                          **kwargs)
         self.status.add_class("eddy-status")

@@ -78,16 +78,16 @@ class ExportPanel(W.VBox):
         error: a failed export in words (red).
         paths: the paths of the last export.
 
+    The script is the run's own set-up (``session.run_script``, made when the
+    run started: the editor may have changed since), reading the map as the
+    cube did (its FOV and downsample).
+
     Args:
         session: the session whose fit to export.
-        FOV, downsample: as the map was loaded, for the script (the cube does
-            not record them).
     """
 
-    def __init__(self, session: FitSession, FOV=None, downsample=None,  # noqa: N803
-                 **kwargs):
+    def __init__(self, session: FitSession, **kwargs):
         self.session = session
-        self.script_options = {"FOV": FOV, "downsample": downsample}
         self.paths: list[str] = []
         style = {"description_width": "initial"}
         self.folder = W.Text(value=new_export_folder(), description="Folder",
@@ -125,6 +125,9 @@ class ExportPanel(W.VBox):
         s = self.session
         if s.busy:
             return "the fit is running: export when it stops or ends"
+        if s.status == "error":
+            return ("the last run failed (its error is at the top): run a fit again; "
+                    "an earlier run's draws are in its checkpoint file")
         if s.result is None or s.fit_run is None:
             return "nothing to export yet: run a fit first"
         if s.result.n_draws("sampling") == 0:
@@ -193,8 +196,12 @@ class ExportPanel(W.VBox):
             finally:
                 for num in set(plt.get_fignums()) - before:
                     plt.close(num)
-        if self.script.value:
-            text = s.to_script(**self.script_options)
+        if self.script.value and not s.run_script:
+            self.error.value = (f"<div style='color:#b26a00'>No script written: this "
+                                f"run was continued from a file or its map has no file, "
+                                f"so its set-up cannot be written as a script.</div>")
+        elif self.script.value:
+            text = s.run_script
             path = folder / SCRIPT_NAME
             tmp = folder / f".{SCRIPT_NAME}.part"
             try:

@@ -266,6 +266,12 @@ class ResultsPanel(W.VBox):
         self.refresh_button.disabled = self.session.busy
         if change.new in ("stopped", "done"):
             self.refresh()
+        elif change.new == "error" and self.table.value:
+            # The results on screen are an earlier run's: say so above them.
+            self.verdict.value = (f"<div class='eddy-stale' style='color:{COLOURS['bad']}'>"
+                                  f"<b>The last run failed</b> (its error is at the "
+                                  f"top): the results below are those of the run "
+                                  f"before it.</div>{self.verdict.value}")
 
     def refresh(self) -> None:
         """Redraw from the session's result (not while it is growing)."""
