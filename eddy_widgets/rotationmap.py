@@ -314,11 +314,44 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
 
     # -- Models and outputs ------------------------------------------------------
 
-    def _median_model(self, run: FitRun):
-        samples = run.result.samples
-        theta = (sample_medians(samples, run.result.names) if samples.size
-                 else run.theta0)
-        return run.posterior.model_map(theta)
+    def model_function(self, params, compiled: bool = True):
+        """The model as a function of the free values: ``theta -> v0`` map
+        [m/s] (the cube's shape), compiled once with JAX if ``compiled``.
+
+        Args:
+            params: ``fit_map``'s ``params`` (int indices mark the free
+                parameters, in the order of ``theta``) or a
+                :class:`~eddy_widgets.inference.spec.FitSpec`.
+            compiled: compile the model (worth it for many evaluations, e.g.
+                a slider).
+        """
+        spec = params if isinstance(params, FitSpec) else FitSpec.parse(dict(params))
+        return self._model_function(spec, coords_only=False, profile_only=False,
+                                    compiled=compiled)
+
+    def posterior_median(self, run: FitRun, samples=None) -> np.ndarray:
+        """The median of each free parameter of ``run`` (circular in PA, by
+        :func:`~eddy_widgets.inference.diagnostics.sample_medians`), in the
+        order of ``run.result.names``.
+
+        Args:
+            run: a :class:`~eddy_widgets.inference.run.FitRun`.
+            samples: ``(n, ndim)`` values to take the median of (e.g. the
+                walkers' current positions); default: the run's post-warmup
+                samples, or its start ``run.theta0`` if it has none yet.
+        """
+        if samples is None:
+            samples = run.result.samples
+            if not np.size(samples):
+                return np.asarray(run.theta0, dtype=float)
+        return np.asarray(sample_medians(np.asarray(samples, dtype=float),
+                                         run.result.names), dtype=float)
+
+    def median_model(self, run: FitRun) -> np.ndarray:
+        """The v0 model map [m/s] of ``run`` at :meth:`posterior_median`
+        (what ``fit_map(returns='model')`` gives)."""
+        return run.posterior.model_map(self.posterior_median(run))
+
 
     def make_plots(self, run: FitRun, plots, truths: dict | None = None) -> dict:
         """The figures of a run by name (``plots`` as ``fit_map`` takes them);
@@ -338,7 +371,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         if "corner" in plots:
             figures["corner"] = P.plot_corner(run.result, truths)
         if "bestfit" in plots or "residual" in plots:
-            model = self._median_model(run)
+            model = self.median_model(run)
             if "bestfit" in plots:
                 figures["bestfit"] = P.plot_bestfit(self.map, model, run.posterior.mask)
             if "residual" in plots:
@@ -364,7 +397,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             elif item == "dict":
                 out.append(run.posterior.spec.to_params(result.percentiles([50])[0]))
             elif item in ("model", "residual", "residuals"):
-                model = self._median_model(run) if model is None else model
+                model = self.median_model(run) if model is None else model
                 out.append(model if item == "model" else self.map.data - model)
         return out if len(out) > 1 else out[0]
 

@@ -121,3 +121,28 @@ def test_fit_map_params_with_p0_and_one_slider(cube, example):
         ModelExplorer(cube, params)
     with pytest.raises(ValueError, match="z0"):
         ModelExplorer(cube, sliders=["z0"])      # the table's z0 is off (None)
+
+
+def test_public_model_function_is_the_explorers_model(explorer, cube, example):
+    # cube.model_function: theta -> v0 map [m/s], what evaluate_models gives
+    params = dict(example.truths, inc=0, mstar=1)
+    model = cube.model_function(params)
+    np.testing.assert_allclose(model(np.array([30.0, 1.5])),
+                               cube.evaluate_models(params=dict(example.truths, inc=30.0,
+                                                                mstar=1.5)),
+                               atol=1e-6)
+    explorer.set(inc=35.0)
+    np.testing.assert_allclose(explorer.model_map,
+                               cube.model_function(explorer.spec)(explorer._theta()),
+                               atol=1e-6)
+    explorer.reset()
+
+
+def test_titles_name_the_quantity_and_timing_says_python_side(cube, example):
+    explorer = ModelExplorer(cube, dict(example.truths), sliders=["inc"],
+                             panels=("data", "model", "residual"))
+    titles = {k: m.figure.title for k, m in explorer.maps.items()}
+    assert titles == {"data": "data: v0 - vlsr [km/s]", "model": "model: v0 - vlsr [km/s]",
+                      "residual": "residual: data - model [m/s]"}
+    assert "Python side" in explorer.timing.value
+    assert "Python side" in ModelExplorer.redraw.__doc__

@@ -224,7 +224,7 @@ def test_model_follows_a_fit_then_shows_posterior_median(panel, small_cube):
                                run.posterior.model_map(chunk_theta), rtol=1e-5)
     # after the run: the posterior median model (as fit_map returns it)
     panel.refresh()
-    median = small_cube._median_model(run)
+    median = small_cube.median_model(run)
     np.testing.assert_allclose(panel.figures["model"].data, median, rtol=1e-5)
     np.testing.assert_allclose(panel.figures["residual"].data,
                                small_cube.data - median, rtol=1e-4, atol=1e-2)

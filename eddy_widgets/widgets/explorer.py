@@ -3,7 +3,8 @@ the residual ``data - model`` and the emission surface profile that follow
 them.
 
 The widget holds no physics. The map is the package's own model,
-:meth:`rotationmap.evaluate_models`'s function, compiled once for the
+:meth:`rotationmap.model_function` (what :meth:`rotationmap.evaluate_models`
+evaluates), compiled once for the
 parameters that have sliders; the profile is
 :func:`eddy_widgets.model.emission_surface`, compiled once too. A slider
 change evaluates the model and sends only the new arrays (the images and the
@@ -11,8 +12,13 @@ profile's ``y``) and the readout; colour scales, axes and figures are built
 once. Names, units, slider ranges and descriptions come from the parameter
 table (:mod:`eddy_widgets.parameters`).
 
-The Python side of every redraw (evaluate + send) is timed:
-:attr:`ModelExplorer.redraw_ms` and the small grey line under the maps.
+The Python side of every redraw (evaluate the model + hand the arrays to the
+widgets; not the browser's drawing) is timed: :attr:`ModelExplorer.redraw_ms`
+and the small grey line under the maps.
+
+The maps here show ``v0 - vlsr`` in km/s (their titles say so), the residual
+in m/s; the map panel (:mod:`eddy_widgets.widgets.maps`) shows absolute v0 in
+m/s.
 """
 
 from __future__ import annotations
@@ -120,7 +126,8 @@ class ModelExplorer(W.VBox):
         residual_map: ``data - model`` [m/s], NaN off the data.
         residual_rms: root-mean-square of ``residual_map`` over the data [m/s].
         surface_r, surface_z: the emission surface profile [arcsec].
-        redraw_ms: Python time of the last redraw (evaluate + send) [ms].
+        redraw_ms: Python side of the last redraw (evaluate + hand the arrays
+            to the widgets, not the browser's drawing) [ms].
         readout: one line on the residual and the surface height.
         timing: the small line that shows :attr:`redraw_ms`.
     """
@@ -153,8 +160,7 @@ class ModelExplorer(W.VBox):
         fixed = {n: (None if v is None else float(v)) for n, v in self.start.items()
                  if n not in free}
         self.spec = FitSpec.parse(fixed | free | mask)
-        self._model = cube._model_function(self.spec, coords_only=False,
-                                           profile_only=False, compiled=True)
+        self._model = cube.model_function(self.spec, compiled=True)
         self.data = np.asarray(cube.data, dtype=float)
         self.inside = np.isfinite(self.data)
 
@@ -186,9 +192,9 @@ class ModelExplorer(W.VBox):
             if kind == "surface":
                 continue
             title, unit, limit = {
-                "data": ("data v0 - vlsr", "km/s", model_limit),
-                "model": ("model v0 - vlsr", "km/s", model_limit),
-                "residual": ("data - model", "m/s", residual_limit)}[kind]
+                "data": ("data: v0 - vlsr [km/s]", "km/s", model_limit),
+                "model": ("model: v0 - vlsr [km/s]", "km/s", model_limit),
+                "residual": ("residual: data - model [m/s]", "m/s", residual_limit)}[kind]
             panel = MapFigure(xaxis, yaxis, title=title, unit=unit, scheme="RdBu_r",
                               symmetric=True, beam=beam, scale_x=scale_x,
                               scale_y=scale_y)
@@ -286,7 +292,8 @@ class ModelExplorer(W.VBox):
 
     def redraw(self) -> float:
         """Evaluate the model at the sliders' values and send the new arrays;
-        returns (and stores in :attr:`redraw_ms`) the time it took [ms]."""
+        returns (and stores in :attr:`redraw_ms`) the time the Python side
+        took [ms] (not the browser's drawing)."""
         t0 = time.perf_counter()
         values = self.values
         model = self._model(self._theta())
@@ -305,7 +312,8 @@ class ModelExplorer(W.VBox):
         self.readout.value = self.summary()
         self.redraw_ms = 1e3 * (time.perf_counter() - t0)
         self.timing.value = (f"<span style='color:gray;font-size:smaller'>redraw "
-                             f"{self.redraw_ms:.1f} ms (model + sending the maps)"
+                             f"{self.redraw_ms:.1f} ms (Python side: model + handing "
+                             f"the maps to the widgets)"
                              f"</span>")
         return self.redraw_ms
 
