@@ -184,7 +184,7 @@ def test_draw_axis_grows_when_the_draws_pass_the_plan():
 
 
 def test_integer_and_log_ticks():
-    from eddy_widgets.widgets.chains import integer_ticks, log_ticks
+    from eddy_widgets.widgets.trace_panel import integer_ticks, log_ticks
     np.testing.assert_array_equal(integer_ticks(0, 20500),
                                   [0, 5000, 10000, 15000, 20000])
     np.testing.assert_array_equal(integer_ticks(0, 3), [0, 1, 2, 3])

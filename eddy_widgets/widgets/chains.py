@@ -18,7 +18,6 @@ line however long the run. At most ``max_lines`` walkers/chains are drawn
 from __future__ import annotations
 
 import html
-import math
 import threading
 import time
 
@@ -29,204 +28,9 @@ import numpy as np
 from ..inference.samplers import Chunk
 from ..parameters import PARAMETERS
 from ..session import FitSession
+from .trace_panel import TracePanel, duration, integer_ticks, ordinal
 
 __all__ = ["ChainView", "TracePanel"]
-
-TRACE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf", "#d62728"]
-WARMUP_COLOUR = "#bdbdbd"
-DIVERGENCE_COLOUR = "#d62728"
-LIMIT_COLOUR = "#616161"
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
-
-
-def _ordinal(n: int) -> str:
-    suffix = {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    if 10 <= n % 100 <= 20:
-        suffix = "th"
-    return f"{n}{suffix}"
-
-
-def integer_ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
-    """At most ``n`` round integer ticks in ``[lo, hi]`` (steps 1, 2, 5
-    times a power of ten): bqplot's own ``num_ticks`` divides the range
-    evenly (5125, 10250, ...) and d3's ticks can fall between integers."""
-    lo, hi = math.ceil(lo), math.floor(hi)
-    if hi <= lo:
-        return np.array([float(lo)])
-    power = 10 ** max(math.floor(math.log10((hi - lo) / max(n - 1, 1))), 0)
-    step = next(int(m * power) for m in (1, 2, 2.5, 5, 10, 20)
-                if m * power == int(m * power) and (hi - lo) // int(m * power) < n)
-    first = math.ceil(lo / step) * step
-    return np.arange(first, hi + 1, step, dtype=float)
-
-
-def log_ticks(lo: float, hi: float) -> np.ndarray:
-    """Ticks of a log axis over ``[lo, hi]`` (> 0): the powers of ten inside,
-    or 1, 2, 5 times them when fewer than two powers fall inside."""
-    if not (lo > 0 and hi >= lo and math.isfinite(hi)):
-        return np.zeros(0)
-    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    ticks = [10.0 ** k for k in range(a, b + 1) if lo <= 10.0 ** k <= hi]
-    if len(ticks) < 2:
-        ticks = [m * 10.0 ** k for k in range(a, b + 1) for m in (1, 2, 5)
-                 if lo <= m * 10.0 ** k <= hi]
-    if len(ticks) < 2:
-        ticks = [lo, hi]
-    if len(ticks) > 6:
-        ticks = ticks[::math.ceil(len(ticks) / 6)]
-    return np.array(ticks)
-
-
-class TracePanel:
-    """One bqplot Figure: the shown chains as two Lines marks, warmup (faint,
-    :attr:`warmup_traces`) and after it (:attr:`traces`), a shaded warmup band,
-    (optionally) a red Scatter of the divergent draws after warmup and
-    (optionally) a dashed horizontal line at a limit (NUTS's
-    ``max_tree_depth``). The title names the quantity (the y axis has no
-    label: in a small panel it would overlap the tick labels).
-
-    Args:
-        title: the figure's title.
-        divergences: with a Scatter of divergent draws.
-        log: the y axis on a log scale (bqplot ``LogScale``).
-        integer: integer ticks on the y axis.
-        x_scale: the draw axis's scale, shared by every panel of a view so
-            that they stay in step.
-        limit: with a dashed horizontal line (set by :meth:`set_limit`).
-    """
-
-    #: Opacity of the warmup traces relative to the traces after warmup.
-    warmup_fade = 0.3
-
-    def __init__(self, title: str, divergences: bool = False, height: str = "170px",
-                 log: bool = False, integer: bool = False,
-                 x_scale: bq.LinearScale | None = None, limit: bool = False):
-        # No padding for the scatter's marker size: draws start at 0.
-        self.x_scale = (x_scale if x_scale is not None
-                        else bq.LinearScale(allow_padding=False, min=0.0))
-        self.y_scale = bq.LogScale() if log else bq.LinearScale()
-        scales = {"x": self.x_scale, "y": self.y_scale}
-        self.warmup = bq.Lines(x=np.zeros(0), y=np.zeros((2, 0)), scales=scales,
-                               fill="between", fill_colors=[WARMUP_COLOUR],
-                               fill_opacities=[0.25], colors=[WARMUP_COLOUR],
-                               opacities=[0.0, 0.0], stroke_width=0)
-        self.warmup_traces = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales=scales,
-                                      stroke_width=1, colors=TRACE_COLOURS)
-        self.traces = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales=scales,
-                               stroke_width=1, colors=TRACE_COLOURS)
-        marks = [self.warmup, self.warmup_traces, self.traces]
-        self.limit = None
-        if limit:
-            self.limit = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales=scales,
-                                  colors=[LIMIT_COLOUR], line_style="dashed",
-                                  stroke_width=1.5)
-            marks.append(self.limit)
-        self.divergences = None
-        if divergences:
-            self.divergences = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales=scales,
-                                          colors=[DIVERGENCE_COLOUR], default_size=12,
-                                          stroke=DIVERGENCE_COLOUR)
-            marks.append(self.divergences)
-        self.x_axis = bq.Axis(scale=self.x_scale, side="bottom", label="draw",
-                              tick_format="d")
-        self.y_axis = bq.Axis(scale=self.y_scale, side="left",
-                              num_ticks=None if log or integer else 4,
-                              tick_format="d" if integer else ".4~g" if not log
-                              else ".2~g")
-        self.figure = bq.Figure(marks=marks, axes=[self.x_axis, self.y_axis],
-                                title=title, animation_duration=0,
-                                fig_margin={"top": 30, "bottom": 35, "left": 60,
-                                            "right": 20},
-                                layout=W.Layout(height=height, width="100%"),
-                                title_style={"font-size": "12px"})
-
-    def set_lines(self, nlines: int, opacity: float) -> None:
-        colors = [TRACE_COLOURS[i % len(TRACE_COLOURS)] for i in range(max(nlines, 1))]
-        with self.traces.hold_sync():
-            self.traces.colors = colors
-            self.traces.opacities = [opacity] * max(nlines, 1)
-        with self.warmup_traces.hold_sync():
-            self.warmup_traces.colors = colors
-            self.warmup_traces.opacities = [opacity * self.warmup_fade] * max(nlines, 1)
-
-    def set_limit(self, value: float | None, x_max: float) -> None:
-        """Draw the dashed line at ``value`` over draws ``[0, x_max]`` (none
-        if ``value`` is None) and keep it inside the y range."""
-        if self.limit is None:
-            return
-        with self.limit.hold_sync():
-            if value is None:
-                self.limit.x, self.limit.y = np.zeros(0), np.zeros(0)
-            else:
-                self.limit.x = np.array([0.0, float(x_max)])
-                self.limit.y = np.array([float(value), float(value)])
-        with self.y_scale.hold_sync():
-            self.y_scale.min = None if value is None else 0.0
-            self.y_scale.max = None if value is None else float(value) + 1.0
-        ticks = np.zeros(0) if value is None else integer_ticks(0, value + 1, 5)
-        if not np.array_equal(self.y_axis.tick_values, ticks):
-            self.y_axis.tick_values = ticks
-
-    def update(self, x, y, n_warmup: int, div_x=None, div_y=None) -> None:
-        """Show lines ``y`` (nlines, n) at draws ``x``: faint below
-        ``n_warmup`` (shaded), full after; mark divergences."""
-        after = x >= n_warmup
-        first = int(np.argmax(after)) if after.any() else x.size
-        # The warmup line runs on to the first draw after warmup: no gap.
-        stop = min(first + 1, x.size)
-        with self.warmup_traces.hold_sync():
-            self.warmup_traces.x = x[:stop]
-            self.warmup_traces.y = y[:, :stop]
-        with self.traces.hold_sync():
-            self.traces.x = x[first:]
-            self.traces.y = y[:, first:]
-        finite = y[np.isfinite(y)] if y.size else y
-        if isinstance(self.y_scale, bq.LogScale):
-            finite = finite[finite > 0]
-            ticks = (log_ticks(float(finite.min()), float(finite.max()))
-                     if finite.size else np.zeros(0))
-            if not np.array_equal(self.y_axis.tick_values, ticks):
-                self.y_axis.tick_values = ticks
-        if n_warmup > 0 and finite.size:
-            lo, hi = float(finite.min()), float(finite.max())
-            with self.warmup.hold_sync():
-                self.warmup.x = np.array([0.0, float(n_warmup)])
-                self.warmup.y = np.array([[lo, lo], [hi, hi]])
-        elif self.warmup.x.size:
-            with self.warmup.hold_sync():
-                self.warmup.x = np.zeros(0)
-                self.warmup.y = np.zeros((2, 0))
-        if self.divergences is not None and div_x is not None:
-            with self.divergences.hold_sync():
-                self.divergences.x = div_x
-                self.divergences.y = div_y
-
-    def data(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of every draw shown, warmup and after, as held by the
-        two marks: draw indices and ``(nlines, n)`` values."""
-        # bqplot squeezes a single line to 1-D.
-        wx = np.asarray(self.warmup_traces.x)
-        wy = np.atleast_2d(np.asarray(self.warmup_traces.y))
-        sx = np.asarray(self.traces.x)
-        sy = np.atleast_2d(np.asarray(self.traces.y))
-        if sx.size and wx.size and wx[-1] == sx[0]:
-            wx, wy = wx[:-1], wy[:, :-1]
-        if not wx.size:
-            return sx, sy
-        if not sx.size:
-            return wx, wy
-        return np.concatenate([wx, sx]), np.concatenate([wy, sy], axis=1)
 
 
 class ChainView(W.VBox):
@@ -241,6 +45,9 @@ class ChainView(W.VBox):
             proportionally longer.
         columns: most figures per row (fewer where a figure would be
             narrower than 260 px).
+        show_progress: show the progress line above the traces (a host that
+            shows :attr:`progress` elsewhere, like the dashboard's header,
+            passes ``False``).
 
     Attributes:
         panels: ``{name: TracePanel}`` for the free parameters, ``'log_prob'``,
@@ -266,7 +73,8 @@ class ChainView(W.VBox):
     redraw_budget = 20_000
 
     def __init__(self, session: FitSession, max_points: int = 1000, max_lines: int = 16,
-                 min_interval: float = 0.25, columns: int = 2, **kwargs):
+                 min_interval: float = 0.25, columns: int = 2,
+                 show_progress: bool = True, **kwargs):
         self.session = session
         self.max_points = int(max_points)
         self.max_lines = int(max_lines)
@@ -289,7 +97,10 @@ class ChainView(W.VBox):
         #: step; it spans the planned draws (warmup + samples) from the start.
         self.x_scale = bq.LinearScale(allow_padding=False, min=0.0, max=1.0)
         self._reset_buffers(None)
-        super().__init__([self.title, self.progress, self.grid], **kwargs)
+        shown = [self.title, self.progress, self.grid]
+        if not show_progress:
+            shown.remove(self.progress)
+        super().__init__(shown, **kwargs)
         self.add_class("eddy-chains")
         session.observe(self._on_run, names=["run_id"])
         session.observe(self._on_status, names=["status"])
@@ -472,7 +283,7 @@ class ChainView(W.VBox):
         shown = (f"all {self._nchains} {word}" if nshown == self._nchains
                  else f"{nshown} of {self._nchains} {word} (evenly spaced)")
         thin = ("every draw" if self.stride == 1
-                else f"every {_ordinal(self.stride)} draw")
+                else f"every {ordinal(self.stride)} draw")
         self.title.value = (f"<b>Chains</b> ({html.escape(str(self._backend))}): "
                             f"showing {shown}, {thin}; shaded and faint: warmup / "
                             f"burn-in" + ("; red: divergent draws after warmup"
@@ -568,7 +379,7 @@ class ChainView(W.VBox):
         if status == "running":
             if info.draws_this_call:
                 parts.append(f"{info.rate:.1f} draws/s")
-                parts.append(f"about {_duration(info.remaining_seconds)} left")
+                parts.append(f"about {duration(info.remaining_seconds)} left")
             else:
                 parts.append("compiling&hellip;")
         else:

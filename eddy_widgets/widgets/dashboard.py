@@ -66,15 +66,13 @@ class FitDashboard(W.VBox):
         self.backend = BackendSelector(session)
         self.controls = RunControls(session)
         # Three columns of traces: at ~900 px two rows of them and the
-        # header fit in a laptop's notebook area.
-        self.chains = ChainView(session, columns=3)
+        # header fit in a laptop's notebook area. The progress line belongs
+        # with the status, above the tabs, so that it shows whichever tab is
+        # open.
+        self.chains = ChainView(session, columns=3, show_progress=False)
         self.maps = MapPanel(session)
         self.results = ResultsPanel(session)
         self.export = ExportPanel(session)
-        # The progress line belongs with the status, above the tabs, so that
-        # it shows whichever tab is open.
-        self.chains.children = tuple(c for c in self.chains.children
-                                     if c is not self.chains.progress)
         self.chains.progress.add_class("eddy-progress")
         header = W.VBox([self.controls, self.chains.progress],
                         layout=W.Layout(flex="0 0 auto"))
