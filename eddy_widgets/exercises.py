@@ -105,6 +105,42 @@ def _more_digits(value: float, median: float, sd: float, name: str, unit: str) -
             f"e.g. {name} = round(np.median(...), {asked}).")
 
 
+def _read_median_and_error(my_median, my_error, result, parameter: str, name: str,
+                           unit_words: str, unit: str):
+    """The student's median ``my_median`` and 1-sigma error ``my_error`` of
+    ``parameter`` (answered in variables ``name`` and ``name + '_err'``, in
+    ``unit``) against the posterior of ``result``.
+
+    Returns ``(value, error, median, sd, verdict)`` with ``verdict`` ``'right'``
+    or ``'wrong'`` (see :func:`_median_verdict`), or ``None`` once it has printed
+    the verdict itself: not answered yet, not a number, ``parameter`` not free
+    in the fit, or right but with fewer digits than asked ("Close: ...").
+    """
+    value, message = _number(my_median, name, unit_words)
+    if message:
+        print(message)
+        return None
+    error, message = _number(my_error, f"{name}_err", unit_words)
+    if message:
+        print(message)
+        return None
+    if parameter not in result.names:
+        print(f"Not quite: `{parameter}` is not a free parameter of this fit. Make it "
+              "free (an integer index in params) and run the fit again.")
+        return None
+    median, sd = _posterior(result, parameter)
+    verdict = _median_verdict(value, median, sd)
+    if verdict == "more digits":
+        print(_more_digits(value, median, sd, name, unit))
+        return None
+    return value, error, median, sd, verdict
+
+
+def _is_one_sigma(error: float, sd: float) -> bool:
+    """``error`` is the posterior's 1-sigma width ``sd`` to within 30 per cent."""
+    return 0.7 * sd <= error <= 1.3 * sd
+
+
 def _looks_like_radians(value: float, degrees: float, tolerance: float) -> bool:
     """``value`` reads as the angle ``degrees`` given in radians."""
     return (abs(value) <= 2.0 * math.pi + 0.01
@@ -156,23 +192,11 @@ def check_inclination_by_eye(my_inclination) -> None:
 
 def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result) -> None:
     """Median and 1-sigma uncertainty of ``inc`` read from the fit ``result``."""
-    value, message = _number(my_fit_inclination, "my_fit_inclination", "degrees")
-    if message:
-        print(message)
+    answer = _read_median_and_error(my_fit_inclination, my_fit_inclination_err, result,
+                                    "inc", "my_fit_inclination", "degrees", "deg")
+    if answer is None:
         return
-    err, message = _number(my_fit_inclination_err, "my_fit_inclination_err", "degrees")
-    if message:
-        print(message)
-        return
-    if "inc" not in result.names:
-        print("Not quite: `inc` is not a free parameter of this fit. Make it free "
-              "(an integer index in params) and run the fit again.")
-        return
-    median, sd = _posterior(result, "inc")
-    verdict = _median_verdict(value, median, sd)
-    if verdict == "more digits":
-        print(_more_digits(value, median, sd, "my_fit_inclination", "deg"))
-        return
+    value, err, median, sd, verdict = answer
     if verdict == "wrong":
         if _looks_like_radians(value, median, max(3 * sd, 0.5)):
             print(f"Not quite: {value:g} looks like radians ({math.degrees(value):.2f} "
@@ -182,7 +206,7 @@ def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
         print(f"Not quite: your inclination {value:g} deg is not the posterior median. "
               "Hint: i = result.names.index('inc'); np.median(samples[:, i]).")
         return
-    if not 0.7 * sd <= err <= 1.3 * sd:
+    if not _is_one_sigma(err, sd):
         if abs(math.degrees(err) - sd) < 0.3 * sd:
             hint = (f"{err:g} looks like radians ({math.degrees(err):.2g} deg); "
                     "give it in degrees (np.degrees converts)")
@@ -195,8 +219,9 @@ def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
               f"1-sigma width; {hint}.")
         return
     z = (value - TRUE_INCLINATION) / sd
-    print(f"Correct: i = {value:.1f} +/- {err:.1f} deg. The map was made with "
-          f"{TRUE_INCLINATION:g} deg, "
+    asked = asked_decimals(sd)
+    print(f"Correct: i = {value:.{asked}f} +/- {err:.{asked}f} deg. The map was made "
+          f"with {TRUE_INCLINATION:g} deg, "
           + ("within 3 sigma of your median: a good fit." if abs(z) < 3 else
              "more than 3 sigma from your median, so something in the set-up (fixed "
              "values, mask) biases it."))
@@ -236,19 +261,11 @@ def check_correlated_parameter(my_correlated_parameter, result) -> None:
 
 def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
     """Median and 1-sigma uncertainty of ``mstar`` [Msun] from ``result``."""
-    value, message = _number(my_mstar, "my_mstar", "solar masses")
-    if message:
-        print(message)
+    answer = _read_median_and_error(my_mstar, my_mstar_err, result, "mstar", "my_mstar",
+                                    "solar masses", "Msun")
+    if answer is None:
         return
-    err, message = _number(my_mstar_err, "my_mstar_err", "solar masses")
-    if message:
-        print(message)
-        return
-    median, sd = _posterior(result, "mstar")
-    verdict = _median_verdict(value, median, sd)
-    if verdict == "more digits":
-        print(_more_digits(value, median, sd, "my_mstar", "Msun"))
-        return
+    value, err, median, sd, verdict = answer
     if verdict == "wrong":
         slip = _mass_unit_slip(value, median, sd)
         if slip:
@@ -262,7 +279,7 @@ def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
                     "np.median(samples[:, result.names.index('mstar')])")
         print(f"Not quite: {value:g} Msun is not the posterior median; {hint}.")
         return
-    if not 0.7 * sd <= err <= 1.3 * sd:
+    if not _is_one_sigma(err, sd):
         if abs(err - 100 * sd / median) < 0.3 * 100 * sd / median:
             hint = (f"{err:g} looks like per cent of the mass; give the uncertainty "
                     "in solar masses")
@@ -280,9 +297,10 @@ def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
         print(f"Not quite: {err:g} Msun is not the 1-sigma width of the posterior; "
               f"{hint}.")
         return
-    print(f"Correct: that is the posterior's median and 1-sigma width. The fit alone "
-          f"pins the mass down to {100 * err / value:.1f} per cent (its statistical "
-          f"uncertainty).")
+    asked = asked_decimals(sd)
+    print(f"Correct: M* = {value:.{asked}f} +/- {err:.{asked}f} Msun, the posterior's "
+          f"median and 1-sigma width. The fit alone pins the mass down to "
+          f"{100 * err / value:.1f} per cent (its statistical uncertainty).")
 
 
 def _mass_unit_slip(value: float, msun: float, sd: float) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+from types import SimpleNamespace
+
 import numpy as np
 
 #: The tutorial's 9 free parameters, with inc and dist fixed.
@@ -34,3 +38,19 @@ def feed(view, result, info, chunks, flush=False):
         view._on_chunk(chunk, info)
     if flush:
         view.flush()
+
+
+def say(check, *answers) -> str:
+    """What an exercise ``check`` prints for ``answers`` (it returns nothing)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert check(*answers) is None
+    return out.getvalue()
+
+
+def fake_fit(**draws) -> SimpleNamespace:
+    """A fit result as the exercise checks read it: ``names`` and ``samples``
+    (one column of posterior draws per name, in the order given)."""
+    return SimpleNamespace(names=tuple(draws),
+                           samples=np.column_stack([np.asarray(d, float)
+                                                    for d in draws.values()]))

@@ -4,22 +4,13 @@ and unit slips are named."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from eddy_widgets import exercises as X
-
-
-def _say(function, *args) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert function(*args) is None
-    return out.getvalue()
+from helpers import fake_fit, say
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +19,7 @@ def mass_fit():
     rng = np.random.default_rng(1)
     mstar = 2.0247 + 0.0039 * rng.standard_normal(20000)
     inc = 46.83 + 0.11 * rng.standard_normal(20000)
-    return SimpleNamespace(names=("inc", "mstar"), samples=np.column_stack([inc, mstar]))
+    return fake_fit(inc=inc, mstar=mstar)
 
 
 def _posterior(fit, i):
@@ -41,20 +32,20 @@ def test_the_median_at_the_asked_precision_is_right(mass_fit):
     asked = X.asked_decimals(sd)
     assert asked == 4            # 0.0039: two significant figures
     for value in (median, round(median, asked), round(median, asked) + 10 ** -asked):
-        assert _say(X.check_stellar_mass, value, sd, mass_fit).startswith("Correct:")
-    assert _say(X.check_stellar_mass, round(median, asked), round(sd, asked),
+        assert say(X.check_stellar_mass, value, sd, mass_fit).startswith("Correct:")
+    assert say(X.check_stellar_mass, round(median, asked), round(sd, asked),
                 mass_fit).startswith("Correct:")
 
 
 def test_fewer_digits_are_close_not_wrong(mass_fit):
     median, sd = _posterior(mass_fit, 1)
-    said = _say(X.check_stellar_mass, round(median, 2), sd, mass_fit)
+    said = say(X.check_stellar_mass, round(median, 2), sd, mass_fit)
     assert said.startswith("Close:") and "more digits" in said and "4 decimals" in said
     # A median that is wrong at the digits given is still wrong.
-    said = _say(X.check_stellar_mass, round(median, 2) + 0.01, sd, mass_fit)
+    said = say(X.check_stellar_mass, round(median, 2) + 0.01, sd, mass_fit)
     assert said.startswith("Not quite")
     # 2 sigma off with every digit: not the median, and how far.
-    said = _say(X.check_stellar_mass, median + 2 * sd, sd, mass_fit)
+    said = say(X.check_stellar_mass, median + 2 * sd, sd, mass_fit)
     assert said.startswith("Not quite") and "2.0 sigma" in said
 
 
@@ -63,35 +54,45 @@ def test_fewer_digits_are_close_not_wrong(mass_fit):
                                           (332946.0, "Earth masses")])
 def test_mass_unit_slips_are_named(mass_fit, factor, unit):
     median, sd = _posterior(mass_fit, 1)
-    said = _say(X.check_stellar_mass, median * factor, sd, mass_fit)
+    said = say(X.check_stellar_mass, median * factor, sd, mass_fit)
     assert said.startswith("Not quite") and unit in said and "solar masses" in said
 
 
 def test_uncertainty_in_per_cent_is_named(mass_fit):
     median, sd = _posterior(mass_fit, 1)
-    said = _say(X.check_stellar_mass, median, 100 * sd / median, mass_fit)
+    said = say(X.check_stellar_mass, median, 100 * sd / median, mass_fit)
     assert said.startswith("Not quite") and "per cent" in said
 
 
 def test_radians_for_degrees_are_named(mass_fit):
-    said = _say(X.check_inclination_by_eye, math.radians(46.0))
+    said = say(X.check_inclination_by_eye, math.radians(46.0))
     assert said.startswith("Not quite") and "radians" in said
     median, sd = _posterior(mass_fit, 0)
-    said = _say(X.check_fitted_inclination, math.radians(median), sd, mass_fit)
+    said = say(X.check_fitted_inclination, math.radians(median), sd, mass_fit)
     assert said.startswith("Not quite") and "radians" in said
-    said = _say(X.check_fitted_inclination, median, math.radians(sd), mass_fit)
+    said = say(X.check_fitted_inclination, median, math.radians(sd), mass_fit)
     assert said.startswith("Not quite") and "radians" in said
-    said = _say(X.check_fitted_inclination, round(median), sd, mass_fit)
+    said = say(X.check_fitted_inclination, round(median), sd, mass_fit)
     assert said.startswith("Close:") and "more digits" in said
 
 
-def test_the_notebook_module_reexports_the_package_checks():
-    import importlib.util
-    from pathlib import Path
+def test_correct_prints_the_answer_at_the_decimals_asked(mass_fit):
+    """Two significant figures of the uncertainty: 0.11 deg -> 2 decimals,
+    0.0039 Msun -> 4, also when the answer was given with every digit."""
+    median, sd = _posterior(mass_fit, 0)
+    assert X.asked_decimals(sd) == 2
+    said = say(X.check_fitted_inclination, median, sd, mass_fit)
+    assert said.startswith(f"Correct: i = {median:.2f} +/- {sd:.2f} deg."), said
+    median, sd = _posterior(mass_fit, 1)
+    said = say(X.check_stellar_mass, median, sd, mass_fit)
+    assert said.startswith(f"Correct: M* = {median:.4f} +/- {sd:.4f} Msun"), said
+    assert f"{median:.4f}" == "2.0247"
 
-    path = Path(__file__).parents[1] / "notebooks" / "exercises" / "checks.py"
-    spec = importlib.util.spec_from_file_location("exercise_checks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.check_stellar_mass is X.check_stellar_mass
-    assert set(X.__all__) <= set(dir(module))
+
+def test_a_parameter_the_fit_held_fixed_is_named_not_raised(mass_fit):
+    inc_only = fake_fit(inc=mass_fit.samples[:, 0])
+    said = say(X.check_stellar_mass, 2.0247, 0.0039, inc_only)
+    assert said.startswith("Not quite") and "`mstar` is not a free parameter" in said
+    mass_only = fake_fit(mstar=mass_fit.samples[:, 1])
+    said = say(X.check_fitted_inclination, 46.83, 0.11, mass_only)
+    assert said.startswith("Not quite") and "`inc` is not a free parameter" in said

@@ -17,18 +17,19 @@ here check what nbval cannot:
 from __future__ import annotations
 
 import configparser
-import contextlib
 import importlib.util
-import io
 import json
 from pathlib import Path
 import re
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tomllib
+
+from eddy_widgets import exercises
+import helpers
+from helpers import say
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -44,7 +45,6 @@ def _module(name: str, path: Path):
 
 
 build_notebooks = _module("eddy_notebooks_build", NOTEBOOKS / "build_notebooks.py")
-checks = _module("eddy_notebooks_checks", NOTEBOOKS / "exercises" / "checks.py")
 
 ALL = {variant: NOTEBOOKS / rel for variants in build_notebooks.NOTEBOOKS.values()
        for variant, rel in variants.items()}
@@ -212,19 +212,6 @@ def test_exercise_and_solution_ask_and_answer_the_same(stem):
     solved = "\n".join(_source(c) for c in _code_cells(solution))
     for name in placeholders:
         assert re.search(rf"^{name} = (?!None)", solved, re.M), name
-    assert (NOTEBOOKS / variants["student"]).parent.joinpath("checks.py").is_file()
-
-
-def _result(names, samples):
-    samples = np.asarray(samples, dtype=float)
-    return SimpleNamespace(names=tuple(names), samples=samples)
-
-
-def _say(function, *args) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert function(*args) is None
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -235,76 +222,76 @@ def fake_fit():
     inc = 46.8 + 0.12 * rng.standard_normal(n)
     mstar = 2.02 - 0.04 * (inc - 46.8) + 0.003 * rng.standard_normal(n)
     pa = 312.0 + 0.05 * rng.standard_normal(n)
-    return _result(["PA", "inc", "mstar"], np.column_stack([pa, inc, mstar]))
+    return helpers.fake_fit(PA=pa, inc=inc, mstar=mstar)
 
 
 def test_inclination_by_eye_check():
-    assert _say(checks.check_inclination_by_eye, None).startswith("Not answered yet")
-    assert _say(checks.check_inclination_by_eye, 45).startswith("Correct:")
-    assert _say(checks.check_inclination_by_eye, 50.5).startswith("Correct:")
-    low = _say(checks.check_inclination_by_eye, 30)
-    high = _say(checks.check_inclination_by_eye, 70)
+    assert say(exercises.check_inclination_by_eye, None).startswith("Not answered yet")
+    assert say(exercises.check_inclination_by_eye, 45).startswith("Correct:")
+    assert say(exercises.check_inclination_by_eye, 50.5).startswith("Correct:")
+    low = say(exercises.check_inclination_by_eye, 30)
+    high = say(exercises.check_inclination_by_eye, 70)
     assert low.startswith("Not quite") and "too small" in low
     assert high.startswith("Not quite") and "too large" in high
-    assert "rotation sense" in _say(checks.check_inclination_by_eye, -47)
-    assert "inc - 180" in _say(checks.check_inclination_by_eye, 133)
-    assert _say(checks.check_inclination_by_eye, "about 45").startswith("Not quite")
+    assert "rotation sense" in say(exercises.check_inclination_by_eye, -47)
+    assert "inc - 180" in say(exercises.check_inclination_by_eye, 133)
+    assert say(exercises.check_inclination_by_eye, "about 45").startswith("Not quite")
 
 
 def test_fitted_inclination_check(fake_fit):
     inc = fake_fit.samples[:, 1]
     p16, p50, p84 = np.percentile(inc, [16, 50, 84])
     sd = 0.5 * (p84 - p16)
-    check = checks.check_fitted_inclination
-    assert _say(check, None, None, fake_fit).startswith("Not answered yet")
-    assert _say(check, p50, None, fake_fit).startswith("Not answered yet")
-    assert _say(check, p50, sd, fake_fit).startswith("Correct:")
-    assert _say(check, round(p50, 1), round(sd, 2), fake_fit).startswith("Correct:")
-    assert "median" in _say(check, p50 + 2 * sd, sd, fake_fit)
-    assert "variance" in _say(check, p50, sd ** 2, fake_fit)
-    assert "percentiles" in _say(check, p50, 3 * sd, fake_fit)
-    no_inc = _result(["PA"], fake_fit.samples[:, :1])
-    assert "not a free parameter" in _say(check, p50, sd, no_inc)
+    check = exercises.check_fitted_inclination
+    assert say(check, None, None, fake_fit).startswith("Not answered yet")
+    assert say(check, p50, None, fake_fit).startswith("Not answered yet")
+    assert say(check, p50, sd, fake_fit).startswith("Correct:")
+    assert say(check, round(p50, 1), round(sd, 2), fake_fit).startswith("Correct:")
+    assert "median" in say(check, p50 + 2 * sd, sd, fake_fit)
+    assert "variance" in say(check, p50, sd ** 2, fake_fit)
+    assert "percentiles" in say(check, p50, 3 * sd, fake_fit)
+    no_inc = helpers.fake_fit(PA=fake_fit.samples[:, 0])
+    assert "not a free parameter" in say(check, p50, sd, no_inc)
 
 
 def test_correlated_parameter_check(fake_fit):
-    check = checks.check_correlated_parameter
-    assert _say(check, None, fake_fit).startswith("Not answered yet")
-    assert _say(check, "mstar", fake_fit).startswith("Correct:")
-    assert _say(check, "PA", fake_fit).startswith("Not quite")
-    assert "choose one of" in _say(check, "inc", fake_fit)
-    assert "choose one of" in _say(check, "banana", fake_fit)
+    check = exercises.check_correlated_parameter
+    assert say(check, None, fake_fit).startswith("Not answered yet")
+    assert say(check, "mstar", fake_fit).startswith("Correct:")
+    assert say(check, "PA", fake_fit).startswith("Not quite")
+    assert "choose one of" in say(check, "inc", fake_fit)
+    assert "choose one of" in say(check, "banana", fake_fit)
 
 
 def test_stellar_mass_checks(fake_fit):
     m = fake_fit.samples[:, 2]
     p16, p50, p84 = np.percentile(m, [16, 50, 84])
     sd = 0.5 * (p84 - p16)
-    mass = checks.check_stellar_mass
-    assert _say(mass, None, None, fake_fit).startswith("Not answered yet")
-    assert _say(mass, p50, sd, fake_fit).startswith("Correct:")
-    assert "median" in _say(mass, p50 + sd, sd, fake_fit)
-    assert "solar masses" in _say(mass, p50 * 1.98847e30, sd, fake_fit)
-    assert "half" in _say(mass, p50, 2 * sd, fake_fit)
-    assert "standard error" in _say(mass, p50, sd / 60, fake_fit)
+    mass = exercises.check_stellar_mass
+    assert say(mass, None, None, fake_fit).startswith("Not answered yet")
+    assert say(mass, p50, sd, fake_fit).startswith("Correct:")
+    assert "median" in say(mass, p50 + sd, sd, fake_fit)
+    assert "solar masses" in say(mass, p50 * 1.98847e30, sd, fake_fit)
+    assert "half" in say(mass, p50, 2 * sd, fake_fit)
+    assert "standard error" in say(mass, p50, sd / 60, fake_fit)
 
     dist, dist_err = 101.0, 2.0
     from_distance = p50 * dist_err / dist
     total = np.hypot(sd, from_distance)
-    check = checks.check_total_uncertainty
-    assert _say(check, None, fake_fit, dist, dist_err).startswith("Not answered yet")
-    assert _say(check, total, fake_fit, dist, dist_err).startswith("Correct:")
-    assert "quadrature" in _say(check, sd + from_distance, fake_fit, dist, dist_err)
-    assert "statistical part" in _say(check, sd, fake_fit, dist, dist_err)
-    assert "proportional" in _say(check, sd / 2, fake_fit, dist, dist_err)
-    assert _say(check, "0.04 Msun", fake_fit, dist, dist_err).startswith("Not quite")
+    check = exercises.check_total_uncertainty
+    assert say(check, None, fake_fit, dist, dist_err).startswith("Not answered yet")
+    assert say(check, total, fake_fit, dist, dist_err).startswith("Correct:")
+    assert "quadrature" in say(check, sd + from_distance, fake_fit, dist, dist_err)
+    assert "statistical part" in say(check, sd, fake_fit, dist, dist_err)
+    assert "proportional" in say(check, sd / 2, fake_fit, dist, dist_err)
+    assert say(check, "0.04 Msun", fake_fit, dist, dist_err).startswith("Not quite")
 
-    term = checks.check_dominant_term
-    assert _say(term, None, fake_fit, dist, dist_err).startswith("Not answered yet")
-    assert _say(term, "distance", fake_fit, dist, dist_err).startswith("Correct:")
-    assert _say(term, "statistical", fake_fit, dist, dist_err).startswith("Not quite")
-    assert _say(term, "Distance ", fake_fit, dist, dist_err).startswith("Correct:")
-    assert _say(term, 3, fake_fit, dist, dist_err).startswith("Not quite")
+    term = exercises.check_dominant_term
+    assert say(term, None, fake_fit, dist, dist_err).startswith("Not answered yet")
+    assert say(term, "distance", fake_fit, dist, dist_err).startswith("Correct:")
+    assert say(term, "statistical", fake_fit, dist, dist_err).startswith("Not quite")
+    assert say(term, "Distance ", fake_fit, dist, dist_err).startswith("Correct:")
+    assert say(term, 3, fake_fit, dist, dist_err).startswith("Not quite")
 
 
 def test_kink_checks_know_the_example_and_its_place_on_the_sky():
@@ -316,53 +303,53 @@ def test_kink_checks_know_the_example_and_its_place_on_the_sky():
 
     example = load_example("kink")
     truths = example.truths
-    assert checks.KINK_RADIUS == example.perturbation["r"]
-    assert checks.KINK_AZIMUTH == example.perturbation["phi"]
-    assert (checks.KINK_DIST, checks.KINK_DISK_PA) == (truths["dist"], truths["PA"])
+    assert exercises.KINK_RADIUS == example.perturbation["r"]
+    assert exercises.KINK_AZIMUTH == example.perturbation["phi"]
+    assert (exercises.KINK_DIST, exercises.KINK_DISK_PA) == (truths["dist"], truths["PA"])
     x = np.arange(-2.0, 2.0, 0.005)
     xs, ys = np.meshgrid(x + truths["x0"], x + truths["y0"])
     r, phi, _ = (np.asarray(a) for a in disk_coords(
         xs, ys, truths["x0"], truths["y0"], truths["inc"], truths["PA"], truths["z0"],
         truths["psi"], truths["r_cavity"], truths["r_taper"], truths["q_taper"]))
-    phi_k = np.radians(checks.KINK_AZIMUTH)
+    phi_k = np.radians(exercises.KINK_AZIMUTH)
     k = np.unravel_index(np.argmin(np.hypot(
-        r * np.cos(phi) - checks.KINK_RADIUS * np.cos(phi_k),
-        r * np.sin(phi) - checks.KINK_RADIUS * np.sin(phi_k))), r.shape)
+        r * np.cos(phi) - exercises.KINK_RADIUS * np.cos(phi_k),
+        r * np.sin(phi) - exercises.KINK_RADIUS * np.sin(phi_k))), r.shape)
     east, north = xs[k] - truths["x0"], ys[k] - truths["y0"]
-    assert np.hypot(east, north) == pytest.approx(checks.KINK_SKY_DISTANCE, abs=0.01)
+    assert np.hypot(east, north) == pytest.approx(exercises.KINK_SKY_DISTANCE, abs=0.01)
     assert np.degrees(np.arctan2(east, north)) % 360 == pytest.approx(
-        checks.KINK_SKY_PA, abs=1.0)
+        exercises.KINK_SKY_PA, abs=1.0)
 
 
 def test_kink_radius_check():
-    check = checks.check_kink_radius
-    assert _say(check, None).startswith("Not answered yet")
+    check = exercises.check_kink_radius
+    assert say(check, None).startswith("Not answered yet")
     for right in (1.6, 1.46, 1.74, np.float64(1.65), "1.6"):
-        assert _say(check, right).startswith("Correct:"), right
+        assert say(check, right).startswith("Correct:"), right
     for wrong in (1.4, 1.8, 0.5, 3.2, 0.0, -1.6, 32, 161.6, 1.29, "1.6 arcsec",
                   float("nan")):
-        assert _say(check, wrong).startswith("Not quite"), wrong
-    assert "au" in _say(check, 161.6)
-    assert "on the sky" in _say(check, 1.29)
-    assert "positive" in _say(check, -1.6)
-    assert "rgrid[index]" in _say(check, 32)
-    assert "smooth" in _say(check, 3.2)
+        assert say(check, wrong).startswith("Not quite"), wrong
+    assert "au" in say(check, 161.6)
+    assert "on the sky" in say(check, 1.29)
+    assert "positive" in say(check, -1.6)
+    assert "rgrid[index]" in say(check, 32)
+    assert "smooth" in say(check, 3.2)
 
 
 def test_kink_azimuth_check_wraps_around():
-    check = checks.check_kink_azimuth
-    assert _say(check, None).startswith("Not answered yet")
+    check = exercises.check_kink_azimuth
+    assert say(check, None).startswith("Not answered yet")
     for right in (40, 400, -320, 26, 54, 760.0, "40"):
-        assert _say(check, right).startswith("Correct:"), right
-    assert "that is 40 deg" in _say(check, 400)
+        assert say(check, right).startswith("Correct:"), right
+    assert "that is 40 deg" in say(check, 400)
     for wrong in (0, 24, 56, 90, -40, 220, 140, 330, 312, 0.7, -180, 1e6, "40 deg"):
-        assert _say(check, wrong).startswith("Not quite"), wrong
-    assert "radians" in _say(check, np.radians(40.0))
-    assert "radians" in _say(check, np.radians(-320.0))
-    assert "other way" in _say(check, -40)
-    assert "other way" in _say(check, 320)
-    assert "opposite side" in _say(check, 220)
-    assert "minor axis" in _say(check, 140)
-    assert "position angle on the sky" in _say(check, 330)
-    assert "disk's position angle" in _say(check, 312)
-    assert "compact spot" in _say(check, 90)
+        assert say(check, wrong).startswith("Not quite"), wrong
+    assert "radians" in say(check, np.radians(40.0))
+    assert "radians" in say(check, np.radians(-320.0))
+    assert "other way" in say(check, -40)
+    assert "other way" in say(check, 320)
+    assert "opposite side" in say(check, 220)
+    assert "minor axis" in say(check, 140)
+    assert "position angle on the sky" in say(check, 330)
+    assert "disk's position angle" in say(check, 312)
+    assert "compact spot" in say(check, 90)
