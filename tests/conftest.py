@@ -14,9 +14,27 @@ from eddy_widgets.data import load_example  # noqa: E402
 from eddy_widgets.rotationmap import rotationmap  # noqa: E402
 from helpers import P0, tutorial_params  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def example():
     return load_example()
+
+
+@pytest.fixture(scope="module")
+def cube(example):
+    """The bundled example at FOV 4 arcsec, every 8th pixel (20 x 20): a short
+    fit takes a fraction of a second after the first compilation. One per
+    module, as tests may set priors on it; modules that need another cut of
+    the map define their own ``cube``."""
+    return rotationmap(example.v0, FOV=4.0, downsample=8)
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """Run in a fresh directory: fits write their checkpoints under the
+    working directory, keep them out of the repository. Modules whose tests
+    all run fits use it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

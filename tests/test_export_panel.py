@@ -13,29 +13,16 @@ import numpy as np
 import pytest
 
 from eddy_widgets.analysis.export import map_header
-from eddy_widgets.data import load_example
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.result import FitResult
-from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets.export import EXPORT_FOLDER, ExportPanel
 
 WAIT = 120
 
 
-@pytest.fixture(scope="module")
-def example():
-    return load_example()
-
-
-@pytest.fixture(scope="module")
-def cube(example):
-    return rotationmap(example.v0, FOV=4.0, downsample=8)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+# ``example`` and ``cube`` (FOV 4 arcsec, every 8th pixel) come from conftest.py.
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def quick_session(cube, example) -> FitSession:

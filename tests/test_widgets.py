@@ -16,7 +16,6 @@ import pytest
 
 import helpers
 
-from eddy_widgets.data import load_example
 from eddy_widgets.inference.backends import BACKENDS
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.result import FitResult
@@ -31,21 +30,8 @@ from eddy_widgets.widgets.results import COLOURS
 WAIT = 120  # seconds; a generous bound for one short fit with compilation
 
 
-@pytest.fixture(scope="module")
-def example():
-    return load_example()
-
-
-@pytest.fixture(scope="module")
-def cube(example):
-    return rotationmap(example.v0, FOV=4.0, downsample=8)
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path, monkeypatch):
-    """Runs write their checkpoints under the working directory: keep them
-    out of the repository."""
-    monkeypatch.chdir(tmp_path)
+# ``example`` and ``cube`` (FOV 4 arcsec, every 8th pixel) come from conftest.py.
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 def quick_session(cube, example, **changes) -> FitSession:
