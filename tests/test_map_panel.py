@@ -214,11 +214,12 @@ def test_model_follows_a_fit_then_shows_posterior_median(panel, small_cube):
     assert session.wait(300)
     assert session.status == "done", session.error
     run = session.fit_run
-    # a chunk: the model at the walkers' current median
-    chunk_theta = np.median(session.result.chains["sampling"][:, -1, :], axis=0)
+    # a chunk: the model at the walkers' current median (circular in PA)
+    last = session.result.chains["sampling"][:, -1, :]
+    chunk_theta = small_cube.posterior_median(run, last)
     class Chunk:
         draws = session.result.chains["sampling"][:, -1:, :]
-    panel._last_draw = 0.0
+    panel.follower.clear()
     panel._chunk(Chunk(), None)
     np.testing.assert_allclose(panel.figures["model"].data,
                                run.posterior.model_map(chunk_theta), rtol=1e-5)
@@ -231,20 +232,44 @@ def test_model_follows_a_fit_then_shows_posterior_median(panel, small_cube):
     assert not np.allclose(panel.figures["model"].data, before)
     assert np.isfinite(panel.figures["rotation"].data).any()
     assert panel.status.value == "posterior median model"
+    assert panel.figures["rotation"].figure.title == "rotation residual: v_phi [m/s]"
+
+
+def test_median_is_circular_in_pa(small_cube):
+    """Walkers on both sides of PA = 0/360: the median is near 0, not 180."""
+    class Run:
+        class result:
+            names = ("PA", "mstar")
+    samples = np.array([[358.0, 1.0], [359.0, 1.1], [1.0, 1.2], [2.0, 1.3], [3.0, 1.4]])
+    theta = small_cube.posterior_median(Run(), samples)
+    assert min(theta[0], 360.0 - theta[0]) < 2.0
+    assert theta[1] == pytest.approx(1.2)
 
 
 def test_chunks_redraw_at_most_three_times_a_second(panel):
     draws = []
     panel.show_theta = lambda *a, **k: draws.append(a)
-    panel.session.fit_run = type("Run", (), {"posterior": type(
-        "P", (), {"spec": None})()})()
+    panel.session.fit_run = type("Run", (), {
+        "posterior": type("P", (), {"spec": None})(),
+        "result": type("R", (), {"names": tuple(f"p{i}" for i in range(9))})()})()
     class Chunk:
         draws = np.zeros((4, 1, 9))
-    panel._last_draw = 0.0
+    panel.follower.clear()
     for _ in range(10):
         panel._chunk(Chunk(), None)
     assert len(draws) == 1
-    assert panel._pending is not None
+    assert panel.follower.pending is not None
+    panel.follower.flush()              # the run ends: the newest is shown
+    assert len(draws) == 2 and panel.follower.pending is None
+    # walkers on both sides of PA = 0/360: the model is drawn at PA near 0, not 180
+    panel.session.fit_run.result.names = ("x0", "y0", "PA") + tuple(f"p{i}" for i in range(6))
+    class Straddling:
+        draws = np.zeros((4, 1, 9))
+        draws[:, 0, 2] = [358.0, 359.0, 1.0, 2.0]
+    panel.follower.clear()
+    panel._chunk(Straddling(), None)
+    pa = draws[-1][1][2]
+    assert min(pa, 360.0 - pa) < 2.0
 
 
 def test_model_uses_the_data_colours_residuals_are_symmetric(panel):
@@ -254,3 +279,98 @@ def test_model_uses_the_data_colours_residuals_are_symmetric(panel):
     lo, hi = figs["residual"].limits
     assert lo == pytest.approx(-hi)
     assert not figs["data"].symmetric and not figs["model"].symmetric
+
+
+def test_readout_gives_every_number_its_unit_and_titles_say_absolute_v0(panel):
+    text = readout_text(0.5, -0.25, 1.234, 30.0, 0.2, 5712.3, 5700.1)
+    for part in ["&Delta;RA +0.500 arcsec", "&Delta;Dec -0.250 arcsec",
+                 "<b>r</b> 1.234 arcsec", "<b>&phi;</b> +30.0&deg;", "z 0.200 arcsec",
+                 "v0 5712.3 m/s", "model 5700.1 m/s", "residual 12.2 m/s"]:
+        assert part in text, part
+    titles = {k: f.figure.title for k, f in panel.figures.items()}
+    # absolute v0 in m/s here (the explorer's titles say v0 - vlsr [km/s])
+    assert titles["data"] == "data: v0 [m/s]" and titles["model"] == "model: v0 [m/s]"
+    assert titles["residual"] == "residual: data - model [m/s]"
+    assert all("vlsr" not in t for t in titles.values())
+
+
+def test_rotation_view_says_after_a_fit_before_one(panel):
+    fig = panel.figures["rotation"]
+    assert fig.figure.title == "rotation residual: v_phi [m/s] (after a fit)"
+    assert np.isnan(fig.data).all()
+    assert panel.status.value == "model of the current set-up"
+
+
+def test_model_changes_while_running_rotation_waits(panel, small_cube):
+    import threading
+    session = panel.session
+    session.checkpoint = None
+    before = panel.figures["model"].data.copy()
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def hold(chunk, info):              # after the panel's own observer
+        seen.append(np.asarray(chunk.draws)[:, -1, :].copy())
+        inside.set()
+        release.wait(60)
+
+    session.observe_chunks(hold)
+    session.start()
+    try:
+        assert inside.wait(120), session.error
+        assert session.status == "running"
+        assert panel.status.value == "following the fit's current median"
+        theta = small_cube.posterior_median(session.fit_run, seen[0])
+        np.testing.assert_allclose(panel.figures["model"].data,
+                                   session.fit_run.posterior.model_map(theta), rtol=1e-5)
+        assert not np.allclose(panel.figures["model"].data, before, rtol=1e-7, atol=0)
+        assert panel.figures["rotation"].figure.title.endswith("(after a fit)")
+    finally:
+        session.unobserve_chunks(hold)
+        release.set()
+        session.wait(120)
+
+
+def test_failed_run_says_so_and_shows_the_setups_model(panel, small_cube, monkeypatch):
+    session = panel.session
+    session.checkpoint = None
+    setup_model = panel.figures["model"].data.copy()
+    session.start()
+    assert session.wait(300) and session.status == "done", session.error
+    assert panel.status.value == "posterior median model"
+    assert not np.allclose(panel.figures["model"].data, setup_model, rtol=1e-7, atol=0)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("sampler broke")
+
+    monkeypatch.setattr(type(small_cube), "prepare_fit", fail)
+    session.start()
+    assert session.wait(300)
+    assert session.status == "error" and "sampler broke" in session.error
+    assert panel.status.value == "last run failed; maps show the current set-up's model"
+    np.testing.assert_allclose(panel.figures["model"].data, setup_model, rtol=1e-6)
+    assert panel.figures["rotation"].figure.title.endswith("(after a fit)")
+
+
+def test_drag_ending_on_the_drawn_ring_leaves_it_there(panel, small_cube):
+    """The maps show another geometry (as after a fit); the ring is drawn with
+    the session's values, and a drag from the ring to the ring keeps it."""
+    spec, theta = panel.current_fit()
+    other = theta.copy()
+    other[0] += 0.6                     # x0 [arcsec] of the shown model
+    panel.show_theta(spec, other)
+    r_setup = np.asarray(small_cube.evaluate_models(params=spec.to_params(theta),
+                                                    coords_only=True)[0])
+    mask = panel.mask
+    # the pixels just inside the drawn r_max ring, where the two geometries differ most
+    ring = mask & (r_setup > 3.0 - 1.5 * small_cube.dpix)
+    j, i = np.unravel_index(np.argmax(np.where(ring, np.abs(panel.coords[0] - r_setup),
+                                               -1)), r_setup.shape)
+    assert abs(panel.coords[0][j, i] - r_setup[j, i]) > 0.3
+    x, y = float(small_cube.xaxis[i]), float(small_cube.yaxis[j])
+    panel.mode.value = "edit mask"
+    for event in ("dragstart", "dragmove", "dragend"):
+        panel._mouse_message(None, {"event": event, "domain": {"x": x, "y": y}})
+    # the radius of that pixel in the drawn ring's geometry, not the shown model's
+    assert panel.session.r_max == pytest.approx(round(float(r_setup[j, i]), 2))
+    assert panel.session.r_max == pytest.approx(3.0, abs=1.5 * small_cube.dpix)
+    assert abs(int(panel.mask.sum()) - int(mask.sum())) <= 0.05 * mask.sum()

@@ -5,16 +5,23 @@ Four :class:`~eddy_widgets.widgets.mapview.MapFigure` share their x and y
 scales (pan or zoom one, all follow), each with a colour bar in m/s and the
 beam. Under the cursor the readout gives Delta RA, Delta Dec, the disk-frame
 r, phi, z of the current parameter values and the data, model and residual
-there. The fit mask (``r_min``, ``r_max``, the phi wedges, as the fit will
-use them) is outlined on every map; in "edit mask" mode a drag that starts
-near the r_min ring moves r_min and one near the r_max ring moves r_max, which
-sets ``session.r_min`` / ``session.r_max`` (the editor shows them), and the
-outline follows any change of the session.
+there, each with its unit (v0 here is absolute, in m/s; the model explorer
+shows v0 - vlsr in km/s). The fit mask (``r_min``, ``r_max``, the phi wedges, as the fit will
+use them, with the geometry of the session's current values) is outlined on
+every map; in "edit mask" mode a drag that starts near the r_min ring moves
+r_min and one near the r_max ring moves r_max, to the radius under the cursor
+in the outline's geometry, which sets ``session.r_min`` / ``session.r_max``
+(the editor shows them), and the outline follows any change of the session.
 
 While a fit runs the model and residual follow the walkers' current median
-(at most ``max_redraws_per_second``); when it stops or ends they show the
-posterior median model. Every number comes from the package: the model from
-the fit's posterior (``posterior.model_map``) or ``cube.evaluate_models``,
+(at most ``max_redraws_per_second``, through
+:class:`~eddy_widgets.session.maps.FitFollower`); when it stops or ends they
+show the posterior median model and the rotation residual, which stays empty
+(its title says "after a fit") until then. After a failed run they show the
+current set-up's model and the status line says so. Every number comes from
+the package: the medians from ``cube.posterior_median`` (circular in PA), the
+model from the fit's posterior (``posterior.model_map``) or
+``cube.evaluate_models``,
 the coordinates from ``cube.evaluate_models(coords_only=True)``, the mask
 from ``cube.fit_mask`` and the rotation residual from
 ``analysis.profiles.deproject_residual``.
@@ -23,8 +30,6 @@ from ``cube.fit_mask`` and the rotation residual from
 from __future__ import annotations
 
 import html
-import threading
-import time
 
 import bqplot as bq
 import ipywidgets as W
@@ -33,8 +38,8 @@ from bqplot_image_gl import Contour
 from bqplot_image_gl.interacts import MouseInteraction
 
 from ..analysis.profiles import deproject_residual
-from ..inference.diagnostics import sample_medians
 from ..inference.spec import FitSpec
+from ..session.maps import FitFollower
 from .mapview import MapFigure
 
 __all__ = ["MapPanel", "readout_text", "mask_outline"]
@@ -42,19 +47,29 @@ __all__ = ["MapPanel", "readout_text", "mask_outline"]
 UNIT = "m/s"
 MASK_COLOUR = "#2ca02c"
 VIEWS = ("data", "model", "residual", "rotation")
+TITLES = {"data": "data: v0 [m/s]", "model": "model: v0 [m/s]",
+          "residual": "residual: data - model [m/s]",
+          "rotation": "rotation residual: v_phi [m/s]"}
+AFTER_FIT = " (after a fit)"
+STATUS_SETUP = "model of the current set-up"
+STATUS_FAILED = "last run failed; maps show the current set-up's model"
+STATUS_POSTERIOR = "posterior median model"
+STATUS_FOLLOWING = "following the fit's current median"
 
 
 def readout_text(x: float, y: float, r: float, phi_deg: float, z: float,
                  data: float, model: float | None = None, unit: str = UNIT) -> str:
-    """The cursor readout as one HTML line: sky offsets [arcsec], disk-frame
-    r [arcsec], phi [deg], z [arcsec], and data, model, residual [unit]."""
+    """The cursor readout as one HTML line, every number with its unit: sky
+    offsets, disk-frame r and z [arcsec], phi [deg], and the data's v0, the
+    model's and the residual data - model [unit]."""
+    unit = html.escape(unit)
     def v(value):
-        return "&ndash;" if value is None or not np.isfinite(value) else f"{value:.1f}"
+        return "&ndash;" if value is None or not np.isfinite(value) else f"{value:.1f} {unit}"
     residual = None if model is None else data - model
-    parts = [f"&Delta;RA {x:+.3f}&Prime;", f"&Delta;Dec {y:+.3f}&Prime;",
-             f"<b>r</b> {r:.3f}&Prime;", f"<b>&phi;</b> {phi_deg:+.1f}&deg;",
-             f"z {z:.3f}&Prime;", f"v0 {v(data)}", f"model {v(model)}",
-             f"residual {v(residual)} {html.escape(unit)}"]
+    parts = [f"&Delta;RA {x:+.3f} arcsec", f"&Delta;Dec {y:+.3f} arcsec",
+             f"<b>r</b> {r:.3f} arcsec", f"<b>&phi;</b> {phi_deg:+.1f}&deg;",
+             f"z {z:.3f} arcsec", f"v0 {v(data)}", f"model {v(model)}",
+             f"residual {v(residual)}"]
     return "<span style='font-family:monospace'>" + " &nbsp; ".join(parts) + "</span>"
 
 
@@ -85,11 +100,10 @@ class MapPanel(W.VBox):
         self.model = None
         self.theta = None
         self.coords = None          # (r [arcsec], phi [rad], z [arcsec]) maps
+        self.mask_radius = None     # r [arcsec] of the outline's geometry
         self._spec = None
         self._drag = None
-        self._last_draw = 0.0
-        self._pending = None
-        self._lock = threading.Lock()
+        self.follower = FitFollower(self._show_current, self.max_redraws_per_second)
         self.mode = W.ToggleButtons(options=["pan/zoom", "edit mask"],
                                     value="pan/zoom", style={"button_width": "90px"},
                                     tooltips=["drag to pan, wheel to zoom",
@@ -122,10 +136,9 @@ class MapPanel(W.VBox):
         beam = (float(cube.bmaj), float(cube.bmin), float(cube.bpa))
         x, y = np.asarray(cube.xaxis, float), np.asarray(cube.yaxis, float)
         shared = {}
-        titles = {"data": "data (v0)", "model": "model", "residual": "residual",
-                  "rotation": "rotation residual (v_phi)"}
         for name in VIEWS:
-            fig = MapFigure(x, y, title=titles[name], unit=UNIT, beam=beam,
+            title = TITLES[name] + (AFTER_FIT if name == "rotation" else "")
+            fig = MapFigure(x, y, title=title, unit=UNIT, beam=beam,
                             scheme="RdBu_r", symmetric=name in ("residual", "rotation"), **shared)
             shared = {"scale_x": fig.scale_x, "scale_y": fig.scale_y}
             fig.outline = Contour(contour_lines=[[]], level=0.5, color=MASK_COLOUR,
@@ -175,20 +188,25 @@ class MapPanel(W.VBox):
 
     def refresh(self) -> None:
         """Model, coordinates and mask of the session's values, or the
-        posterior median after a fit."""
-        if self.session.cube is None:
+        posterior median after a fit (``cube.posterior_median``)."""
+        cube = self.session.cube
+        if cube is None:
             return
         result = self.session.result
         run = getattr(self.session, "fit_run", None)
-        if (run is not None and result is not None and self.session.status in
-                ("stopped", "done") and result.n_draws("sampling") > 0):
-            self.show_theta(run.posterior.spec,
-                            sample_medians(result.samples, result.names),
+        status = self.session.status
+        if (run is not None and result is not None and status in ("stopped", "done")
+                and result.n_draws("sampling") > 0):
+            self.show_theta(run.posterior.spec, cube.posterior_median(run),
                             run=run, posterior=True)
+            self.status.value = STATUS_POSTERIOR
             return
         spec, theta = self.current_fit()
         if spec is not None:
             self.show_theta(spec, theta)
+        self.status.value = (STATUS_FAILED if status == "error" else STATUS_SETUP
+                             if spec is not None else "<i>No model: the set-up is "
+                             "incomplete.</i>")
         self.draw_mask()
 
     def show_theta(self, spec: FitSpec, theta, run=None, posterior=False) -> None:
@@ -210,22 +228,28 @@ class MapPanel(W.VBox):
             v_phi = deproject_residual(residual, self.coords[1], self.coords[2],
                                        float(inc))[0]
             self.figures["rotation"].set_image(v_phi)
-            self.status.value = "posterior median model"
+            self.figures["rotation"].figure.title = TITLES["rotation"]
         else:
             self.figures["rotation"].set_image(np.full_like(residual, np.nan))
+            self.figures["rotation"].figure.title = TITLES["rotation"] + AFTER_FIT
         self.draw_mask()
 
     def draw_mask(self) -> None:
-        """Outline the pixels a fit with the session's mask would use."""
+        """Outline the pixels a fit with the session's mask would use, in the
+        geometry of the session's current values (the next fit's); keeps
+        that geometry's radius map for dragging the rings."""
         cube = self.session.cube
         spec, theta = self.current_fit()
         if cube is None or spec is None:
             return
+        params = spec.to_params(theta)
         try:
-            mask = cube.fit_mask(spec.to_params(theta), np.zeros(0))
+            mask = cube.fit_mask(params, np.zeros(0))
         except Exception:  # noqa: BLE001 - e.g. zero pixels: no outline
             mask = np.zeros(np.shape(cube.data), bool)
         self.mask = mask
+        self.mask_radius = np.asarray(cube.evaluate_models(params=params,
+                                                           coords_only=True)[0])
         lines = mask_outline(mask, np.asarray(cube.xaxis, float),
                              np.asarray(cube.yaxis, float))
         for fig in self.figures.values():
@@ -267,13 +291,15 @@ class MapPanel(W.VBox):
             self.drag(event, x, y)
 
     def radius_at(self, x: float, y: float) -> float:
+        """Disk-frame radius [arcsec] at (x, y) in the geometry the mask
+        outline is drawn with (the session's current values)."""
         j, i = self.pixel_at(x, y)
-        return float(self.coords[0][j, i])
+        return float(self.mask_radius[j, i])
 
     def drag(self, event: str, x: float, y: float) -> None:
         """Move r_min or r_max: ``dragstart`` near a ring picks it,
         ``dragmove`` / ``dragend`` set it to the radius under the cursor."""
-        if self.coords is None:
+        if self.mask_radius is None:
             return
         r = self.radius_at(x, y)
         if event == "dragstart":
@@ -315,27 +341,27 @@ class MapPanel(W.VBox):
 
     def _status_changed(self, change) -> None:
         if change["new"] in ("stopped", "done"):
-            self._flush()
+            self.follower.flush()
+            self.refresh()
+        elif change["new"] == "error":
+            self.follower.clear()
             self.refresh()
         elif change["new"] == "running":
-            self.status.value = "following the fit's current median"
+            self.follower.clear()       # a new run's first median shows at once
+            self.status.value = STATUS_FOLLOWING
+
+    # -- following a running fit (the fit's thread) -------------------------------
 
     def _chunk(self, chunk, info) -> None:
-        """In the fit's thread: keep the walkers' current median; redraw at
-        most ``max_redraws_per_second``."""
-        theta = np.median(np.asarray(chunk.draws)[:, -1, :], axis=0)
-        with self._lock:
-            self._pending = theta
-            now = time.monotonic()
-            if now - self._last_draw < 1.0 / self.max_redraws_per_second:
-                return
-            self._last_draw = now
-        self._flush()
-
-    def _flush(self) -> None:
-        with self._lock:
-            theta, self._pending = self._pending, None
+        """In the fit's thread: offer the walkers' current median (circular
+        in PA) to :attr:`follower`, which redraws at most
+        ``max_redraws_per_second``."""
         run = getattr(self.session, "fit_run", None)
-        if theta is None or run is None or self.session.cube is None:
-            return
-        self.show_theta(run.posterior.spec, theta, run=run)
+        cube = self.session.cube
+        if run is not None and cube is not None:
+            self.follower.offer(cube.posterior_median(run, np.asarray(chunk.draws)[:, -1, :]))
+
+    def _show_current(self, theta) -> None:
+        run = getattr(self.session, "fit_run", None)
+        if run is not None and self.session.cube is not None:
+            self.show_theta(run.posterior.spec, theta, run=run)
