@@ -125,23 +125,19 @@ def test_existing_folder_and_unwritable_folder_in_words(finished, tmp_path):
     assert "Cannot write into a_file/export" in panel.error.value
 
 
-def test_permission_and_full_disk_in_words(finished, tmp_path, monkeypatch):
+@pytest.mark.parametrize("code, strerror, said", [
+    (errno.EACCES, "Permission denied", "permission denied"),
+    (errno.ENOSPC, "No space left on device", "The disk is full")])
+def test_permission_and_full_disk_in_words(finished, monkeypatch, code, strerror,
+                                           said):
     panel = ExportPanel(finished)
     panel.figures.value = panel.fits.value = panel.script.value = False
 
-    def refuse(self, path):
-        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    def fail(self, path):
+        raise OSError(code, strerror, str(path))
 
-    monkeypatch.setattr(FitResult, "save", refuse)
-    panel.folder.value = "denied"
+    monkeypatch.setattr(FitResult, "save", fail)
+    panel.folder.value = "out"
     panel.export.click()
-    assert "permission denied" in panel.error.value
-
-    def full(self, path):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(FitResult, "save", full)
-    panel.folder.value = "full"
-    panel.export.click()
-    assert "The disk is full" in panel.error.value
+    assert said in panel.error.value
     assert panel.written.value == ""
