@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("bqplot_image_gl")
 
-from eddy_widgets.widgets.mapview import MapFigure, beam_outline  # noqa: E402
+from eddy_widgets.widgets.mapview import MapFigure, beam_outline, mask_outline  # noqa: E402
 
 
 def _axes(n=21, step=0.1):
@@ -99,6 +99,16 @@ def test_no_beam_hidden_and_shared_scales():
     assert b.image.scales["x"] is a.image.scales["x"]
     a.set_readout("<b>r</b> = 1")
     assert "r</b> = 1" in a.readout.value
+
+
+def test_mask_outline_runs_between_the_pixels_inside_and_outside():
+    x, y = _axes()
+    mask = np.zeros((21, 21), bool)
+    mask[5:10, 8:14] = True             # rows y[5:10], columns x[8:14]
+    (line,) = mask_outline(mask, x, y)
+    assert line[:, 1].min() == pytest.approx(0.5 * (y[4] + y[5]))
+    assert line[:, 1].max() == pytest.approx(0.5 * (y[9] + y[10]))
+    assert line[:, 0].max() == pytest.approx(0.5 * (x[7] + x[8]))
 
 
 # -- MapPanel over a FitSession on the bundled example -------------------------

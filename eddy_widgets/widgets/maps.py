@@ -40,7 +40,7 @@ from bqplot_image_gl.interacts import MouseInteraction
 from ..analysis.profiles import deproject_residual
 from ..inference.spec import FitSpec
 from ..session.maps import FitFollower
-from .mapview import MapFigure
+from .mapview import MapFigure, mask_outline
 
 __all__ = ["MapPanel", "readout_text", "mask_outline"]
 
@@ -71,21 +71,6 @@ def readout_text(x: float, y: float, r: float, phi_deg: float, z: float,
              f"z {z:.3f} arcsec", f"v0 {v(data)}", f"model {v(model)}",
              f"residual {v(residual)}"]
     return "<span style='font-family:monospace'>" + " &nbsp; ".join(parts) + "</span>"
-
-
-def mask_outline(mask, xaxis, yaxis) -> list[np.ndarray]:
-    """Outline of a boolean pixel mask as (n, 2) arrays of (Delta RA, Delta
-    Dec) [arcsec] (the 0.5 level of the mask, via contourpy)."""
-    import contourpy
-    z = np.asarray(mask, dtype=float)
-    # pad so that regions touching the edge are closed
-    dx = xaxis[1] - xaxis[0] if len(xaxis) > 1 else 1.0
-    dy = yaxis[1] - yaxis[0] if len(yaxis) > 1 else 1.0
-    x = np.concatenate([[xaxis[0] - dx], xaxis, [xaxis[-1] + dx]])
-    y = np.concatenate([[yaxis[0] - dy], yaxis, [yaxis[-1] + dy]])
-    z = np.pad(z, 1)
-    return [np.asarray(line, dtype=float)
-            for line in contourpy.contour_generator(x, y, z).lines(0.5)]
 
 
 class MapPanel(W.VBox):

@@ -31,7 +31,7 @@ from bqplot_image_gl import ImageGL
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-__all__ = ["MapFigure", "STRETCHES", "beam_outline", "stretched_colours"]
+__all__ = ["MapFigure", "STRETCHES", "beam_outline", "mask_outline", "stretched_colours"]
 
 #: Stretches offered for the colour scale (astropy.visualization's names).
 STRETCHES = ("linear", "sqrt", "asinh")
@@ -72,6 +72,21 @@ def beam_outline(bmaj: float, bmin: float, bpa: float, centre=(0.0, 0.0),
     x = major * np.sin(pa) + minor * np.cos(pa)
     y = major * np.cos(pa) - minor * np.sin(pa)
     return x + centre[0], y + centre[1]
+
+
+def mask_outline(mask, xaxis, yaxis) -> list[np.ndarray]:
+    """Outline of a boolean pixel mask as (n, 2) arrays of (Delta RA, Delta
+    Dec) [arcsec] (the 0.5 level of the mask, via contourpy)."""
+    import contourpy
+    z = np.asarray(mask, dtype=float)
+    # pad so that regions touching the edge are closed
+    dx = xaxis[1] - xaxis[0] if len(xaxis) > 1 else 1.0
+    dy = yaxis[1] - yaxis[0] if len(yaxis) > 1 else 1.0
+    x = np.concatenate([[xaxis[0] - dx], xaxis, [xaxis[-1] + dx]])
+    y = np.concatenate([[yaxis[0] - dy], yaxis, [yaxis[-1] + dy]])
+    z = np.pad(z, 1)
+    return [np.asarray(line, dtype=float)
+            for line in contourpy.contour_generator(x, y, z).lines(0.5)]
 
 
 def _edges(axis: np.ndarray) -> tuple[float, float]:
