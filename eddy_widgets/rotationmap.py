@@ -19,8 +19,7 @@ import numpy as np
 
 from .data import read_rotation_map
 from .inference.backends import (COUNT_ARGS, REFUSED, check_count_values, check_counts,
-                                  check_niter, get_backend, sampler_kwargs,
-                                  split_options)
+                                  check_niter, get_backend, split_options)
 from .inference.diagnostics import sample_medians
 from .inference.optimize import find_map, optimizer_options
 from .inference.posterior import Posterior, fit_mask
@@ -351,7 +350,6 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         """The v0 model map [m/s] of ``run`` at :meth:`posterior_median`
         (what ``fit_map(returns='model')`` gives)."""
         return run.posterior.model_map(self.posterior_median(run))
-
 
     def make_plots(self, run: FitRun, plots, truths: dict | None = None) -> dict:
         """The figures of a run by name (``plots`` as ``fit_map`` takes them);

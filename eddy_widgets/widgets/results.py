@@ -332,7 +332,8 @@ class ResultsPanel(W.VBox):
 
         from .. import plots
 
-        theta = np.median(result.samples, axis=0)
+        # The posterior median as everywhere (PA on the circle).
+        theta = D.sample_medians(result.samples, result.names)
         model = run.posterior.model_map(theta)
         with matplotlib.rc_context(plots.SCREEN_STYLE):
             figures = [plots.plot_maps(run.posterior.data, model, run.posterior.mask,
