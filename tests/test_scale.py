@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from eddy_widgets import jax_cache
+from eddy_widgets.inference import posterior as posterior_module
 from eddy_widgets.inference.posterior import Posterior, _compile, _setup_of
 from eddy_widgets.inference.samplers import EmceeSampler, NutsSampler
 from eddy_widgets.inference.spec import FitSpec
@@ -41,19 +42,22 @@ def test_two_maps_of_one_shape_share_one_program(small_cube, beam):
     # Map b is map a moved by VLSR_SHIFT: b at vlsr + shift fits as a at vlsr.
     moved = theta.copy()
     moved[FREE.index("vlsr")] += VLSR_SHIFT
+    batch = np.stack([theta, moved])
     va, ga = a.value_and_grad(jnp.asarray(theta))
+    lp_a = a.log_prob_numpy(batch)
+    # (Other tests may have compiled these programs for other shapes too.)
+    names = ("value_and_grad", "log_prob_batch")
+    compiled = [getattr(a.programs, name)._cache_size() for name in names]
     vb, gb = b.value_and_grad(jnp.asarray(moved))
     assert float(vb) == pytest.approx(float(va), rel=1e-9)
     np.testing.assert_allclose(np.asarray(gb), np.asarray(ga), rtol=1e-6, atol=1e-6)
     # ... and each map answers with its own data, not the other's.
     assert abs(float(b.value_and_grad(jnp.asarray(theta))[0]) - float(va)) > 100.0
-    batch = np.stack([theta, moved])
-    lp_a, lp_b = a.log_prob_numpy(batch), b.log_prob_numpy(batch)
+    lp_b = b.log_prob_numpy(batch)
     assert lp_b[1] == pytest.approx(lp_a[0], rel=1e-6)
     assert abs(lp_b[0] - lp_a[0]) > 100.0
-    # One compiled program each, whichever map called it.
-    for name in ("value_and_grad", "log_prob_batch"):
-        assert getattr(a.programs, name)._cache_size() == 1, name
+    # Map b compiled nothing: it runs map a's programs.
+    assert [getattr(a.programs, name)._cache_size() for name in names] == compiled
 
 
 @pytest.fixture
@@ -154,3 +158,63 @@ def test_import_prunes_an_oversized_cache(tmp_path):
                          env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["old3-cache", "old4-cache"]
+
+
+# ---------------------------------------------------------------------------
+# Gradients of large maps block by block
+# ---------------------------------------------------------------------------
+
+
+def _fresh_gradients(post, theta):
+    """Value and gradient of the log-posterior and of NUTS' potential, from
+    programs compiled afresh (they read the block settings when traced)."""
+    fresh = _compile(_setup_of(post))
+    value, grad = fresh.value_and_grad(post.arrays, jnp.asarray(theta))
+    u = jnp.asarray(post.to_unconstrained(theta)) + 0.1
+    pot, pot_grad = jax.value_and_grad(fresh.potential, argnums=1)(
+        post.arrays, u, post.standardizer.centre, post.standardizer.scale)
+    return [np.asarray(x) for x in (value, grad, pot, pot_grad)]
+
+
+@pytest.mark.parametrize("beam", [False, True])
+def test_blocked_gradient_equals_the_whole_map_gradient(small_cube, beam, monkeypatch):
+    theta, post, _ = _pair(small_cube, beam)
+    post.bijections  # noqa: B018 - built before the potential is traced
+    whole = _fresh_gradients(post, theta)
+    # The 40 x 40 map (about 1,000 fitted pixels) is above a threshold of
+    # 100 points; blocks of 96 leave a padded last block.
+    monkeypatch.setattr(posterior_module, "BLOCK_MIN_POINTS", 100)
+    monkeypatch.setattr(posterior_module, "BLOCK_POINTS", 96)
+    blocked = _fresh_gradients(post, theta)
+    assert np.all(np.abs(whole[1]) > 1e-3)
+    for b, w in zip(blocked, whole):
+        np.testing.assert_allclose(b, w, rtol=1e-10, atol=0)
+
+
+def _memory_of_gradient(post, side):
+    """Temporary memory [bytes] of the gradient program for a side x side map
+    whose pixels are all fitted (compiled from shapes, never run)."""
+    n = side * side
+    f64 = jax.ShapeDtypeStruct((n,), jnp.float64)
+    arrays = {"data": f64, "ivar": f64}
+    if post.beam:
+        grid = jax.ShapeDtypeStruct((side, side), jnp.float64)
+        index = jax.ShapeDtypeStruct((n,), post.arrays["rows"].dtype)
+        arrays.update(x_grid=grid, y_grid=grid, coverage=grid, rows=index, cols=index,
+                      kernel=post.arrays["kernel"])
+    else:
+        arrays.update(x=f64, y=f64)
+    theta = jax.ShapeDtypeStruct((len(FREE),), jnp.float64)
+    fresh = _compile(_setup_of(post))
+    compiled = fresh.value_and_grad.lower(arrays, theta).compile()
+    return compiled.memory_analysis().temp_size_in_bytes
+
+
+@pytest.mark.parametrize("beam", [False, True])
+def test_gradient_memory_of_a_large_map_is_a_few_maps(small_cube, beam):
+    # A 512 x 512 map (262,144 pixels, 2 MB): reverse mode over the whole map
+    # would keep about 50 per-pixel arrays (100 MB); block by block the
+    # gradient needs a few maps' worth.
+    _, post, _ = _pair(small_cube, beam)
+    map_bytes = 512 * 512 * 8
+    assert _memory_of_gradient(post, 512) < 12 * map_bytes

@@ -136,6 +136,44 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     return mask
 
 
+#: Above this many model points (fitted pixels, or the whole grid with the
+#: beam) the differentiated model is evaluated block by block; at or below
+#: it (the standard problem: 4,288 pixels, a 6,400-pixel grid) in one piece.
+BLOCK_MIN_POINTS = 65536
+#: Points per block: small enough that one block's intermediate arrays stay
+#: in the CPU's caches.
+BLOCK_POINTS = 8192
+
+
+def model_points(x, y, params: dict, niter: int = FLARED_NITER):
+    """Model v0 [m/s] at sky offsets ``x``, ``y`` (any equal shape), as
+    :func:`~eddy_widgets.model.v0_model` (unrolled, for gradients).
+
+    Above :data:`BLOCK_MIN_POINTS` points the model runs over blocks of
+    :data:`BLOCK_POINTS` (``jax.lax.map``), each under ``jax.checkpoint``:
+    reverse mode then keeps the inputs of each block and recomputes its
+    intermediate arrays (about 50 per point for a flared surface) one block
+    at a time while taking the gradient, so memory no longer grows with them.
+    Each point's value is computed by the same expression either way.
+    """
+    if x.size <= BLOCK_MIN_POINTS:
+        return v0_model(x, y, params, niter)
+    shape, n = x.shape, x.size
+    nblock = -(-n // BLOCK_POINTS)
+    pad = nblock * BLOCK_POINTS - n
+
+    def blocks(a):
+        # Padded with the last point (a real position: finite model), cut after.
+        return jnp.pad(a.ravel(), (0, pad), mode="edge").reshape(nblock, BLOCK_POINTS)
+
+    @partial(jax.checkpoint, prevent_cse=False)
+    def block(xy):
+        return v0_model(xy[0], xy[1], params, niter)
+
+    v0 = jax.lax.map(block, (blocks(x), blocks(y)))
+    return v0.reshape(-1)[:n].reshape(shape)
+
+
 #: The geometry arguments of :func:`~eddy_widgets.model.disk_coords`, in order.
 GEOMETRY = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper", "q_taper")
 
@@ -235,7 +273,9 @@ class Posterior:
             x, y = a["x"], a["y"]
         if value_only:
             x, y = x.astype(jnp.float32), y.astype(jnp.float32)
-        v0 = v0_model(x, y, params, self.niter, rolled=value_only).astype(float)
+            v0 = v0_model(x, y, params, self.niter, rolled=True).astype(float)
+        else:
+            v0 = model_points(x, y, params, self.niter)
         if self.beam:
             return convolve_fft(v0, a["kernel"], a["coverage"])[a["rows"], a["cols"]]
         return v0
@@ -244,8 +284,46 @@ class Posterior:
         """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels
         (residuals and sum in float64)."""
         a = self.arrays if arrays is None else arrays
+        if not (value_only or self.beam) and a["x"].size > BLOCK_MIN_POINTS:
+            return self._blocked_log_likelihood(theta, a)
         resid = a["data"] - self.model_pixels(theta, value_only, a)
         return -0.5 * jnp.sum(a["ivar"] * resid * resid)
+
+    def _blocked_log_likelihood(self, theta, a):
+        """:meth:`log_likelihood` (float64, no beam) summed block by block.
+
+        Under reverse mode each block's value and gradient are taken together
+        inside the loop over blocks, so no per-pixel intermediate outlives
+        its block and nothing is computed twice; the gradient is the sum of
+        the blocks' gradients. Padding pixels carry ``ivar = 0``.
+        """
+        n = a["x"].size
+        nblock = -(-n // BLOCK_POINTS)
+        pad = nblock * BLOCK_POINTS - n
+        blocks = tuple(
+            jnp.pad(a[k], (0, pad), mode="constant" if k == "ivar" else "edge")
+            .reshape(nblock, BLOCK_POINTS) for k in ("x", "y", "data", "ivar"))
+        niter, spec = self.niter, self.spec
+
+        def block_ll(theta, block):
+            x, y, data, ivar = block
+            resid = data - v0_model(x, y, spec.model_params(theta), niter)
+            return -0.5 * jnp.sum(ivar * resid * resid)
+
+        @jax.custom_vjp
+        def total(theta, blocks):
+            return jnp.sum(jax.lax.map(partial(block_ll, theta), blocks))
+
+        def total_fwd(theta, blocks):
+            values, grads = jax.lax.map(
+                partial(jax.value_and_grad(block_ll), theta), blocks)
+            return jnp.sum(values), jnp.sum(grads, axis=0)
+
+        def total_bwd(grad, cotangent):
+            return cotangent * grad, None
+
+        total.defvjp(total_fwd, total_bwd)
+        return total(theta, blocks)
 
     def log_prior(self, theta):
         return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
