@@ -82,7 +82,7 @@ def test_warmup_divergences_are_not_marked_and_warmup_is_faint():
     x, y = view.trace("mstar")
     np.testing.assert_array_equal(x, np.arange(N_WARMUP + 400))
     full = np.concatenate([c.draws for c in warm + samp], axis=1)
-    np.testing.assert_array_equal(y, full[:, :, 0])
+    np.testing.assert_array_equal(y, np.float32(full[:, :, 0]))
     assert "divergent draws after warmup" in view.title.value
 
 

@@ -112,3 +112,7 @@ def test_figures_have_no_white_slab_and_grey_text_for_dark_themes():
     assert np.any(np.all(np.abs(opaque.astype(int) - grey) <= 2, axis=1))
     # nothing black: black text or lines vanish on a dark page
     assert not np.any(np.all(opaque < 40, axis=1))
+    # ... and small: a palette of 256 colours (a notebook stores the PNG with
+    # its widget state).
+    png = _png(panel.corner_output.outputs[0])
+    assert png.mode == "P" and len(png.getpalette()) <= 3 * 256

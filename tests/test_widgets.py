@@ -272,10 +272,10 @@ def test_chain_view_thins_caps_walkers_and_throttles():
     shown = view.shown_chains
     assert shown.size == 32 and shown[0] == 0 and shown[-1] == 63
     np.testing.assert_array_equal(x, np.arange(10000)[::16])
-    np.testing.assert_array_equal(y, full[shown][:, ::16, 0])
+    np.testing.assert_array_equal(y, np.float32(full[shown][:, ::16, 0]))
     _, logp = view.trace("log_prob")
     lp = np.concatenate([result.log_prob["warmup"], result.log_prob["sampling"]], 1)
-    np.testing.assert_array_equal(logp, lp[shown][:, ::16])
+    np.testing.assert_array_equal(logp, np.float32(lp[shown][:, ::16]))
     assert "32 of 64 walkers" in view.title.value and "every 16th draw" in view.title.value
     # Warmup shading spans the warmup draws; acceptance is one cumulative line.
     np.testing.assert_array_equal(view.panels["mstar"].warmup.x, [0.0, 500.0])
@@ -314,7 +314,7 @@ def test_chain_view_joining_late_reads_the_result():
     view = ChainView(session, min_interval=0.0)  # created mid-run
     feed(view, session, result, info, chunks[4:6])
     x, y = view.trace("mstar")
-    np.testing.assert_array_equal(y, full_chains(result)[:, :, 0])
+    np.testing.assert_array_equal(y, np.float32(full_chains(result)[:, :, 0]))
 
 
 # -- Real runs through the session's thread -----------------------------------
@@ -338,7 +338,8 @@ def test_run_fills_chain_view_and_results(cube, example):
         x, y = chains.trace(name)
         assert y.shape == (8, 30)
         np.testing.assert_array_equal(x, np.arange(30))
-        np.testing.assert_array_equal(y, full_chains(result)[:, :, i])
+        # sent to the browser as float32
+        np.testing.assert_array_equal(y, full_chains(result)[:, :, i].astype(np.float32))
     assert "30/30" in chains.progress.value
     # The results table lists every free parameter; figures are drawn.
     for name in ("PA", "mstar", "vlsr"):
@@ -381,7 +382,7 @@ def test_stop_keeps_draws_and_continue_resumes(cube, example):
     assert FitResult.load(session.checkpoint_file) == result
     x, y = chains.trace("vlsr")
     assert y.shape == (8, x.size) and x[-1] <= drawn - 1
-    np.testing.assert_array_equal(y, full_chains(result)[:, ::chains.stride, 2])
+    np.testing.assert_array_equal(y, np.float32(full_chains(result)[:, ::chains.stride, 2]))
     assert not controls.resume.disabled
     # Continue resumes the same run (no new draws planned), then stop again.
     counter.count = 0
@@ -393,7 +394,7 @@ def test_stop_keeps_draws_and_continue_resumes(cube, example):
     assert session.result is result and session.result.n_samples_target == 100_000
     assert result.n_draws("sampling") > drawn - 5
     x, y = chains.trace("vlsr")
-    np.testing.assert_array_equal(y, full_chains(result)[:, ::chains.stride, 2])
+    np.testing.assert_array_equal(y, np.float32(full_chains(result)[:, ::chains.stride, 2]))
 
 
 def test_stop_while_preparing_keeps_an_empty_run(cube, example):
@@ -452,11 +453,11 @@ def test_nuts_run_shows_sampler_panels(cube, example):
     result = session.result
     x, y = chains.trace("mstar")
     assert y.shape == (2, 25)
-    np.testing.assert_array_equal(y, full_chains(result)[:, :, 0])
+    np.testing.assert_array_equal(y, np.float32(full_chains(result)[:, :, 0]))
     _, step = chains.trace("step_size")
     np.testing.assert_array_equal(
-        step, np.concatenate([result.stats["warmup"]["step_size"],
-                              result.stats["sampling"]["step_size"]], axis=1))
+        step, np.float32(np.concatenate([result.stats["warmup"]["step_size"],
+                                         result.stats["sampling"]["step_size"]], axis=1)))
     assert "<b>mstar</b>" in results.table.value and "<b>vlsr</b>" in results.table.value
     for column in ("ESS bulk", "ESS tail", "R-hat"):
         assert f">{column}</th>" in results.table.value

@@ -166,12 +166,16 @@ class TracePanel:
         first = int(np.argmax(after)) if after.any() else x.size
         # The warmup line runs on to the first draw after warmup: no gap.
         stop = min(first + 1, x.size)
+        # Sent as float32: half the bytes to the browser (and in a notebook's
+        # stored widget state), and 7 significant figures are more than a
+        # trace a few hundred pixels tall can show.
+        x32, y32 = np.asarray(x, np.float32), np.asarray(y, np.float32)
         with self.warmup_traces.hold_sync():
-            self.warmup_traces.x = x[:stop]
-            self.warmup_traces.y = y[:, :stop]
+            self.warmup_traces.x = x32[:stop]
+            self.warmup_traces.y = y32[:, :stop]
         with self.traces.hold_sync():
-            self.traces.x = x[first:]
-            self.traces.y = y[:, first:]
+            self.traces.x = x32[first:]
+            self.traces.y = y32[:, first:]
         finite = y[np.isfinite(y)] if y.size else y
         if isinstance(self.y_scale, bq.LogScale):
             finite = finite[finite > 0]
