@@ -148,3 +148,44 @@ def test_a_script_using_a_rare_parameter_opens_the_fold():
                                                  "vp_q": -0.5})
     assert ParameterEditor(session).more.selected_index == 0
     assert ParameterEditor(FitSession()).more.selected_index is None
+
+
+def test_phi_fields_show_the_defaults_and_follow_the_session():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    assert (editor.phi_min.value, editor.phi_max.value) == ("-180", "180")
+    assert not editor.exclude_phi.value
+    session.extra_params = {"phi_min": -45.5, "phi_max": 90.0, "exclude_phi": True}
+    assert (editor.phi_min.value, editor.phi_max.value) == ("-45.5", "90")
+    assert editor.exclude_phi.value
+    session.set_mask_setting("phi_max", 120.0)      # e.g. a drag on the map
+    assert editor.phi_max.value == "120"
+    session.extra_params = {}
+    assert (editor.phi_min.value, editor.phi_max.value) == ("-180", "180")
+
+
+def test_typing_phi_sets_the_session_and_bad_input_is_flagged():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    editor.phi_max.value = "60"
+    assert session.extra_params == {"phi_max": 60.0}
+    editor.exclude_phi.value = True
+    assert session.extra_params == {"phi_max": 60.0, "exclude_phi": True}
+    assert session.to_fit_kwargs(check=False)["params"]["phi_max"] == 60.0
+    # not a number: flagged in red, the session keeps its value
+    editor.phi_min.value = "abc"
+    assert editor.mask_flagged == ["phi_min"]
+    assert "phi_min is not a number" in html.unescape(editor.mask_message.value)
+    assert "phi_min" not in session.extra_params
+    editor.phi_min.value = "-30"
+    assert session.extra_params["phi_min"] == -30.0
+    assert editor.mask_flagged == [] and editor.mask_message.value == ""
+    # an empty range is flagged too
+    editor.phi_min.value = "75"
+    assert "phi_min (75) must be smaller than phi_max (60)" in \
+        html.unescape(editor.mask_message.value)
+    assert "phi_max" in editor.mask_flagged
+    # an empty field goes back to the default
+    editor.phi_min.value = ""
+    assert "phi_min" not in session.extra_params and editor.phi_min.value == "-180"
+    assert editor.mask_message.value == ""

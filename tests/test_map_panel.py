@@ -384,3 +384,78 @@ def test_drag_ending_on_the_drawn_ring_leaves_it_there(panel, small_cube):
     assert panel.session.r_max == pytest.approx(round(float(r_setup[j, i]), 2))
     assert panel.session.r_max == pytest.approx(3.0, abs=1.5 * small_cube.dpix)
     assert abs(int(panel.mask.sum()) - int(mask.sum())) <= 0.05 * mask.sum()
+
+
+# -- dragging the wedge edges (phi_min, phi_max) --------------------------------
+
+from eddy_widgets.model.geometry import disk_coords  # noqa: E402
+
+#: The session's geometry in ``panel`` (P0 and tutorial_params).
+GEOMETRY = dict(x0=0.0, y0=0.0, inc=46.7, PA=312.0, z0=0.25, psi=1.0, r_taper=3.0,
+                q_taper=2.0)
+
+
+def _sky_of_disk_point(r, phi_deg, step=0.01):
+    """Sky offsets (x, y) [arcsec] of the disk-frame point (r, phi), found on
+    a fine sky grid through the package's geometry, and the exact azimuth
+    [deg] there."""
+    grid = np.arange(-4.0, 4.0, step)
+    xs, ys = np.meshgrid(grid, grid)
+    rr, pp, _ = (np.asarray(c) for c in disk_coords(xs, ys, **GEOMETRY))
+    target = r * np.exp(1j * np.radians(phi_deg))
+    k = np.argmin(np.abs(rr * np.exp(1j * pp) - target))
+    x, y = float(xs.flat[k]), float(ys.flat[k])
+    _, phi, _ = disk_coords(np.array([x]), np.array([y]), **GEOMETRY)
+    return x, y, float(np.degrees(phi[0]))
+
+
+def test_dragging_near_the_phi_max_edge_sets_session_phi_max(panel):
+    from eddy_widgets.widgets import ParameterEditor
+    session = panel.session
+    session.extra_params = {"phi_min": -120.0, "phi_max": 60.0}
+    editor = ParameterEditor(session)
+    before = panel.mask.copy()
+    lines_before = panel.figures["data"].outline.contour_lines[0]
+    x0, y0, phi0 = _sky_of_disk_point(2.0, 61.0)       # 2 arcsec x 1 deg from the edge
+    x1, y1, phi1 = _sky_of_disk_point(2.2, 85.0)
+    assert abs(phi1 - 85.0) < 1.0
+    for event, (x, y) in (("dragstart", (x0, y0)), ("dragmove", (x1, y1)),
+                          ("dragend", (x1, y1))):
+        panel.drag(event, x, y)
+    assert session.extra_params["phi_max"] == pytest.approx(phi1, abs=0.5)
+    assert session.extra_params["phi_min"] == -120.0
+    assert session.r_max == 3.0
+    assert float(editor.phi_max.value) == session.extra_params["phi_max"]
+    # the outline follows: more pixels inside, a different line
+    assert panel.mask.sum() > before.sum()
+    assert not np.array_equal(panel.mask, before)
+    lines_after = panel.figures["data"].outline.contour_lines[0]
+    assert len(lines_after) != len(lines_before) or any(
+        a.shape != b.shape or not np.allclose(a, b)
+        for a, b in zip(lines_after, lines_before))
+
+
+def test_a_drag_far_from_every_edge_and_ring_changes_nothing(panel):
+    session = panel.session
+    session.extra_params = {"phi_min": -120.0, "phi_max": 60.0}
+    mask = panel.mask.copy()
+    r_min, r_max = session.r_min, session.r_max
+    far = _sky_of_disk_point(1.8, -30.0)[:2]
+    to = _sky_of_disk_point(2.2, 30.0)[:2]
+    for event, (x, y) in (("dragstart", far), ("dragmove", to), ("dragend", to)):
+        panel.drag(event, x, y)
+    assert session.extra_params == {"phi_min": -120.0, "phi_max": 60.0}
+    assert (session.r_min, session.r_max) == (r_min, r_max)
+    np.testing.assert_array_equal(panel.mask, mask)
+
+
+def test_a_drag_near_a_ring_and_an_edge_moves_the_ring(panel):
+    session = panel.session
+    session.extra_params = {"phi_min": -120.0, "phi_max": 60.0}
+    x0, y0, _ = _sky_of_disk_point(3.0, 60.0)           # on r_max, on the edge
+    x1, y1, _ = _sky_of_disk_point(2.5, 80.0)
+    for event, (x, y) in (("dragstart", (x0, y0)), ("dragend", (x1, y1))):
+        panel.drag(event, x, y)
+    assert session.extra_params["phi_max"] == 60.0
+    assert session.r_max == pytest.approx(panel.radius_at(x1, y1), abs=0.01)
+    assert session.r_max < 2.8

@@ -13,7 +13,7 @@ from traitlets import Any, Bool, Dict, Enum, HasTraits, Int, List, Unicode, obse
 from ..inference.backends import BACKENDS, COUNT_ARGS
 from ..inference.priors import Prior, PriorError
 from ..inference.spec import FitSpec
-from ..parameters import PARAMETERS
+from ..parameters import MASK_SETTINGS, PARAMETERS
 from .settings import (BackendOptions, NumberOrText, ParameterSetting, SetupError,
                        as_float, format_number, make_options)
 
@@ -113,6 +113,21 @@ class SetupState(HasTraits):
                 else:
                     kind, a, b = prior
                     row.prior_kind, row.prior_a, row.prior_b = kind, a, b
+
+    def set_mask_setting(self, name: str, value) -> None:
+        """Set one of the other mask settings of ``params`` (``phi_min``,
+        ``phi_max`` [deg], ``exclude_phi``, ...; see ``MASK_SETTINGS``) in
+        :attr:`extra_params`; ``None`` removes it (the default applies)."""
+        if name not in MASK_SETTINGS or name in ("r_min", "r_max"):
+            raise ValueError(f"{name!r} is not a mask setting of extra_params; "
+                             f"r_min and r_max are session.r_min / session.r_max.")
+        extra = dict(self.extra_params)
+        if value is None:
+            extra.pop(name, None)
+        else:
+            extra[name] = value
+        if extra != self.extra_params:
+            self.extra_params = extra
 
     def suggested_bounds(self, name: str) -> tuple[float, float]:
         """Finite ``(low, high)`` replacing the infinite bound(s) of a flat prior:

@@ -21,10 +21,13 @@ import ipywidgets as W
 from traitlets import dlink, link
 
 from ..inference.priors import PRIOR_KINDS
-from ..parameters import PARAMETERS
+from ..parameters import MASK_SETTINGS, PARAMETERS
 from ..session import FitSession, parse_number
 
 __all__ = ["ParameterEditor", "ParameterRow", "display_number", "proposed_prior"]
+
+#: The azimuth-range fields of the mask, in session.extra_params [deg].
+PHI_FIELDS = ("phi_min", "phi_max")
 
 #: Group titles, in display order.
 GROUPS = {"geometry": "Geometry", "star": "Star", "surface": "Emission surface",
@@ -254,9 +257,10 @@ class ParameterRow(W.VBox):
 
 class ParameterEditor(W.VBox):
     """Every parameter of the table, grouped (geometry, star, emission
-    surface, velocity profiles), plus the fitted radial range. The table's
-    ``rare`` rows sit in a folded "more parameters" section that opens by
-    itself when one of them is free, set away from its default, or flagged.
+    surface, velocity profiles), plus the fitted region (radii and azimuth
+    range). The table's ``rare`` rows sit in a folded "more parameters"
+    section that opens by itself when one of them is free, set away from its
+    default, or flagged.
 
     Args:
         session: the :class:`FitSession` to edit.
@@ -265,6 +269,8 @@ class ParameterEditor(W.VBox):
         rows: ``{name: ParameterRow}``.
         more: the Accordion folding the rare rows.
         r_min, r_max: the mask fields [arcsec].
+        phi_min, phi_max, exclude_phi: the azimuth range [deg] of the mask
+            (``session.extra_params``; -180 / 180 when not set).
     """
 
     def __init__(self, session: FitSession, **kwargs):
@@ -285,13 +291,29 @@ class ParameterEditor(W.VBox):
             sections.append(self.more)
         self.r_min = _text("0", width="150px", description="r_min [arcsec]")
         self.r_max = _text("no limit", width="150px", description="r_max [arcsec]")
+        self.phi_min = _text(width="150px", description="phi_min [deg]")
+        self.phi_max = _text(width="150px", description="phi_max [deg]")
+        self.exclude_phi = W.Checkbox(description="exclude phi range", indent=False,
+                                      layout=W.Layout(width="150px"))
+        for field in (self.phi_min, self.phi_max):
+            field.tooltip = ("azimuth in the disk frame (astro-eddy's phi); the fit "
+                             "uses phi_min <= phi <= phi_max")
         self.mask_message = W.HTML()
         self.links = [link((session, "r_min"), (self.r_min, "value"), transform=_NUMBER),
                       link((session, "r_max"), (self.r_max, "value"), transform=_NUMBER)]
         self.summary = W.HTML()
         mask = [W.HTML("<h4 style='margin:8px 0 2px 0'>Fitted region</h4>"),
-                W.HBox([self.r_min, self.r_max]), self.mask_message]
+                W.HBox([self.r_min, self.r_max]),
+                W.HBox([self.phi_min, self.phi_max, self.exclude_phi],
+                       layout=W.Layout(align_items="center")),
+                self.mask_message]
         super().__init__([self.summary, *sections, *mask], **kwargs)
+        self._phi_typed: dict[str, str] = {}   # field text that is not a number
+        self._show_phi()
+        for name in PHI_FIELDS:
+            getattr(self, name).observe(self._phi_edited, names="value")
+        self.exclude_phi.observe(self._phi_edited, names="value")
+        session.observe(self._show_phi, names="extra_params")
         session.observe(self._show_checks, names=["issues", "prior_warnings"])
         for name in self.rare_rows:
             session.parameters[name].observe(self._unfold_if_used,
@@ -320,13 +342,78 @@ class ParameterEditor(W.VBox):
         if self.more.selected_index is None and any(map(self._used, self.rare_rows)):
             self.more.selected_index = 0
 
+    # -- the azimuth range (session.extra_params) --------------------------------
+
+    def phi_setting(self, name: str):
+        """The session's ``phi_min`` / ``phi_max`` [deg] or ``exclude_phi``
+        (the table's default when ``extra_params`` does not set it)."""
+        return self.session.extra_params.get(name, MASK_SETTINGS[name])
+
+    def _show_phi(self, change=None) -> None:
+        """The session's azimuth settings in the fields (a number typed but
+        not yet valid is replaced by the session's)."""
+        self._phi_typed = {}
+        self._showing = True
+        try:
+            for name in PHI_FIELDS:
+                getattr(self, name).value = display_number(self.phi_setting(name))
+            self.exclude_phi.value = bool(self.phi_setting("exclude_phi"))
+        finally:
+            self._showing = False
+        self._show_mask_checks()
+
+    def _phi_edited(self, change) -> None:
+        """A value typed in a phi field (or the box ticked): set the session;
+        text that is not a finite number is flagged and not passed on."""
+        if getattr(self, "_showing", False):
+            return
+        if change.owner is self.exclude_phi:
+            self.session.set_mask_setting("exclude_phi", bool(change.new) or None)
+            return
+        name = "phi_min" if change.owner is self.phi_min else "phi_max"
+        text = str(change.new).strip()
+        value = None if text == "" else _finite(text)
+        if text and value is None:
+            self._phi_typed[name] = text
+            self._show_mask_checks()
+            return
+        self._phi_typed.pop(name, None)
+        before = self.session.extra_params
+        self.session.set_mask_setting(name, value)
+        if self.session.extra_params is before:     # unchanged: tidy the field
+            self._show_phi()
+
+    @property
+    def mask_flagged(self) -> list[str]:
+        """Names of the mask fields flagged in red."""
+        return [name for name in ("r_min", "r_max", *PHI_FIELDS)
+                if "eddy-invalid" in getattr(self, name)._dom_classes]
+
+    def _show_mask_checks(self) -> None:
+        issues = self.session.issues
+        flagged = {k: issues[k] for k in ("r_min", "r_max") if k in issues}
+        for name, text in self._phi_typed.items():
+            flagged[name] = (f"{name} is not a number ({text!r}); the fit uses "
+                             f"{display_number(self.phi_setting(name))}")
+        low, high = (_finite(self.phi_setting(k)) for k in PHI_FIELDS)
+        if low is not None and high is not None and not low < high:
+            flagged["phi_max"] = (f"phi_min ({display_number(low)}) must be smaller "
+                                  f"than phi_max ({display_number(high)})")
+        self.mask_message.value = "".join(
+            f"<div style='color:#c62828'>{html.escape(m)}</div>"
+            for m in flagged.values())
+        for name in ("r_min", "r_max", *PHI_FIELDS):
+            field = getattr(self, name)
+            if name in flagged:
+                field.add_class("eddy-invalid")
+            else:
+                field.remove_class("eddy-invalid")
+
     def _show_checks(self, change=None) -> None:
         issues = self.session.issues
         if change is not None:
             self._unfold_if_used()
-        mask = [issues[k] for k in ("r_min", "r_max") if k in issues]
-        self.mask_message.value = "".join(
-            f"<div style='color:#c62828'>{html.escape(m)}</div>" for m in mask)
+        self._show_mask_checks()
         others = {k: v for k, v in issues.items() if k in ("free", "model")}
         nrows = sum(1 for k in issues if k in self.rows)
         parts = []

@@ -11,7 +11,11 @@ use them, with the geometry of the session's current values) is outlined on
 every map; in "edit mask" mode a drag that starts near the r_min ring moves
 r_min and one near the r_max ring moves r_max, to the radius under the cursor
 in the outline's geometry, which sets ``session.r_min`` / ``session.r_max``
-(the editor shows them), and the outline follows any change of the session.
+(the editor shows them). A drag that starts near a wedge edge, the ray at
+``phi_min`` or ``phi_max`` (arc distance r |dphi| within the rings'
+tolerance, between the rings), moves that edge to the disk-frame azimuth
+under the cursor (0.1 deg), set in ``session.extra_params``; the rings win
+when both are near. The outline follows any change of the session.
 
 While a fit runs the model and residual follow the walkers' current median
 (at most ``max_redraws_per_second``, through
@@ -38,7 +42,10 @@ from bqplot_image_gl import Contour
 from bqplot_image_gl.interacts import MouseInteraction
 
 from ..analysis.profiles import deproject_residual
+from ..inference.posterior import pixel_coords
+from ..model import FLARED_NITER
 from ..inference.spec import FitSpec
+from ..parameters import MASK_SETTINGS
 from ..session.maps import FitFollower
 from .mapview import MapFigure, mask_outline
 
@@ -55,6 +62,17 @@ STATUS_SETUP = "model of the current set-up"
 STATUS_FAILED = "last run failed; maps show the current set-up's model"
 STATUS_POSTERIOR = "posterior median model"
 STATUS_FOLLOWING = "following the fit's current median"
+#: The wedge edges a drag can move (azimuths [deg] in session.extra_params).
+PHI_EDGES = ("phi_min", "phi_max")
+
+
+def _number(value) -> float | None:
+    """``value`` as a finite float, else None."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
 
 
 def readout_text(x: float, y: float, r: float, phi_deg: float, z: float,
@@ -86,6 +104,7 @@ class MapPanel(W.VBox):
         self.theta = None
         self.coords = None          # (r [arcsec], phi [rad], z [arcsec]) maps
         self.mask_radius = None     # r [arcsec] of the outline's geometry
+        self.mask_geometry = None   # model parameters of the outline's geometry
         self._spec = None
         self._drag = None
         self.follower = FitFollower(self._show_current, self.max_redraws_per_second)
@@ -93,7 +112,8 @@ class MapPanel(W.VBox):
                                     value="pan/zoom", style={"button_width": "90px"},
                                     tooltips=["drag to pan, wheel to zoom",
                                               "drag from near the r_min or r_max "
-                                              "ring to move it"])
+                                              "ring, or a phi_min / phi_max edge, "
+                                              "to move it"])
         self.status = W.HTML()
         self.grid = W.GridBox(layout=W.Layout(
             grid_template_columns="repeat(auto-fill, minmax(300px, 1fr))",
@@ -222,7 +242,8 @@ class MapPanel(W.VBox):
     def draw_mask(self) -> None:
         """Outline the pixels a fit with the session's mask would use, in the
         geometry of the session's current values (the next fit's); keeps
-        that geometry's radius map for dragging the rings."""
+        that geometry (and its radius map) for dragging the rings and the
+        wedge edges."""
         cube = self.session.cube
         spec, theta = self.current_fit()
         if cube is None or spec is None:
@@ -233,6 +254,7 @@ class MapPanel(W.VBox):
         except Exception:  # noqa: BLE001 - e.g. zero pixels: no outline
             mask = np.zeros(np.shape(cube.data), bool)
         self.mask = mask
+        self.mask_geometry = spec.model_params(theta)
         self.mask_radius = np.asarray(cube.evaluate_models(params=params,
                                                            coords_only=True)[0])
         lines = mask_outline(mask, np.asarray(cube.xaxis, float),
@@ -281,26 +303,77 @@ class MapPanel(W.VBox):
         j, i = self.pixel_at(x, y)
         return float(self.mask_radius[j, i])
 
-    def drag(self, event: str, x: float, y: float) -> None:
-        """Move r_min or r_max: ``dragstart`` near a ring picks it,
-        ``dragmove`` / ``dragend`` set it to the radius under the cursor."""
-        if self.mask_radius is None:
-            return
+    def disk_point(self, x: float, y: float) -> tuple[float, float]:
+        """Disk-frame radius [arcsec] and azimuth phi [deg] of the sky
+        position (x, y) itself (not its pixel), in the outline's geometry."""
+        cube = self.session.cube
+        r, phi, _ = pixel_coords([x], [y], self.mask_geometry,
+                                 getattr(cube, "flared_niter", FLARED_NITER))
+        return float(r[0, 0]), float(np.degrees(phi[0, 0]))
+
+    def azimuth_at(self, x: float, y: float) -> float:
+        """The mask's azimuth [deg] at (x, y) in the outline's geometry
+        (``|phi|`` when the session's mask uses ``abs_phi``)."""
+        phi = self.disk_point(x, y)[1]
+        return abs(phi) if self.session.extra_params.get("abs_phi") else phi
+
+    def phi_edge(self, name: str) -> float | None:
+        """The session's ``phi_min`` / ``phi_max`` [deg] (the default when
+        not set), None if it is not a number."""
+        return _number(self.session.extra_params.get(name, MASK_SETTINGS[name]))
+
+    def edge_near(self, x: float, y: float) -> str | None:
+        """The ring (``'r_min'``, ``'r_max'``) or wedge edge (``'phi_min'``,
+        ``'phi_max'``) a drag from (x, y) would move, or None. Near: within
+        ``max(bmaj, 3 pixels)`` in radius of a ring, or in arc length
+        r |dphi| of an edge's ray between the rings; rings first, then the
+        nearer."""
+        cube = self.session.cube
+        tolerance = max(float(cube.bmaj), 3.0 * float(cube.dpix))
         r = self.radius_at(x, y)
+        rings = {}
+        for key in ("r_min", "r_max"):
+            value = getattr(self.session, key)
+            if value is None and key == "r_min":
+                value = 0.0
+            if isinstance(value, (int, float)):
+                rings[key] = abs(r - float(value))
+        near = [k for k, d in rings.items() if d <= tolerance]
+        if near:
+            return min(near, key=rings.get)
+        r_min = _number(self.session.r_min) or 0.0
+        r_max = _number(self.session.r_max)
+        r, phi = self.disk_point(x, y)
+        if r < r_min - tolerance or (r_max is not None and r > r_max + tolerance):
+            return None
+        if self.session.extra_params.get("abs_phi"):
+            phi = abs(phi)
+        edges = {}
+        for key in PHI_EDGES:
+            edge = self.phi_edge(key)
+            if edge is not None:
+                dphi = (phi - edge + 180.0) % 360.0 - 180.0
+                # arc length, then the unwrapped difference (at -180 / 180 the
+                # two rays coincide: the cursor's side picks)
+                edges[key] = (r * abs(np.radians(dphi)), abs(phi - edge))
+        near = [k for k, d in edges.items() if d[0] <= tolerance]
+        return min(near, key=edges.get) if near else None
+
+    def drag(self, event: str, x: float, y: float) -> None:
+        """Move a ring or a wedge edge: ``dragstart`` near one picks it
+        (:meth:`edge_near`), ``dragmove`` / ``dragend`` set it to the radius
+        [arcsec, 0.01] or azimuth [deg, 0.1] under the cursor."""
+        if self.mask_radius is None or self.mask_geometry is None:
+            return
         if event == "dragstart":
-            cube = self.session.cube
-            tolerance = max(float(cube.bmaj), 3.0 * float(cube.dpix))
-            rings = {}
-            for key in ("r_min", "r_max"):
-                value = getattr(self.session, key)
-                if value is None and key == "r_min":
-                    value = 0.0
-                if isinstance(value, (int, float)):
-                    rings[key] = abs(r - float(value))
-            near = [k for k, d in rings.items() if d <= tolerance]
-            self._drag = min(near, key=rings.get) if near else None
+            self._drag = self.edge_near(x, y)
         elif event in ("dragmove", "dragend") and self._drag is not None:
-            setattr(self.session, self._drag, round(max(r, 0.0), 2))
+            if self._drag in PHI_EDGES:
+                self.session.set_mask_setting(self._drag,
+                                              round(self.azimuth_at(x, y), 1))
+            else:
+                setattr(self.session, self._drag,
+                        round(max(self.radius_at(x, y), 0.0), 2))
             if event == "dragend":
                 self._drag = None
 
