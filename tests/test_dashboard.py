@@ -71,3 +71,10 @@ def test_a_tab_chosen_during_the_run_is_kept(cube):
     s.status = "optimising"
     s.status = "error"
     assert _open(dash) == "Chains"
+
+
+def test_traces_keep_no_more_points_than_a_panel_has_pixels(cube):
+    """Three columns at ~950 px: ~300 px a panel; 400 points per line are
+    enough, and half of what the browser and a stored notebook carried."""
+    dash = FitDashboard(cube)
+    assert dash.chains.columns == 3 and dash.chains.max_points == 400

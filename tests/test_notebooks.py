@@ -157,7 +157,10 @@ def test_notebook_needs_no_download(path):
 
 @pytest.mark.parametrize("path", PATHS, ids=_id)
 def test_notebook_is_small(path):
-    assert path.stat().st_size < 2_000_000
+    # The quickstart stores its dashboard's widget state (traces, layouts,
+    # figures: ~2 MB) so that a reader who has not run it sees the widgets.
+    limit = 2_500_000 if path.name == "01_quickstart.ipynb" else 2_000_000
+    assert path.stat().st_size < limit
 
 
 def test_sanitize_rules_replace_only_what_varies():

@@ -66,10 +66,12 @@ class FitDashboard(W.VBox):
         self.backend = BackendSelector(session)
         self.controls = RunControls(session)
         # Three columns of traces: at ~900 px two rows of them and the
-        # header fit in a laptop's notebook area. The progress line belongs
-        # with the status, above the tabs, so that it shows whichever tab is
-        # open.
-        self.chains = ChainView(session, columns=3, show_progress=False)
+        # header fit in a laptop's notebook area; a panel is ~300 px wide, so
+        # 400 points per line show every pixel's worth. The progress line
+        # belongs with the status, above the tabs, so that it shows whichever
+        # tab is open.
+        self.chains = ChainView(session, columns=3, max_points=400,
+                                show_progress=False)
         self.maps = MapPanel(session)
         self.results = ResultsPanel(session)
         self.export = ExportPanel(session)
