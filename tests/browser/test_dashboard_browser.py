@@ -113,7 +113,7 @@ ON_SCREEN_JS = """(selectors) => {
 AFTER_RUN_ON_SCREEN = (".eddy-status", ".eddy-progress")
 
 #: The map panel's readout under the cursor: r and phi with their numbers.
-READOUT_RE = r"r\s*[\d.]+\u2033.*\u03c6\s*[+\-\u2212]?[\d.]+\u00b0"
+READOUT_RE = r"\br\s+[\d.]+\s*arcsec.*\u03c6\s*[+\-\u2212]?[\d.]+\u00b0"
 
 #: Texts of the dashboard's HTML lines.
 TEXT_JS = """(part) => {
@@ -480,11 +480,16 @@ def explore_maps(page, shots: Shots, v: Verdict) -> str:
     import numpy as np
     from PIL import Image
 
-    pixels = np.asarray(Image.open(BytesIO(residual.screenshot())).convert("RGB"))
+    # The image alone: the WebGL canvas of the figure's plot area (its axes,
+    # colour bar and labels are SVG, and would pass for a drawn map).
+    canvas = residual.locator("canvas").first
+    if not canvas.count():
+        return "the residual figure has no image canvas"
+    pixels = np.asarray(Image.open(BytesIO(canvas.screenshot())).convert("RGB"))
     colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
     if colours < 50:
         shots.take("residual-blank", v)
-        return f"the residual map looks blank ({colours} colours)"
+        return f"the residual map looks blank ({colours} colours in its image)"
     data = figures.nth(0)
     scroll_to(page, ".eddy-maps")
     box = data.bounding_box()
