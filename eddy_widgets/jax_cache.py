@@ -5,7 +5,11 @@ Importing :mod:`eddy_widgets` calls :func:`configure`, which
 - points JAX's persistent compilation cache at ``~/.cache/eddy_widgets/jax``
   (``EDDY_WIDGETS_JAX_CACHE`` names another folder, or ``off``), unless JAX
   was given a cache folder already;
-- keeps only programs that took at least 0.2 s to compile;
+- keeps every program, however quick to compile (JAX's default leaves out
+  those under 1 s: a fresh process then still compiles dozens of small ones,
+  a few seconds in all), and keeps entries independent of the folder's path,
+  so a folder filled elsewhere (Binder's image build runs
+  :mod:`eddy_widgets.warm_cache`) is used as it is;
 - bounds the folder to 1 GB (``EDDY_WIDGETS_JAX_CACHE_MAX_SIZE``: bytes, or a
   number with ``KB``, ``MB`` or ``GB``; ``-1`` for no bound). At import the
   least recently used entries are deleted until the folder is within the
@@ -14,7 +18,9 @@ Importing :mod:`eddy_widgets` calls :func:`configure`, which
 
 Entries do not depend on a map's values (the data are arguments of the
 compiled programs, see :mod:`eddy_widgets.inference.posterior`), so one set-up
-on maps of one shape needs one set of entries, of a few hundred kB each.
+on maps of one shape needs one set of entries, of a few hundred kB each (the
+main job: ~70 entries, under 1 MB). An entry written on one kind of CPU and
+loaded on another is refused by XLA and compiled anew.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ import re
 #: Default bound of the cache folder [bytes].
 DEFAULT_MAX_SIZE = 1024 ** 3
 
-#: Programs quicker to compile than this [s] are not written to the cache.
-MIN_COMPILE_TIME = 0.2
+#: Programs quicker to compile than this [s] are not written to the cache
+#: (none: the many small ones add up to seconds in a fresh process).
+MIN_COMPILE_TIME = 0.0
 
 _UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3,
           "TB": 1024 ** 4}
@@ -101,6 +108,12 @@ def _entries(folder) -> list[Path]:
     return [p for p in folder.iterdir() if p.name.endswith("-cache") and p.is_file()]
 
 
+def _gpu_plugin_installed() -> bool:
+    return any(importlib.util.find_spec(name) is not None
+               for name in ("jax_cuda12_plugin", "jax_cuda13_plugin",
+                            "jax_rocm60_plugin", "jax_rocm7_plugin"))
+
+
 def configure(jax_config, environ=None) -> str | None:
     """Set up the persistent cache on ``jax.config`` from the environment
     (see the module doc). Returns the folder in use, or ``None`` (off, or a
@@ -112,6 +125,12 @@ def configure(jax_config, environ=None) -> str | None:
     limit = max_size(environ)
     jax_config.update("jax_compilation_cache_dir", folder)
     jax_config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME)
+    if not _gpu_plugin_installed():
+        # JAX puts the folder of XLA's GPU autotuning cache, a path inside
+        # the cache folder, into every key: entries would only be found in
+        # the folder they were written to. Off without a GPU (it has no use
+        # there), the folder can be moved or copied (e.g. into an image).
+        jax_config.update("jax_persistent_cache_enable_xla_caches", "none")
     if limit >= 0:
         try:
             prune(folder, limit)

@@ -5,7 +5,8 @@ does what it does with a Python repository that has a ``binder/`` folder:
 
 1. a fresh environment with the Python of ``binder/runtime.txt``;
 2. ``pip install -r binder/requirements.txt``;
-3. a copy of the repository, from whose root ``binder/postBuild`` runs;
+3. a copy of the repository, from whose root ``binder/postBuild`` runs
+   (installing the package and filling the compilation cache);
 
 then runs the quick-start notebook in that environment's kernel and checks that
 JupyterLab there has the ipywidgets and bqplot front-end extensions enabled.
@@ -105,6 +106,9 @@ def binder_env(tmp_path_factory):
         (venv / ".complete").write_text("requirements.txt installed\n")
     repo = tmp_path_factory.mktemp("binder") / "repo"
     shutil.copytree(ROOT, repo, ignore=SKIP)
+    # postBuild fills the compilation cache the notebooks then use (on
+    # Binder ~/.cache/eddy_widgets/jax; here a folder of the test's own).
+    env["EDDY_WIDGETS_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
     _run(["bash", repo / "binder" / "postBuild"], env, cwd=repo)
     env["JUPYTER_DATA_DIR"] = str(tmp_path_factory.mktemp("jupyter-data"))
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path_factory.mktemp("jupyter-config"))
@@ -194,3 +198,39 @@ def test_quickstart_runs_in_the_binder_kernel(binder_env, tmp_path):
                       if o["output_type"] == "stream")
     assert "status: done" in printed
     assert "within 3 sigma" in printed
+
+
+def _cache_fill_command() -> list[str]:
+    """The line of postBuild that fills the compilation cache, as arguments."""
+    lines = [ln.strip() for ln in (BINDER / "postBuild").read_text().splitlines()
+             if ln.strip() and not ln.strip().startswith("#")]
+    install = next(i for i, ln in enumerate(lines) if "pip install" in ln)
+    fills = [i for i, ln in enumerate(lines) if "eddy_widgets.warm_cache" in ln]
+    assert fills, ("binder/postBuild should fill the cache: "
+                   "python -m eddy_widgets.warm_cache")
+    assert fills[0] > install, "postBuild fills the cache after installing the package"
+    return lines[fills[0]].split()
+
+
+def test_postbuild_fills_the_cache_the_first_fit_then_loads(tmp_path):
+    # postBuild's fill (its quick form here, to keep the test short) into a
+    # cache folder; then the main job with emcee, as a reader's first fit,
+    # loads its programs from there instead of compiling them.
+    command = _cache_fill_command()
+    assert command[:3] == ["python", "-m", "eddy_widgets.warm_cache"]
+    cache = tmp_path / "jax"
+    env = {**os.environ, "EDDY_WIDGETS_JAX_CACHE": str(cache)}
+    _run([sys.executable, *command[1:], "--quick"], env, cwd=tmp_path, timeout=600)
+    names = sorted(p.name.rsplit("-", 2)[0] for p in cache.iterdir())
+    for program in ("jit_chunk", "jit_init", "jit_log_prob"):
+        assert program in names, names
+    before = {p.name for p in cache.iterdir()}
+    proc = _run([sys.executable, "-m", "eddy_widgets.cli", "--mcmc", "emcee",
+                 "--nburnin", "2", "--nsteps", "2", "--no-progress", "--out",
+                 tmp_path / "out"], {**env, "JAX_LOG_COMPILES": "1"}, cwd=tmp_path,
+                timeout=600)
+    for program in ("jit_log_prob", "jit_value"):
+        assert f"Persistent compilation cache hit for '{program}'" in proc.stderr
+    # The gradient program (the optimiser's) was found, not compiled again.
+    added = sorted({p.name for p in cache.iterdir()} - before)
+    assert not [n for n in added if n.startswith("jit_log_prob")], added

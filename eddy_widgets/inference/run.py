@@ -166,6 +166,11 @@ class FitRun:
         if self.backend.name == "numpyro":
             self.sampler.advance(0)
 
+    def compile_fit_quality(self) -> None:
+        """Compile the program :meth:`record_fit_quality` runs (the model at
+        the fitted pixels), without a draw (see :mod:`eddy_widgets.warm_cache`)."""
+        _model_pixels(self.posterior)(self.posterior.arrays, self.theta0)
+
     def run(self, callbacks=(), target_seconds: float = 0.3) -> FitResult:
         """Run (or resume) until the planned draws are made or a stop request.
 
@@ -200,7 +205,8 @@ class FitRun:
             return
         post = self.posterior
         theta = self.result.percentiles([50])[0]
-        model = post.model_map(theta)[post.mask]
+        model = np.asarray(_model_pixels(post)(post.arrays,
+                                               np.asarray(theta, dtype=float)))
         data = post.data
         z2 = (data.data[post.mask] - model) ** 2 / data.error[post.mask] ** 2
         chi2 = float(np.sum(z2))
@@ -230,6 +236,19 @@ class FitRun:
         if self.backend.name == "numpyro":
             return {f"nuts_{k}": v for k, v in state.items()}
         return state
+
+
+def _model_pixels(posterior: Posterior):
+    """The model at the fitted pixels as one compiled program, shared by the
+    posteriors of a set-up (taking the map's arrays as an argument); run
+    eagerly it would compile each operation of the model on its own. (The
+    model as the gradient sees it: the same values as ``model_map``.)"""
+    programs = posterior.programs
+    found = getattr(programs, "model_pixels", None)
+    if found is None:
+        found = programs.model_pixels = jax.jit(
+            lambda arrays, theta: posterior.model_pixels(theta, arrays=arrays))
+    return found
 
 
 class Checkpoint:

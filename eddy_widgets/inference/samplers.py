@@ -324,19 +324,21 @@ class NutsSampler:
             inverse_mass_matrix = np.diag(inverse_mass_matrix)
         elif dense and inverse_mass_matrix.ndim == 1:
             inverse_mass_matrix = np.diag(inverse_mass_matrix)
-        keys = jax.random.split(jax.random.PRNGKey(self._seed), self.nchains + 1)
         rng = np.random.default_rng(self._seed)
         chol = (np.linalg.cholesky(inverse_mass_matrix) if dense
                 else np.diag(np.sqrt(inverse_mass_matrix)))
         # numpyro's start-up as one compiled program (run eagerly it compiles
-        # dozens of single operations, seconds on every new process).
-        # Settings that numpyro keeps in its sampler's closure stay Python
-        # values here, so no traced value outlives this program.
+        # dozens of single operations, seconds on every new process), the
+        # chain's random key included. Settings that numpyro keeps in its
+        # sampler's closure stay Python values here, so no traced value
+        # outlives this program.
         num_warmup, init_kernel = self.num_warmup, self._init_kernel
+        nkeys = _key_count(self.nchains + 1)
         step_size = settings.pop("step_size")
 
         @jax.jit
-        def init(start, step_size, inverse_mass_matrix, key, model_args):
+        def init(start, step_size, inverse_mass_matrix, seed, chain, model_args):
+            key = jax.random.split(jax.random.PRNGKey(seed), nkeys)[chain + 1]
             return init_kernel(start, num_warmup, step_size=step_size,
                                inverse_mass_matrix=inverse_mass_matrix,
                                rng_key=key, model_args=model_args, **settings)
@@ -347,10 +349,14 @@ class NutsSampler:
             # width so that R-hat can see if they disagree.
             start = (self._u0 if c == 0
                      else self._u0 + 0.25 * chol @ rng.standard_normal(ndim))
-            states.append(init(jnp.asarray(start), jnp.asarray(float(step_size)),
-                               jnp.asarray(inverse_mass_matrix), keys[c + 1],
-                               self._model_args))
-        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+            states.append(_to_host(init(np.asarray(start, dtype=float),
+                                        np.float64(step_size),
+                                        np.asarray(inverse_mass_matrix, dtype=float),
+                                        np.int64(self._seed), np.int32(c),
+                                        self._model_args)))
+        # Chains are stacked on the host: on the device, stacking and slicing
+        # them would compile a program per operation and shape.
+        return _stack(states)
 
     def _compile(self):
         sample_kernel = self._sample_kernel
@@ -383,10 +389,12 @@ class NutsSampler:
         one = jax.jit(chunk)
 
         def sequential(states, count, centre, scale, arrays):
-            results = [one(jax.tree_util.tree_map(lambda x: x[c], states), count,
-                           centre, scale, arrays)
+            # Sliced and stacked on the host (see _initial_state).
+            states = _to_host(states)
+            results = [_to_host(one(jax.tree_util.tree_map(lambda x: x[c], states),
+                                    np.int32(count), centre, scale, arrays))
                        for c in range(self.nchains)]
-            return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *results)
+            return _stack(results)
 
         return sequential
 
@@ -417,9 +425,29 @@ class NutsSampler:
 
     def load_state(self, saved: dict) -> None:
         leaves, treedef = jax.tree_util.tree_flatten(self.state)
-        new = [jnp.asarray(saved[f"leaf_{i:03d}"], dtype=leaf.dtype)
+        new = [np.asarray(saved[f"leaf_{i:03d}"], dtype=leaf.dtype)
                for i, leaf in enumerate(leaves)]
         self.state = jax.tree_util.tree_unflatten(treedef, new)
+
+
+def _key_count(n: int) -> int:
+    """How many keys the start-up program splits the seed into, for ``n``
+    needed: with JAX's partitionable random bits (its default), key ``i`` of a
+    split does not depend on how many are split, so a fixed count serves
+    every number of chains with one program; otherwise exactly ``n``."""
+    if not jax.config.jax_threefry_partitionable:
+        return n
+    return max(64, 1 << (n - 1).bit_length())
+
+
+def _to_host(tree):
+    """Every array of ``tree`` as a numpy array (no device operation)."""
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+def _stack(trees):
+    """Stack equal trees of host arrays along a new first axis, on the host."""
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *trees)
 
 
 # ----------------------------------------------------------------------------
