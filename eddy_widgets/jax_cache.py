@@ -13,8 +13,11 @@ Importing :mod:`eddy_widgets` calls :func:`configure`, which
 - bounds the folder to 1 GB (``EDDY_WIDGETS_JAX_CACHE_MAX_SIZE``: bytes, or a
   number with ``KB``, ``MB`` or ``GB``; ``-1`` for no bound). At import the
   least recently used entries are deleted until the folder is within the
-  bound; when the ``filelock`` package is installed, JAX also evicts while a
-  session runs (``jax_compilation_cache_max_size``).
+  bound. JAX's own eviction while a session runs
+  (``jax_compilation_cache_max_size``, active when ``filelock`` is installed)
+  is not used: it needs an access-time file beside every entry and fails to
+  write any new entry (a warning each time) when one lacks it, as entries
+  written without eviction (by an earlier version, or another process) do.
 
 Entries do not depend on a map's values (the data are arguments of the
 compiled programs, see :mod:`eddy_widgets.inference.posterior`), so one set-up
@@ -136,6 +139,4 @@ def configure(jax_config, environ=None) -> str | None:
             prune(folder, limit)
         except OSError:  # an unreadable folder: JAX reports it when it writes
             pass
-        if importlib.util.find_spec("filelock") is not None:
-            jax_config.update("jax_compilation_cache_max_size", limit)
     return folder

@@ -123,3 +123,19 @@ def test_a_quick_program_is_cached_and_found_after_the_folder_moves(tmp_path):
     assert second.stdout.splitlines()[0] == first.stdout.splitlines()[0]
     assert "hits 0" not in second.stdout
     assert "Persistent compilation cache hit for 'jit__lambda'" in second.stderr
+
+
+def test_an_entry_without_an_access_time_does_not_stop_new_entries(tmp_path):
+    """A folder holding entries written without JAX's eviction (an earlier
+    version, another process: no ``-atime`` file beside them) still takes
+    new entries, with no warning: JAX's eviction would read every entry's
+    access time on each write and fail (with ``filelock`` installed it is
+    on when its size bound is set, which the package therefore does not do;
+    the bound is kept at import)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "jit_old-0123456789abcdef-cache").write_bytes(b"\0" * 100)
+    run = _python(SMALL_PROGRAM, cache)
+    assert "Error writing persistent compilation cache entry" not in run.stderr
+    entries = [p.name for p in cache.iterdir()]
+    assert any(name.startswith("jit__lambda") for name in entries), entries
