@@ -184,6 +184,7 @@ def test_blocked_gradient_equals_the_whole_map_gradient(small_cube, beam, monkey
     # The 40 x 40 map (about 1,000 fitted pixels) is above a threshold of
     # 100 points; blocks of 96 leave a padded last block.
     monkeypatch.setattr(posterior_module, "BLOCK_MIN_POINTS", 100)
+    monkeypatch.setattr(posterior_module, "BEAM_BLOCK_MIN_POINTS", 100)
     monkeypatch.setattr(posterior_module, "BLOCK_POINTS", 96)
     blocked = _fresh_gradients(post, theta)
     assert np.all(np.abs(whole[1]) > 1e-3)

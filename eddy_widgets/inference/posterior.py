@@ -136,10 +136,17 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     return mask
 
 
-#: Above this many model points (fitted pixels, or the whole grid with the
-#: beam) the differentiated model is evaluated block by block; at or below
-#: it (the standard problem: 4,288 pixels, a 6,400-pixel grid) in one piece.
-BLOCK_MIN_POINTS = 65536
+#: Above this many fitted pixels (no beam) the log-likelihood and its
+#: gradient are taken block by block; at or below it (the standard problem:
+#: 4,288 pixels) in one piece. Blocks are faster from here on: at 65,443
+#: pixels (a 256^2 map) the gradient cost 1.8x per pixel the standard
+#: problem's in one piece and 0.8x in blocks (benchmarks/bench_scale.py).
+BLOCK_MIN_POINTS = 16384
+#: With the beam the model on the whole grid is rematerialised block by block
+#: under ``jax.checkpoint`` above this many points: it saves memory but
+#: computes the model twice (at 256^2, 10 ms against 5.6 ms in one piece),
+#: so only where the memory matters.
+BEAM_BLOCK_MIN_POINTS = 65536
 #: Points per block: small enough that one block's intermediate arrays stay
 #: in the CPU's caches.
 BLOCK_POINTS = 8192
@@ -149,14 +156,14 @@ def model_points(x, y, params: dict, niter: int = FLARED_NITER):
     """Model v0 [m/s] at sky offsets ``x``, ``y`` (any equal shape), as
     :func:`~eddy_widgets.model.v0_model` (unrolled, for gradients).
 
-    Above :data:`BLOCK_MIN_POINTS` points the model runs over blocks of
+    Above :data:`BEAM_BLOCK_MIN_POINTS` points the model runs over blocks of
     :data:`BLOCK_POINTS` (``jax.lax.map``), each under ``jax.checkpoint``:
     reverse mode then keeps the inputs of each block and recomputes its
     intermediate arrays (about 50 per point for a flared surface) one block
     at a time while taking the gradient, so memory no longer grows with them.
     Each point's value is computed by the same expression either way.
     """
-    if x.size <= BLOCK_MIN_POINTS:
+    if x.size <= BEAM_BLOCK_MIN_POINTS:
         return v0_model(x, y, params, niter)
     shape, n = x.shape, x.size
     nblock = -(-n // BLOCK_POINTS)
