@@ -58,13 +58,13 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def median_ms(fn, n: int, stat: str = "median") -> float:
+def median_ms(fn, n: int, stat: str = "median", warmups: int = 2) -> float:
     """Warm time of ``fn`` [ms]: the median (or with ``stat='min'`` the
     fastest, which other work on a shared machine disturbs least) of ``n``
-    calls after two warm-up calls."""
+    calls after ``warmups`` calls."""
     import jax
 
-    for _ in range(2):
+    for _ in range(warmups):
         jax.block_until_ready(fn())
     times = []
     for _ in range(n):

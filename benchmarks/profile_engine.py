@@ -51,17 +51,10 @@ def _setup(x64=True):
 
 
 def _median_us(fn, n=300):
-    import jax
+    """Median warm time of ``fn`` [us] (bench_scale's timer, 5 warm-up calls)."""
+    from bench_scale import median_ms
 
-    jax.block_until_ready(fn())
-    for _ in range(5):
-        jax.block_until_ready(fn())
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e6
+    return median_ms(fn, n, warmups=6) * 1e3
 
 
 def child_init(variant: str) -> dict:
