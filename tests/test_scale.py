@@ -219,3 +219,33 @@ def test_gradient_memory_of_a_large_map_is_a_few_maps(small_cube, beam):
     _, post, _ = _pair(small_cube, beam)
     map_bytes = 512 * 512 * 8
     assert _memory_of_gradient(post, 512) < 12 * map_bytes
+
+
+# ---------------------------------------------------------------------------
+# emcee's batch on large maps: walkers in groups
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("beam", [False, True])
+def test_walkers_in_groups_give_each_walkers_value_with_less_memory(small_cube, beam,
+                                                                     monkeypatch):
+    theta, post, _ = _pair(small_cube, beam)
+    rng = np.random.default_rng(3)
+    thetas = jnp.asarray(theta + 1e-3 * rng.standard_normal((7, len(theta))) * np.abs(theta))
+    together = np.asarray(_compile(_setup_of(post)).log_prob_batch(post.arrays, thetas))
+    lowered_together = _compile(_setup_of(post)).log_prob_batch.lower(post.arrays, thetas)
+    # The 40 x 40 map with 7 walkers, as if it were a map too large for all
+    # walkers at once: groups of 2 (the last one short).
+    points = max(int(np.size(a)) for a in jax.tree_util.tree_leaves(post.arrays))
+    monkeypatch.setattr(posterior_module, "BATCH_POINTS", 2 * points)
+    grouped = _compile(_setup_of(post))
+    values = np.asarray(grouped.log_prob_batch(post.arrays, thetas))
+    # emcee's values: the value-only program (float32 model), walker by walker.
+    one_by_one = np.array([float(grouped.log_prob(post.arrays, t)) for t in thetas])
+    assert np.ptp(one_by_one) > 1.0                     # walkers that differ
+    np.testing.assert_allclose(values, one_by_one, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(values, together, rtol=1e-12, atol=0)
+    # Working memory: two walkers' worth instead of seven.
+    memory = grouped.log_prob_batch.lower(post.arrays, thetas).compile() \
+        .memory_analysis().temp_size_in_bytes
+    assert memory < 0.6 * lowered_together.compile().memory_analysis().temp_size_in_bytes

@@ -147,6 +147,12 @@ BLOCK_MIN_POINTS = 16384
 #: computes the model twice (at 256^2, 10 ms against 5.6 ms in one piece),
 #: so only where the memory matters.
 BEAM_BLOCK_MIN_POINTS = 65536
+#: emcee's batch evaluates its walkers together (``vmap``) while walkers x
+#: the map's largest array hold at most this many points; beyond it in
+#: groups of that size (``lax.map`` with a ``batch_size``), so the batch's
+#: memory stops growing with the number of walkers (16 walkers on a 2048^2
+#: map: groups of one, each walker's intermediate arrays in turn).
+BATCH_POINTS = 4 * 1024 * 1024
 #: Points per block: small enough that one block's intermediate arrays stay
 #: in the CPU's caches.
 BLOCK_POINTS = 8192
@@ -490,8 +496,16 @@ def _compile(setup: Posterior) -> SimpleNamespace:
     def potential(arrays, u, centre, scale):
         return setup.potential(u, centre, scale, arrays)
 
+    def batch(arrays, thetas):
+        # Shapes are static under jit: the grouping is fixed per map size.
+        points = max(int(np.size(a)) for a in jax.tree_util.tree_leaves(arrays))
+        group = max(1, BATCH_POINTS // max(points, 1))
+        if group >= thetas.shape[0]:
+            return jax.vmap(value, in_axes=(None, 0))(arrays, thetas)
+        return jax.lax.map(lambda theta: value(arrays, theta), thetas, batch_size=group)
+
     return SimpleNamespace(
         log_prob=jax.jit(value),
-        log_prob_batch=jax.jit(jax.vmap(value, in_axes=(None, 0))),
+        log_prob_batch=jax.jit(batch),
         value_and_grad=jax.jit(jax.value_and_grad(log_prob, argnums=1)),
         potential=jax.jit(potential))
