@@ -102,7 +102,8 @@ class MapPanel(W.VBox):
         self.figures: dict[str, MapFigure] = {}
         self.model = None
         self.theta = None
-        self.coords = None          # (r [arcsec], phi [rad], z [arcsec]) maps
+        self._coords = None         # (r [arcsec], phi [rad], z [arcsec]) maps
+        self._coords_params = None  # the parameters they belong to (lazy)
         self.mask_radius = None     # r [arcsec] of the outline's geometry
         self.mask_geometry = None   # model parameters of the outline's geometry
         self._spec = None
@@ -134,6 +135,7 @@ class MapPanel(W.VBox):
     def _build(self) -> None:
         cube = self.session.cube
         self.figures = {}
+        self._coords = self._coords_params = None
         if cube is None:
             self.grid.children = ()
             self.status.value = "<i>No map: set session.cube.</i>"
@@ -205,6 +207,7 @@ class MapPanel(W.VBox):
             self.show_theta(run.posterior.spec, cube.posterior_median(run),
                             run=run, posterior=True)
             self.status.value = STATUS_POSTERIOR
+            self.draw_mask()
             return
         spec, theta = self.current_fit()
         if spec is not None:
@@ -223,8 +226,9 @@ class MapPanel(W.VBox):
         else:
             model = cube.evaluate_models(params=spec.to_params(theta))
         self.model, self.theta, self._spec = np.asarray(model, float), theta, spec
-        r, phi, z = cube.evaluate_models(params=spec.to_params(theta), coords_only=True)
-        self.coords = (np.asarray(r), np.asarray(phi), np.asarray(z))
+        # The disk coordinates of these values, computed when first read (the
+        # readout, the v_phi map): a running fit's redraws need none.
+        self._coords, self._coords_params = None, spec.to_params(theta)
         residual = np.asarray(cube.data, float) - self.model
         self.figures["model"].set_image(self.model)
         self.figures["residual"].set_image(residual)
@@ -237,7 +241,16 @@ class MapPanel(W.VBox):
         else:
             self.figures["rotation"].set_image(np.full_like(residual, np.nan))
             self.figures["rotation"].figure.title = TITLES["rotation"] + AFTER_FIT
-        self.draw_mask()
+
+    @property
+    def coords(self):
+        """``(r [arcsec], phi [rad], z [arcsec])`` maps of the values shown
+        (``None`` before any model)."""
+        if self._coords is None and self._coords_params is not None:
+            r, phi, z = self.session.cube.evaluate_models(params=self._coords_params,
+                                                          coords_only=True)
+            self._coords = (np.asarray(r), np.asarray(phi), np.asarray(z))
+        return self._coords
 
     def draw_mask(self) -> None:
         """Outline the pixels a fit with the session's mask would use, in the
