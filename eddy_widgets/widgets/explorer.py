@@ -32,7 +32,7 @@ import ipywidgets as W
 import jax
 import numpy as np
 
-from ..inference.spec import FitSpec, as_p0, is_index
+from ..inference.spec import FitSpec, as_p0
 from ..model import emission_surface
 from ..parameters import MASK_SETTINGS, PARAMETERS
 from .mapview import MapFigure
@@ -79,21 +79,17 @@ def slider_range(name: str, value: float, map_radius: float) -> tuple[float, flo
 
 def _start_values(params: dict | None, p0) -> dict:
     """Values of every model parameter (table defaults, then ``params``, with
-    astro-eddy's int indices into ``p0`` replaced by ``p0``'s values)."""
+    astro-eddy's int indices into ``p0`` replaced by ``p0``'s values, as
+    :class:`~eddy_widgets.inference.spec.FitSpec` reads them)."""
     values = {name: p.default for name, p in PARAMETERS.items()}
     if params is None:
         return values
-    free = [k for k, v in params.items() if is_index(v)]
-    if free:
-        if p0 is None:
-            raise ValueError(f"params marks {', '.join(free)} as free (int index into "
-                             f"p0): give p0 too, or give values.")
-        order = sorted(free, key=lambda k: int(params[k]))
-        p0 = as_p0(p0, tuple(order))
-    for key, value in params.items():
-        if key not in PARAMETERS:
-            continue
-        values[key] = float(p0[int(value)]) if is_index(value) else value
+    spec = FitSpec.parse(params)
+    if spec.free and p0 is None:
+        raise ValueError(f"params marks {', '.join(spec.free)} as free (int index into "
+                         f"p0): give p0 too, or give values.")
+    theta = as_p0(p0, spec.free) if spec.free else np.zeros(0)
+    values.update({k: v for k, v in spec.to_params(theta).items() if k in PARAMETERS})
     return values
 
 
