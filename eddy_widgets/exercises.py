@@ -20,10 +20,17 @@ posterior median, or equal to it at the precision the questions ask (two
 significant figures of the uncertainty, see :func:`asked_decimals`). No check
 ever raises: an exercise notebook runs top to bottom before and after the
 student fills it in.
+
+:func:`answers_so_far` lists every check run in this session with its verdict
+(``Correct``, ``Close``, ``Not quite``, ``Not answered yet``), without the
+numbers: the last cell of each exercise, for the student and the teacher.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import math
 
 import numpy as np
@@ -35,8 +42,41 @@ __all__ = [
     "check_correlated_parameter", "check_stellar_mass", "check_total_uncertainty",
     "check_dominant_term", "KINK_RADIUS", "KINK_AZIMUTH", "KINK_SKY_DISTANCE",
     "KINK_SKY_PA", "KINK_DIST", "KINK_DISK_PA", "check_kink_radius",
-    "check_kink_azimuth", "asked_decimals",
+    "check_kink_azimuth", "asked_decimals", "answers_so_far",
 ]
+
+#: The verdict of each check run in this session, in the order first run.
+_VERDICTS: dict[str, str] = {}
+_VERDICT_WORDS = ("Correct", "Close", "Not quite", "Not answered yet")
+
+
+def _recorded(check):
+    """Print what ``check`` prints and record its verdict for
+    :func:`answers_so_far`."""
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        buffer = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buffer):
+                check(*args, **kwargs)
+        finally:
+            text = buffer.getvalue()
+            print(text, end="")
+            word = next((w for w in _VERDICT_WORDS if text.startswith(w)), "?")
+            _VERDICTS[check.__name__] = word
+
+    return wrapper
+
+
+def answers_so_far() -> None:
+    """One line per question checked in this session: its verdict word."""
+    if not _VERDICTS:
+        print("No answer checked yet.")
+        return
+    print("Your answers so far:")
+    for name, word in _VERDICTS.items():
+        print(f"  {name.removeprefix('check_').replace('_', ' '):<26}{word}")
 
 #: Solar mass in kg, in Jupiter masses and in Earth masses.
 MSUN_KG = 1.98847e30
@@ -152,6 +192,7 @@ def _looks_like_radians(value: float, degrees: float, tolerance: float) -> bool:
 # ----------------------------------------------------------------------------
 
 
+@_recorded
 def check_inclination_by_eye(my_inclination) -> None:
     """By-eye inclination from the sliders, in degrees."""
     value, message = _number(my_inclination, "my_inclination", "degrees")
@@ -190,6 +231,7 @@ def check_inclination_by_eye(my_inclination) -> None:
               "data on each side. Move the slider down until both sides fade.")
 
 
+@_recorded
 def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result) -> None:
     """Median and 1-sigma uncertainty of ``inc`` read from the fit ``result``."""
     answer = _read_median_and_error(my_fit_inclination, my_fit_inclination_err, result,
@@ -227,6 +269,7 @@ def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
              "values, mask) biases it."))
 
 
+@_recorded
 def check_correlated_parameter(my_correlated_parameter, result) -> None:
     """Name of the free parameter most correlated with ``inc`` in ``result``."""
     if my_correlated_parameter is None:
@@ -259,6 +302,7 @@ def check_correlated_parameter(my_correlated_parameter, result) -> None:
 # ----------------------------------------------------------------------------
 
 
+@_recorded
 def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
     """Median and 1-sigma uncertainty of ``mstar`` [Msun] from ``result``."""
     answer = _read_median_and_error(my_mstar, my_mstar_err, result, "mstar", "my_mstar",
@@ -322,6 +366,7 @@ def _total(result, dist, dist_err):
     return median, sd, from_distance, math.hypot(sd, from_distance)
 
 
+@_recorded
 def check_total_uncertainty(my_mstar_total_err, result, dist, dist_err) -> None:
     """Uncertainty of ``mstar`` including a distance uncertainty ``dist_err``
     [pc] on the fixed ``dist`` [pc]."""
@@ -349,6 +394,7 @@ def check_total_uncertainty(my_mstar_total_err, result, dist, dist_err) -> None:
     print(f"Not quite: {err:g} Msun. Hint: {hint}.")
 
 
+@_recorded
 def check_dominant_term(my_dominant_term, result, dist, dist_err) -> None:
     """``'statistical'`` or ``'distance'``: which dominates the mass uncertainty."""
     if my_dominant_term is None:
@@ -399,6 +445,7 @@ def _angle_offset(a: float, b: float) -> float:
     return (a - b + 180.0) % 360.0 - 180.0
 
 
+@_recorded
 def check_kink_radius(my_kink_radius) -> None:
     """Disk-frame radius of the perturbation in the kink map, in arcsec."""
     value, message = _number(my_kink_radius, "my_kink_radius", "arcsec")
@@ -455,6 +502,7 @@ _AZIMUTH_SLIPS = (
 )
 
 
+@_recorded
 def check_kink_azimuth(my_kink_azimuth) -> None:
     """Disk-frame azimuth of the perturbation in the kink map, in degrees
     (any turn: 40, 400 and -320 are the same)."""

@@ -14,8 +14,17 @@ Sources are Python files in the "percent" format (as jupytext writes them):
 - ``# %% [markdown]`` starts a markdown cell (its lines start with ``# ``);
 - ``# %%`` starts a code cell;
 - after the marker, ``student`` or ``solution`` keeps the cell in that
-  version of an exercise only, and ``tags=a,b`` sets cell tags (e.g.
-  ``nbval-ignore-output`` for output that truly varies, such as timings).
+  version of an exercise only, ``tags=a,b`` sets cell tags (e.g.
+  ``nbval-ignore-output`` for output that truly varies, such as timings or a
+  Monte Carlo digit; its first line then says why, as a comment starting
+  ``# Output not compared:``), and ``solution-tags=a,b`` sets tags in the
+  solution version only (a check cell that echoes a solution's fitted digits).
+
+The notebook tests run every notebook with other chains than the stored
+outputs were made with (``notebooks/conftest.py``), so a compared output may
+not depend on a chain's bits: see ``posterior_tables.py``.
+To renew the pinned environment and the outputs together:
+``notebooks/refresh.sh``.
 
 An exercise source gives two notebooks: the hand-out in ``exercises/`` and
 its worked solution in ``solutions/``.
@@ -69,7 +78,10 @@ def parse(path: Path) -> list[dict]:
             rest = rest.replace("[markdown]", "").split()
             variant = next((w for w in rest if w in ("student", "solution")), None)
             tags = next((w[5:].split(",") for w in rest if w.startswith("tags=")), [])
-            current = {"kind": kind, "variant": variant, "tags": tags, "lines": []}
+            solution_tags = next((w[14:].split(",") for w in rest
+                                  if w.startswith("solution-tags=")), [])
+            current = {"kind": kind, "variant": variant, "tags": tags,
+                       "solution_tags": solution_tags, "lines": []}
             cells.append(current)
         elif current is not None:
             current["lines"].append(line)
@@ -96,8 +108,9 @@ def build(stem: str, variant: str) -> nbformat.NotebookNode:
             new = nbformat.v4.new_markdown_cell(cell["source"])
         else:
             new = nbformat.v4.new_code_cell(cell["source"])
-        if cell["tags"]:
-            new.metadata["tags"] = cell["tags"]
+        tags = cell["tags"] + (cell["solution_tags"] if variant == "solution" else [])
+        if tags:
+            new.metadata["tags"] = tags
         nb.cells.append(new)
     # Stable cell ids: diffs of re-built notebooks show only real changes.
     for i, cell in enumerate(nb.cells):

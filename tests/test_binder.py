@@ -80,10 +80,20 @@ def _environment(venv: Path) -> dict:
     return env
 
 
+def _requirement_files(path: Path = BINDER / "requirements.txt") -> list[Path]:
+    """``path`` and the files it reads with ``-r`` (relative to it, as pip does)."""
+    files = [path]
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r"):
+            files += _requirement_files((path.parent / line[2:].strip()).resolve())
+    return files
+
+
 def _key(python: str) -> str:
     digest = hashlib.sha256()
-    for name in ("requirements.txt", "runtime.txt"):
-        digest.update((BINDER / name).read_bytes())
+    for path in [*_requirement_files(), BINDER / "runtime.txt"]:
+        digest.update(path.read_bytes())
     version = subprocess.run([python, "-c", "import sys; print(sys.version)"],
                              capture_output=True, text=True, check=True).stdout
     digest.update(version.encode())
@@ -118,13 +128,32 @@ def binder_env(tmp_path_factory):
 
 def _pins() -> dict:
     pins = {}
-    for line in (BINDER / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            assert version, f"binder/requirements.txt: {line!r} is not pinned with =="
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for path in _requirement_files():
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line and not line.startswith("-r"):
+                name, _, version = line.partition("==")
+                assert version, f"{path.name}: {line!r} is not pinned with =="
+                pins[re.sub(r"[-_.]+", "-", name).lower()] = version
     return pins
+
+
+def test_binder_and_setup_install_one_full_lock():
+    # One lock for Binder and scripts/setup.sh, for the Python Binder runs.
+    files = _requirement_files()
+    lock = ROOT / "requirements-lock.txt"
+    assert lock in files, "binder/requirements.txt should read requirements-lock.txt"
+    assert "requirements-lock.txt" in (ROOT / "scripts" / "setup.sh").read_text()
+    text = lock.read_text()
+    runtime = (BINDER / "runtime.txt").read_text().strip().removeprefix("python-")
+    assert f"# python: {runtime}" in text.splitlines()
+    # Full: the test extras and their dependencies are pinned too.
+    pins = _pins()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in project["optional-dependencies"]["test"]:
+        assert re.sub(r"[-_.]+", "-", Requirement(requirement).name).lower() in pins
+    for dependency in ("jaxlib", "distributed", "nbclient", "iniconfig"):
+        assert dependency in pins, dependency
 
 
 def test_requirements_are_pinned_and_cover_the_package():
@@ -140,7 +169,7 @@ def test_requirements_are_pinned_and_cover_the_package():
         name = parsed.name
         assert re.sub(r"[-_.]+", "-", name).lower() in pins, (
             f"{name} (a dependency of eddy_widgets[widgets]) is not pinned in "
-            f"binder/requirements.txt")
+            f"requirements-lock.txt")
     assert (BINDER / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
 
 

@@ -164,3 +164,26 @@ def test_keyboard_interrupt_keeps_draws(small_cube):
     result = run.run([interrupt])
     assert result.stopped and result.n_draws("warmup") == 5
     assert result.n_draws("sampling") >= 3
+
+
+@pytest.mark.parametrize("mcmc", ["emcee", "numpyro"])
+def test_seed_offset_gives_other_chains_the_same_as_another_seed(small_cube, mcmc,
+                                                                 monkeypatch):
+    # EDDY_WIDGETS_SEED_OFFSET (the notebooks' perturbed test run) moves every
+    # sampler seed: seed 0 with offset 1 runs the chains of seed 1.
+    def draws(seed):
+        result = small_cube.fit_map(
+            P0, tutorial_params(small_cube), nwalkers=20 if mcmc == "emcee" else 1,
+            nburnin=10, nsteps=10, mcmc=mcmc,
+            mcmc_kwargs={"seed": seed, "progress": False}, plots="none",
+            returns="result")
+        return result.samples
+
+    monkeypatch.delenv("EDDY_WIDGETS_SEED_OFFSET", raising=False)
+    plain, other = draws(0), draws(1)
+    assert not np.array_equal(plain, other)
+    monkeypatch.setenv("EDDY_WIDGETS_SEED_OFFSET", "1")
+    np.testing.assert_array_equal(draws(0), other)
+    monkeypatch.setenv("EDDY_WIDGETS_SEED_OFFSET", "one")
+    with pytest.raises(ValueError, match="EDDY_WIDGETS_SEED_OFFSET must be an integer"):
+        draws(0)

@@ -133,15 +133,51 @@ def test_notebook_is_stored_executed_and_in_step_with_its_source(path):
 
 @pytest.mark.parametrize("path", PATHS, ids=_id)
 def test_output_checks_are_switched_off_sparingly(path):
+    # At most a third of the code cells are exempt from nbval's comparison,
+    # each for a stated reason: timings, or digits of a Markov chain (which
+    # another processor, or the perturbed run of notebooks/conftest.py,
+    # changes); what those digits say is then stated in a compared cell.
+    # A solution's check cell echoes its fitted digits; its verdict word is
+    # compared in the last cell (answers_so_far).
     code = _code_cells(_load(path))
     ignored = [c for c in code if _ignored(c)]
-    assert len(ignored) <= 1, "more than one cell with unchecked output"
+    assert 3 * len(ignored) <= len(code), "more than a third of the cells unchecked"
     for cell in ignored:
         assert "nbval-skip" not in cell.get("metadata", {}).get("tags", [])
-        assert re.search(r"perf_counter|time\.time|timeit|seconds", _source(cell)), (
-            "only timing cells may have their output ignored")
+        source = _source(cell)
+        timing = re.search(r"perf_counter|time\.time|timeit|seconds", source)
+        reason = source.startswith("# Output not compared: ")
+        echo = ("solution" in path.name and source.lstrip().startswith("check_"))
+        assert timing or reason or echo, (
+            "a cell whose output is not compared must say why in its first line "
+            "('# Output not compared: ...')", source[:200])
     checked = [c for c in code if not _ignored(c) and any(_text(o) for o in c["outputs"])]
     assert len(checked) >= 3, "too few cells whose output nbval compares"
+    if "solution" in path.name:
+        assert "answers_so_far()" in _source(code[-1])
+        assert "Not quite" not in "".join(_text(o) for o in code[-1]["outputs"])
+
+
+def test_notebook_kernels_run_with_perturbed_chains(monkeypatch):
+    # The notebooks are checked with other chains than their stored outputs
+    # were made with: a seed offset and another host device count, set only
+    # while a notebook's kernel starts.
+    conftest = _module("eddy_notebooks_conftest", NOTEBOOKS / "conftest.py")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_foo=1 "
+                                    "--xla_force_host_platform_device_count=7")
+    monkeypatch.delenv("EDDY_WIDGETS_SEED_OFFSET", raising=False)
+    changes = conftest.perturbation()
+    assert changes["EDDY_WIDGETS_SEED_OFFSET"] == "1"
+    import os
+    count = f"--xla_force_host_platform_device_count={(os.cpu_count() or 1) + 1}"
+    assert changes["XLA_FLAGS"] == f"--xla_cpu_foo=1 {count}"
+    # The package's samplers read the offset.
+    from eddy_widgets.inference.samplers import sampler_seed
+
+    monkeypatch.setenv("EDDY_WIDGETS_SEED_OFFSET", "1")
+    assert sampler_seed(0) == 1 and sampler_seed(2**32 - 1) == 0
+    monkeypatch.delenv("EDDY_WIDGETS_SEED_OFFSET")
+    assert sampler_seed(5) == 5
 
 
 @pytest.mark.parametrize("path", PATHS, ids=_id)

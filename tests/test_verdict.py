@@ -136,8 +136,11 @@ def test_divergences_after_warmup_and_tree_depth_hits_are_warned():
     draws = rng.standard_normal((2, 500, 1))
     result = _result(draws, stats=_nuts_stats(2, 500, diverging=23, at_depth=100),
                      settings={"options": {"max_tree_depth": 8}})
-    assert not result.converged
-    assert any(w.startswith("23 divergent draws after warmup: raise "
+    # Divergences are a warning with their share and advice (as Stan and
+    # ArviZ warn), not a failed convergence check: chains that mix are not
+    # called unconverged for them.
+    assert result.converged
+    assert any(w.startswith("23 divergent draws after warmup (2.3% of 1000): raise "
                             "target_accept_prob") for w in result.warnings)
     assert any("hit max_tree_depth = 8" in w for w in result.warnings)
 

@@ -35,8 +35,10 @@ THRESHOLDS = {
     "nuts_max_rhat": (1.01, "Vehtari et al. 2021 (rank-normalised R-hat), as ArviZ"),
     "nuts_min_ess_per_chain": (100, "Vehtari et al. 2021: bulk and tail ESS above "
                                     "100 per chain"),
-    "nuts_max_divergences": (0, "any divergence after warmup biases the "
-                                "posterior (Betancourt 2017)"),
+    "nuts_max_divergences": (0, "a divergence after warmup is where the sampler "
+                                "could not follow the posterior (Betancourt "
+                                "2017): a warning, as in Stan and ArviZ, not a "
+                                "failed convergence check"),
     "nuts_max_treedepth_fraction": (0.01, "Stan warns on trees that hit the "
                                           "depth cap; we allow 1% of draws"),
     "reduced_chi2_range": ((0.5, 2.0), "a factor 2 in chi2 is uncertainties off "
@@ -268,18 +270,24 @@ def _convergence_notes(result, diag) -> tuple[list[str], list[str], bool]:
                          f"({threshold('nuts_min_ess_per_chain')} per chain): run "
                          f"longer, num_samples >= {more}.")
     summary = result.sampler_summary()
+    total = max(n * nchains, 1)
+    efficiency = []
     div = summary.get("divergences", 0)
     if div > threshold("nuts_max_divergences"):
+        # A warning, not a failed convergence check (as Stan and ArviZ): the
+        # chains may have mixed, but where the draws diverge the sampler could
+        # not follow the posterior, and the posterior there may be biased.
         accept = (result.settings.get("options") or {}).get("target_accept_prob", 0.8)
         advice = (f"raise target_accept_prob (now {accept:g}; e.g. 0.95) or tighten "
                   f"the priors" if accept < 0.95 else
                   f"target_accept_prob is already {accept:g}: tighten the priors, "
                   f"fix a parameter the map cannot constrain, or look for a hard "
                   f"edge of the posterior (a prior bound) in the trace plot")
-        notes.append(f"{div} divergent draws after warmup: {advice}.")
+        efficiency.append(
+            f"{div} divergent draws after warmup ({100 * div / total:.2g}% of "
+            f"{total}): {advice}. Where they cluster (red in the trace plot) the "
+            f"sampler could not follow the posterior, which may be biased there.")
     hits = summary.get("max_tree_depth_hits", 0)
-    total = max(n * nchains, 1)
-    efficiency = []
     if hits > threshold("nuts_max_treedepth_fraction") * total:
         depth = summary.get("max_tree_depth")
         efficiency.append(f"{hits} of {total} draws ({100 * hits / total:.0f}%) hit "

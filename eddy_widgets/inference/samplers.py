@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 import math
+import os
 import threading
 import time
 import warnings
@@ -22,6 +23,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from .posterior import Posterior
+
+#: Environment variable whose integer value is added to every sampler seed.
+#: The notebooks' tests set it (``notebooks/conftest.py``) to run the chains
+#: with other random bits than the stored outputs were made with, as another
+#: processor would: nothing they compare may depend on those bits.
+SEED_OFFSET_VARIABLE = "EDDY_WIDGETS_SEED_OFFSET"
+
+
+def sampler_seed(seed) -> int:
+    """The seed a sampler uses: ``seed`` plus ``EDDY_WIDGETS_SEED_OFFSET``
+    (read at each call; unset or 0 in normal use), modulo 2**32."""
+    text = os.environ.get(SEED_OFFSET_VARIABLE, "").strip() or "0"
+    try:
+        offset = int(text)
+    except ValueError:
+        raise ValueError(f"{SEED_OFFSET_VARIABLE} must be an integer, "
+                         f"not {text!r}") from None
+    return (int(seed) + offset) % 2**32
 
 
 @dataclass
@@ -135,6 +154,7 @@ class EmceeSampler:
         self._moves = moves
         self.sampler = emcee.EnsembleSampler(nwalkers, ndim, posterior.log_prob_numpy,
                                              vectorize=True, moves=moves)
+        seed = sampler_seed(seed)
         rng = np.random.default_rng(seed)
         self.sampler.random_state = np.random.RandomState(seed).get_state()
         if state is not None:
@@ -266,7 +286,7 @@ class NutsSampler:
             chain_method = "sequential"
         self.chain_method = chain_method
         self._u0 = np.asarray(posterior.to_unconstrained(theta0))
-        self._seed = int(seed)
+        self._seed = sampler_seed(seed)
         if inverse_mass_matrix is None:
             inverse_mass_matrix = np.eye(ndim) if dense_mass else np.ones(ndim)
         # numpyro's init_kernel arguments; set_options may change them until

@@ -153,7 +153,8 @@ cube.figures["corner"].set_dpi(60)   # a lighter image in the stored notebook
 # autocorrelation time τ (the number of steps a walker needs to forget where it
 # was): the kept chain must be at least 50 τ long and the burn-in at least
 # 3 τ. (For the NUTS sampler it would be R-hat at most 1.01, bulk and tail
-# effective sample sizes of at least 100 per chain and no divergent draws.)
+# effective sample sizes of at least 100 per chain; divergent draws are
+# warned about.)
 # The reduced χ² of the model should also be near 1. Any problem is listed as
 # a sentence saying what to do; only read numbers off a converged fit.
 #

@@ -23,8 +23,8 @@
 import numpy as np
 
 from eddy_widgets import load_example, rotationmap
-from eddy_widgets.exercises import (check_dominant_term, check_stellar_mass,
-                                    check_total_uncertainty)
+from eddy_widgets.exercises import (answers_so_far, check_dominant_term,
+                                    check_stellar_mass, check_total_uncertainty)
 
 # %% [markdown]
 # ## Kepler's law on a disk
@@ -66,7 +66,8 @@ print("free parameters, the columns of samples:", result.names)
 # autocorrelation time τ (the number of steps a walker needs to forget where it
 # was): the kept chain must be at least 50 τ long and the burn-in at least
 # 3 τ. (For the NUTS sampler it would be R-hat at most 1.01, bulk and tail
-# effective sample sizes of at least 100 per chain and no divergent draws.)
+# effective sample sizes of at least 100 per chain; divergent draws are
+# warned about.)
 # The reduced χ² of the model should also be near 1. Any problem is listed as
 # a sentence saying what to do; only read numbers off a converged fit.
 #
@@ -86,7 +87,8 @@ print("free parameters, the columns of samples:", result.names)
 my_mstar = None       # Msun
 my_mstar_err = None   # Msun
 
-# %% solution
+# %% solution tags=nbval-ignore-output
+# Output not compared: the fit's median and width, to the digit, are Monte Carlo numbers.
 i = result.names.index("mstar")
 p16, p50, p84 = np.percentile(samples[:, i], [16, 50, 84])
 my_mstar_err = 0.5 * (p84 - p16)
@@ -95,7 +97,7 @@ my_mstar = round(p50, decimals)
 my_mstar_err = round(my_mstar_err, decimals)
 print(f"M* = {my_mstar:.{decimals}f} +/- {my_mstar_err:.{decimals}f} Msun")
 
-# %%
+# %% solution-tags=nbval-ignore-output
 check_stellar_mass(my_mstar, my_mstar_err, result)
 
 # %% [markdown]
@@ -166,3 +168,9 @@ check_dominant_term(my_dominant_term, result, dist, dist_err)
 #    large would that contribution be, compared with the distance's?
 # 3. Would a map with ten times less noise make the mass ten times more
 #    precise?
+
+# %% [markdown]
+# ## Your answers
+
+# %%
+answers_so_far()
