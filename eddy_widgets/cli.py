@@ -7,7 +7,7 @@ Prints the posterior medians with 16/84 percentiles beside the true values
 and the verdict, and writes to the output folder the result file (also the
 run's checkpoint), the walkers, corner, best-fit and residual figures, the
 model and residual FITS, the residual in (r, phi) and the rotation curve
-(see :func:`eddy_widgets.fit_cli.write_products`). To fit your own map:
+(see :func:`eddy_widgets.products.write_products`). To fit your own map:
 ``eddy-widgets-fit``.
 """
 
@@ -18,20 +18,11 @@ from pathlib import Path
 import sys
 import time
 
+from .data.example import DEFAULT_COUNTS, EMCEE_MOVES, TUTORIAL_P0, TUTORIAL_PARAMS
 from .inference.backends import BACKENDS, COUNT_ARGS
 
-#: The tutorial's 9-parameter fit of an HD 163296-like disk.
-TUTORIAL_PARAMS = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
-                   "r_taper": 7, "q_taper": 8, "inc": 46.7, "dist": 101.0}
-TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
-#: Default counts, long enough to converge by the verdict's rules on the
-#: bundled example: emcee 32 walkers x (500 + 3000) steps with differential-
-#: evolution moves (tau ~ 40 steps, so the chain is ~70 tau long; emcee's
-#: default stretch move has tau ~ 100 here); NUTS 2 chains x (500 + 500), so
-#: that R-hat compares two chains.
-DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500)}
-#: emcee moves of the main job: emcee's differential-evolution mixture.
-EMCEE_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
+__all__ = ["DEFAULT_COUNTS", "EMCEE_MOVES", "TUTORIAL_P0", "TUTORIAL_PARAMS",
+           "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +62,7 @@ def main(argv=None) -> int:
 
     matplotlib.use("Agg")
     from .data import load_example
-    from .fit_cli import write_products
+    from .products import write_products
     from .rotationmap import rotationmap
 
     example = load_example()

@@ -123,6 +123,40 @@ PARAMETERS: dict[str, Parameter] = {
 #: Names of the parameters the model reads, in table order.
 MODEL_PARAMETERS: tuple[str, ...] = tuple(PARAMETERS)
 
+#: The parameters that place a pixel in the disk frame: the geometry
+#: arguments of :func:`~eddy_widgets.model.disk_coords`, in astro-eddy's
+#: keyword order.
+GEOMETRY: tuple[str, ...] = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity",
+                             "r_taper", "q_taper")
+
+#: The table's groups in display order, with their titles: the parameter
+#: editor's sections and the model explorer's tabs.
+GROUPS: dict[str, str] = {"geometry": "Geometry", "star": "Star",
+                          "surface": "Emission surface",
+                          "velocity": "Velocity profiles"}
+
+
+def velocity_switches() -> tuple[str, ...]:
+    """Parameters that switch a velocity term on beyond plain Keplerian
+    rotation: those of the ``velocity`` group whose default is ``None``
+    (``vp_100``, ``vp_q``, ``vr_100``, ``mdisk``). Read from the table at each
+    call, so that a term added to the table is never skipped by the model's
+    fast path for plain Keplerian rotation."""
+    return tuple(name for name, p in PARAMETERS.items()
+                 if p.group == "velocity" and p.default is None)
+
+
+def combination_error(given) -> str | None:
+    """The one rule on combinations of velocity terms: the message for a
+    combination the model cannot evaluate, or ``None``. ``given(name)`` says
+    whether a parameter has a value (free, or fixed to something but None)."""
+    if given("vp_100") and not given("vp_q"):
+        return "A power-law rotation needs both 'vp_100' and 'vp_q'."
+    if given("mdisk") and given("vp_100"):
+        return ("'mdisk' adds self-gravity to Keplerian rotation; it cannot be used "
+                "with a power-law rotation ('vp_100').")
+    return None
+
 #: Mask and switch settings accepted in ``params`` besides model parameters,
 #: with astro-eddy's defaults. They are never free.
 MASK_SETTINGS: dict[str, object] = {

@@ -30,7 +30,7 @@ from .inference.run import FitRun, check_start, unbounded_prior_message
 from .inference.spec import FitInputError, FitSpec, as_p0
 from .parameters import PARAMETERS
 from .rotationmap_after_fit import AfterFitMethods
-from .rotationmap_data import MapMethods
+from .rotationmap_data import MapMethods, choices
 from .rotationmap_figures import FigureMethods
 
 PLOTS = ("mask", "walkers", "corner", "bestfit", "residual", "none")
@@ -219,9 +219,9 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         """
         if pool is not None:
             raise FitInputError(f"pool cannot be used: {REFUSED['emcee']['pool']}.")
-        plots = _choices(plots, PLOTS, ("walkers", "corner", "bestfit", "residual"),
+        plots = choices(plots, PLOTS, ("walkers", "corner", "bestfit", "residual"),
                          "plots")
-        returns = _choices(returns, RETURNS, ("samples",), "returns")
+        returns = choices(returns, RETURNS, ("samples",), "returns")
         niter = check_niter(niter)
         optimizer_options(optimize_kwargs)
         mcmc_kwargs = dict(mcmc_kwargs or {})
@@ -419,13 +419,3 @@ def _print_optimizer(estimate, optimizer: dict, theta) -> None:
     else:
         print("Optimized starting positions:")
         print("\tp0 =", ["%.2e" % t for t in theta])
-
-
-def _choices(value, allowed, default, what):
-    if value is None:
-        return list(default)
-    items = [str(v).lower() for v in np.atleast_1d(value)]
-    bad = [v for v in items if v not in allowed]
-    if bad:
-        raise ValueError(f"Unknown {what} {bad}: choose from {', '.join(allowed)}.")
-    return [] if "none" in items and what == "plots" else items

@@ -13,6 +13,7 @@ from .analysis import annuli, deprojection, profiles
 from .analysis.deprojection import DiskGeometry
 from .inference.diagnostics import sample_medians
 from .inference.spec import FitSpec
+from .rotationmap_data import choices
 
 ANNULI_PLOTS = ("profiles", "model", "residual", "none")
 ANNULI_RETURNS = ("profiles", "model", "residual")
@@ -236,11 +237,9 @@ class AfterFitMethods:
             ``'model'`` the v0 map of the profiles; for ``'residual'`` data
             minus it.
         """
-        from .rotationmap import _choices
-
-        plots = _choices(plots, ANNULI_PLOTS, ("profiles", "model", "residual"),
+        plots = choices(plots, ANNULI_PLOTS, ("profiles", "model", "residual"),
                          "plots")
-        returns = _choices(returns, ANNULI_RETURNS, ("profiles",), "returns")
+        returns = choices(returns, ANNULI_RETURNS, ("profiles",), "returns")
         if optimize_kwargs:
             warnings.warn("optimize_kwargs is not used: each annulus is a linear "
                           "least-squares fit, solved exactly.", UserWarning,

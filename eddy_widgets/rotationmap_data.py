@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from .data import clipped, downsampled
-from .inference.posterior import pixel_coords, region_mask
+from .model.pixels import pixel_coords, region_mask
 from .inference.spec import FitSpec
 from .model import FLARED_NITER, beam_kernel, complete, rotation_speed, v0_map
 from .model.velocity import MSUN
@@ -300,3 +300,16 @@ def _warn_warps(kwargs: dict) -> None:
     if given:
         warnings.warn(f"{', '.join(given)}: warps are not modelled (astro-eddy 3.2 "
                       f"ignores them too); the disk is not warped.", stacklevel=3)
+
+
+def choices(value, allowed, default, what) -> list[str]:
+    """A ``plots`` or ``returns`` argument of the facade's methods as a list of
+    lower-case names from ``allowed`` (``default`` for ``None``; ``'none'``
+    among plots means no plot)."""
+    if value is None:
+        return list(default)
+    items = [str(v).lower() for v in np.atleast_1d(value)]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise ValueError(f"Unknown {what} {bad}: choose from {', '.join(allowed)}.")
+    return [] if "none" in items and what == "plots" else items

@@ -44,7 +44,7 @@ def warm(label: str, downsample: int, mcmc: str, nwalkers: int, nburnin: int,
     """Compile the programs of one set-up; returns the seconds it took."""
     import jax
 
-    from .cli import TUTORIAL_P0, TUTORIAL_PARAMS
+    from .data.example import TUTORIAL_P0, TUTORIAL_PARAMS
     from .data import load_example
     from .rotationmap import rotationmap
 

@@ -146,3 +146,23 @@ def test_titles_name_the_quantity_and_timing_says_python_side(cube, example):
                       "residual": "residual: data - model [m/s]"}
     assert "Python side" in explorer.timing.value
     assert "Python side" in ModelExplorer.redraw.__doc__
+
+
+def test_velocity_terms_get_sliders_in_the_tables_groups(cube, example):
+    # One GROUPS (the parameter table's) for the editor and the explorer: a
+    # velocity term the user gives gets a slider, in a "Velocity profiles" tab.
+    from eddy_widgets.parameters import GROUPS
+    from eddy_widgets.widgets import editor
+
+    explorer = ModelExplorer(cube, dict(example.truths, vr_100=50.0, vr_q=-0.5))
+    assert "vr_100" in explorer.sliders and "vr_q" in explorer.sliders
+    assert "mdisk" not in explorer.sliders      # not given: the term stays off
+    tabs = explorer.children[0].children[0]
+    titles = [tabs.get_title(i) for i in range(len(tabs.children))]
+    assert titles == [GROUPS[g] for g in ("geometry", "star", "surface", "velocity")]
+    assert explorer.sliders["vr_100"] in tabs.children[3].children
+    assert editor.GROUPS is GROUPS
+    explorer.sliders["vr_100"].value = 100.0
+    expected = cube.evaluate_models(params=dict(example.truths, vr_100=100.0,
+                                                vr_q=-0.5))
+    np.testing.assert_allclose(explorer.model_map, expected, rtol=0, atol=1e-6)

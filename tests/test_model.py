@@ -692,8 +692,9 @@ def test_grad_finite_flat_disk():
     value, grads = grad_sum_v0(x, y, p, names)
     assert_finite_grads(value, grads, names)
     assert grads["vlsr"] == pytest.approx(x.size)  # d sum(v0) / d vlsr = npix
-    # Power-law rotation as well.
-    p = dict(p, vp_100=3000.0, vp_q=-0.5)
+    # Power-law rotation as well (which replaces the self-gravity term: the
+    # model refuses the two together).
+    p = dict(p, vp_100=3000.0, vp_q=-0.5, mdisk=None)
     names = ("inc", "PA", "vp_100", "vp_q", "x0")
     assert_finite_grads(*grad_sum_v0(x, y, p, names), names)
 
@@ -733,3 +734,32 @@ def test_jit_and_vmap():
     looped = np.stack([np.asarray(model_for(float(m))) for m in masses])
     assert batched.shape == (4,) + x.shape
     np.testing.assert_allclose(batched, looped, rtol=1e-13)
+
+
+def test_a_new_velocity_term_is_never_skipped_by_the_fast_path(monkeypatch):
+    # The fast path for plain Keplerian rotation is chosen from the parameter
+    # table: a velocity term added to the table and set by the user is either
+    # evaluated or refused by name, never silently ignored.
+    from eddy_widgets.parameters import PARAMETERS, Parameter
+
+    monkeypatch.setitem(PARAMETERS, "vz_test", Parameter(
+        "vz_test", "m/s", "v_z", None, ("flat", (-100.0, 100.0)), "velocity",
+        "a vertical flow added by a developer"))
+    x, y = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 9))
+    plain = v0_model(x, y, FLAT)
+    np.testing.assert_allclose(v0_model(x, y, dict(FLAT, vz_test=None)), plain)
+    with pytest.raises(NotImplementedError, match="vz_test"):
+        v0_model(x, y, dict(FLAT, vz_test=50.0))
+
+
+def test_one_combination_rule_for_the_model_and_the_fit():
+    # The model refuses what fit_map's set-up refuses, with the same words.
+    from eddy_widgets.inference.spec import FitSpec
+
+    x, y = np.meshgrid(np.linspace(-2, 2, 5), np.linspace(-2, 2, 5))
+    both = dict(FLAT, vp_100=2500.0, vp_q=-0.4, mdisk=0.1)
+    with pytest.raises(ValueError, match="'mdisk' adds self-gravity") as model_error:
+        v0_model(x, y, both)
+    with pytest.raises(ValueError) as fit_error:
+        FitSpec.parse(both).check_model()
+    assert str(model_error.value) == str(fit_error.value)

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from ..inference.posterior import azimuth_mask
+from ..model.pixels import azimuth_mask
 from .deprojection import DiskGeometry
 
 #: Rows of ``velo`` and ``dvelo``, astro-eddy's order.

@@ -16,11 +16,12 @@ from typing import Callable
 import numpy as np
 from scipy.interpolate import griddata
 
-from ..inference.posterior import pixel_coords
+from ..model.pixels import pixel_coords
+from ..parameters import GEOMETRY
 
-#: Geometry parameters, in astro-eddy's keyword order.
-GEOMETRY_NAMES = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity", "r_taper",
-                  "q_taper")
+#: Geometry parameters, in astro-eddy's keyword order (the parameter table's
+#: :data:`~eddy_widgets.parameters.GEOMETRY`).
+GEOMETRY_NAMES = GEOMETRY
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,15 @@ replaced (:class:`FileExistsError`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 import re
-import threading
 import warnings
 
 from astropy.io import fits
 from astropy.wcs import WCS
 import numpy as np
 
+from ..atomic import write_atomic
 from ..data import RotationMapData
 from ..data.fits_io import _sky_grid, _spatial_wcs
 
@@ -197,30 +196,4 @@ def write_map(path, values, header: fits.Header, overwrite: bool = False) -> Pat
     """
     path = output_paths([path], overwrite)[0]
     hdu = fits.PrimaryHDU(np.asarray(values), header=header)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            hdu.writeto(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_new(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _link_new(tmp: Path, path: Path) -> None:
-    """Give ``tmp`` the name ``path`` only if no such file exists, even if
-    one appears meanwhile (a hard link does not replace)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path} appeared while it was written and "
-                              "overwrite=False: it was left untouched.") from None
-    except OSError:
-        # A file system without hard links: check, then rename.
-        output_paths([path], overwrite=False)
-        os.replace(tmp, path)
+    return write_atomic(path, hdu.writeto, overwrite=overwrite)

@@ -23,7 +23,24 @@ from importlib import resources
 import json
 from pathlib import Path
 
-__all__ = ["ExampleMap", "example_paths", "load_example"]
+__all__ = ["DEFAULT_COUNTS", "EMCEE_MOVES", "ExampleMap", "TUTORIAL_P0",
+           "TUTORIAL_PARAMS", "example_paths", "load_example"]
+
+# The tutorial's set-up on the bundled example, the main job's
+# (``eddy-widgets-example``, ``eddy-widgets-fit`` without a map, the cache
+# warmer), in the astro-eddy tutorial's form.
+#: The tutorial's 9-parameter fit of an HD 163296-like disk.
+TUTORIAL_PARAMS = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
+                   "r_taper": 7, "q_taper": 8, "inc": 46.7, "dist": 101.0}
+TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
+#: Default counts, long enough to converge by the verdict's rules on the
+#: bundled example: emcee 32 walkers x (500 + 3000) steps with differential-
+#: evolution moves (tau ~ 40 steps, so the chain is ~70 tau long; emcee's
+#: default stretch move has tau ~ 100 here); NUTS 2 chains x (500 + 500), so
+#: that R-hat compares two chains.
+DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500)}
+#: emcee moves of the main job: emcee's differential-evolution mixture.
+EMCEE_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
 
 #: The bundled examples: name -> (v0 file, dv0 file, truths file).
 EXAMPLES = {

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 import threading
 import zipfile
 
 import numpy as np
 
+from ..atomic import write_atomic
 from ..parameters import PARAMETERS
 from . import diagnostics as D
 from .samplers import Chunk, RunInfo
@@ -391,17 +391,7 @@ class FitResult:
                     "settings": {k: v for k, v in self.settings.items()
                                  if k != "user_mask"}}
             arrays["meta"] = np.asarray(json.dumps(meta, default=_json_default))
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
 
     @classmethod
     def load(cls, path) -> "FitResult":

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from ..parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS
+from ..parameters import (MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS,
+                          combination_error)
 
 
 class FitInputError(ValueError):
@@ -159,13 +160,10 @@ class FitSpec:
 
     def check_model(self) -> None:
         """Raise ``ValueError`` for combinations the model cannot evaluate."""
-        def given(name):
-            return name in self.free or self.fixed.get(name) is not None
-        if given("vp_100") and not given("vp_q"):
-            raise ValueError("A power-law rotation needs both 'vp_100' and 'vp_q'.")
-        if given("mdisk") and given("vp_100"):
-            raise ValueError("'mdisk' adds self-gravity to Keplerian rotation; it "
-                             "cannot be used with a power-law rotation ('vp_100').")
+        message = combination_error(
+            lambda name: name in self.free or self.fixed.get(name) is not None)
+        if message:
+            raise ValueError(message)
         r_min, r_max = self.mask["r_min"], self.mask["r_max"]
         if r_min is not None and r_max is not None and r_min >= r_max:
             raise ValueError(f"r_min ({r_min}) must be smaller than r_max ({r_max}).")

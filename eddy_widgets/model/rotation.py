@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ..parameters import MODEL_PARAMETERS, PARAMETERS
+from ..parameters import PARAMETERS, combination_error, velocity_switches
 from .beam import convolve_fft
 from .geometry import FLARED_NITER, effective_inclination, polar_from_point, surface_point
 from .velocity import keplerian, keplerian_los, power_law, project
+
+#: The velocity switches (:func:`~eddy_widgets.parameters.velocity_switches`)
+#: whose terms :func:`v0_model` evaluates. A switch of the table that is not
+#: here is refused when set, never ignored: add its term below, then its name.
+TERMS_EVALUATED = ("vp_100", "vp_q", "vr_100", "mdisk")
 
 
 def complete(params: dict) -> dict:
     """Fill missing model parameters with the defaults of the parameter table
     (and keep a user surface ``z_func``, ``None`` if not given)."""
-    out = {name: params.get(name, PARAMETERS[name].default)
-           for name in MODEL_PARAMETERS}
+    out = {name: params.get(name, p.default) for name, p in PARAMETERS.items()}
     out["z_func"] = params.get("z_func")
     return out
 
@@ -31,9 +35,11 @@ def rotation_speed(r, z, p: dict):
 
 
 def check_combination(params: dict) -> None:
-    """Raise ``ValueError`` for parameter combinations the model cannot use."""
-    if params.get("vp_100") is not None and params.get("vp_q") is None:
-        raise ValueError("A power-law rotation needs both 'vp_100' and 'vp_q'.")
+    """Raise ``ValueError`` for parameter combinations the model cannot use
+    (the table's one rule, :func:`~eddy_widgets.parameters.combination_error`)."""
+    message = combination_error(lambda name: params.get(name) is not None)
+    if message:
+        raise ValueError(message)
 
 
 def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
@@ -64,12 +70,18 @@ def v0_model(x_sky, y_sky, params: dict, niter: int = FLARED_NITER,
         x_sky, y_sky, p["x0"], p["y0"], p["inc"], p["PA"], p["z0"], p["psi"],
         p["r_cavity"], p["r_taper"], p["q_taper"], niter, rolled, p["z_func"])
     inc = effective_inclination(p["inc"])
-    plain_keplerian = p["vp_100"] is None and p["mdisk"] is None
-    if plain_keplerian and p["vr_100"] is None:
+    switched_on = [name for name in velocity_switches() if p[name] is not None]
+    if not switched_on:
         # The hot path: Keplerian rotation seen along the line of sight,
         # without square roots or angles.
         v_los = keplerian_los(x_mid, r2, z, p["mstar"], p["dist"])
         return v_los * jnp.abs(jnp.sin(jnp.radians(inc))) + p["vlsr"]
+    missing = [name for name in switched_on if name not in TERMS_EVALUATED]
+    if missing:
+        raise NotImplementedError(
+            f"The model has no velocity term for {', '.join(missing)} (in the "
+            f"parameter table's velocity group): add it to "
+            f"eddy_widgets.model.rotation.v0_model and TERMS_EVALUATED.")
     r, cos_phi, sin_phi = polar_from_point(x_mid, y, r2)
     v_phi = rotation_speed(r, z, p)
     v_r = None

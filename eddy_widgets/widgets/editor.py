@@ -21,7 +21,7 @@ import ipywidgets as W
 from traitlets import dlink, link
 
 from ..inference.priors import PRIOR_KINDS
-from ..parameters import MASK_SETTINGS, PARAMETERS
+from ..parameters import GROUPS, MASK_SETTINGS, PARAMETERS
 from ..session import FitSession, parse_number
 
 __all__ = ["ParameterEditor", "ParameterRow", "display_number", "proposed_prior"]
@@ -29,9 +29,6 @@ __all__ = ["ParameterEditor", "ParameterRow", "display_number", "proposed_prior"
 #: The azimuth-range fields of the mask, in session.extra_params [deg].
 PHI_FIELDS = ("phi_min", "phi_max")
 
-#: Group titles, in display order.
-GROUPS = {"geometry": "Geometry", "star": "Star", "surface": "Emission surface",
-          "velocity": "Velocity profiles"}
 
 #: Labels of the two prior numbers for each prior kind.
 PRIOR_WORDS = {"flat": ("low", "high"), "gaussian": ("mean", "sigma")}

@@ -34,13 +34,11 @@ import numpy as np
 
 from ..inference.spec import FitSpec, as_p0
 from ..model import emission_surface
-from ..parameters import MASK_SETTINGS, PARAMETERS
+from ..parameters import GROUPS, MASK_SETTINGS, PARAMETERS
 from .mapview import MapFigure
 
 __all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
 
-#: Groups of the parameter table that get sliders, with their tab titles.
-GROUPS = {"geometry": "geometry", "star": "star", "surface": "surface"}
 
 #: The emission surface line: a mid-tone orange that reads on the white of
 #: JupyterLab's light theme and the near-black of its dark theme.
@@ -142,8 +140,12 @@ class ModelExplorer(W.VBox):
         xaxis, yaxis = np.asarray(cube.xaxis), np.asarray(cube.yaxis)
         map_radius = float(np.hypot(np.abs(xaxis).max(), np.abs(yaxis).max()))
         if sliders is None:
-            sliders = [n for n, p in PARAMETERS.items() if p.group in GROUPS
-                       and self.start[n] is not None and math.isfinite(self.start[n])]
+            # Every parameter with a finite starting value; the rare ones
+            # (velocity terms, self-gravity) only when given a value of
+            # their own.
+            sliders = [n for n, p in PARAMETERS.items()
+                       if self.start[n] is not None and math.isfinite(self.start[n])
+                       and (not p.rare or self.start[n] != p.default)]
         bad = [n for n in sliders if n not in PARAMETERS or self.start[n] is None
                or not math.isfinite(self.start[n])]
         if bad:

@@ -3,7 +3,7 @@ the figures (PNG or PDF), the model and residual maps as FITS, the result file
 and the equivalent ``fit_map`` script.
 
 The panel holds no output code of its own: the figures, FITS files and result
-file are written by :func:`eddy_widgets.fit_cli.write_products` (what the
+file are written by :func:`eddy_widgets.products.write_products` (what the
 command line writes), the script by :meth:`FitSession.to_script`. Every export
 goes into a new folder (by default ``eddy_widgets_export/<date>-<time>``); a
 folder that exists and is not empty is refused, so nothing is overwritten.
@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime
 import errno
 import html
-import os
 from pathlib import Path
 
 import ipywidgets as W
 
+from ..atomic import write_atomic
+from ..products import write_products
 from ..session import FitSession
 
 __all__ = ["ExportPanel", "EXPORT_FOLDER", "new_export_folder"]
@@ -173,7 +174,6 @@ class ExportPanel(W.VBox):
         import matplotlib
         import matplotlib.pyplot as plt
 
-        from ..fit_cli import write_products
 
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise FileExistsError(errno.EEXIST, "not empty", str(folder))
@@ -202,14 +202,7 @@ class ExportPanel(W.VBox):
                                 f"so its set-up cannot be written as a script.</div>")
         elif self.script.value:
             text = s.run_script
-            path = folder / SCRIPT_NAME
-            tmp = folder / f".{SCRIPT_NAME}.part"
-            try:
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(folder / SCRIPT_NAME, lambda fh: fh.write(text.encode()))
             names.append(SCRIPT_NAME)
         return names
 

@@ -42,7 +42,7 @@ from bqplot_image_gl import Contour
 from bqplot_image_gl.interacts import MouseInteraction
 
 from ..analysis.profiles import deproject_residual
-from ..inference.posterior import pixel_coords
+from ..model.pixels import pixel_coords
 from ..model import FLARED_NITER
 from ..inference.spec import FitSpec
 from ..parameters import MASK_SETTINGS

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from eddy_widgets import load_example, rotationmap
-from eddy_widgets.exercises import (check_correlated_parameter,
+from eddy_widgets.exercises import (answers_so_far, check_correlated_parameter,
                                     check_fitted_inclination, check_inclination_by_eye)
 
 # %% [markdown]
@@ -179,7 +179,7 @@ p16, p50, p84 = np.percentile(samples[:, i], [16, 50, 84])
 my_fit_inclination = p50
 my_fit_inclination_err = 0.5 * (p84 - p16)
 
-# %%
+# %% solution-tags=nbval-ignore-output
 check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
 
 # %% [markdown]
@@ -209,3 +209,9 @@ check_correlated_parameter(my_correlated_parameter, result)
 #    would your by-eye inclination have come out larger or smaller? (Try it:
 #    change `KNOWN["mstar"]` and re-run the slider cell.)
 # 3. Why is the inclination still measurable at all when the mass is free?
+
+# %% [markdown]
+# ## Your answers
+
+# %%
+answers_so_far()
