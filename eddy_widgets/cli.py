@@ -72,19 +72,21 @@ def main(argv=None) -> int:
                        downsample=downsample)
     cube.set_prior("r_taper", [0.0, 50.0], "flat")
     params = dict(TUTORIAL_PARAMS, r_min=2.0 * cube.bmaj)
+    backend = BACKENDS[args.mcmc]
     defaults = DEFAULT_COUNTS[args.mcmc]
     counts = {a: (d if getattr(args, a) is None else getattr(args, a))
               for a, d in zip(COUNT_ARGS, defaults)}
     mcmc_kwargs = {"seed": args.seed, "progress": not args.no_progress}
-    if args.mcmc == "numpyro":
-        mcmc_kwargs.update(max_tree_depth=args.max_tree_depth,
-                           chain_method=args.chain_method)
-    elif args.moves == "de":
+    # The command line's options of the backend that takes them.
+    if "max_tree_depth" in backend.options:
+        mcmc_kwargs["max_tree_depth"] = args.max_tree_depth
+    if "chain_method" in backend.options:
+        mcmc_kwargs["chain_method"] = args.chain_method
+    if "moves" in backend.options and args.moves == "de":
         mcmc_kwargs["moves"] = EMCEE_MOVES
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "result.npz" if args.checkpoint_interval > 0 else None
-    backend = BACKENDS[args.mcmc]
     print(f"Fitting {Path(example.v0).name} ({cube.data.shape[0]}x{cube.data.shape[1]} "
           f"pixels) with {args.mcmc}: " + ", ".join(
               f"{backend.counts[a]}={counts[a]}" for a in COUNT_ARGS))

@@ -144,7 +144,7 @@ def plot_walkers(result, truths: dict | None = None):
         ax.tick_params(labelsize=8)
     axes[-1].set_xlabel("draw (shaded: burn-in / warmup)", fontsize=9)
     axes[-1].set_ylim(*_logp_range(result.log_prob))
-    word = "walker" if result.backend == "emcee" else "chain"
+    word = result.backend_spec.unit
     title = f"{result.backend}: {plural(result.nchains, word)}"
     if truth_values and any(t is not None for t in truth_values):
         title += " (red: true values)"

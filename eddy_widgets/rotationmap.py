@@ -95,22 +95,38 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
 
     # -- Fitting -----------------------------------------------------------------
 
-    def posterior(self, params: dict, theta_mask, r_min=None, r_max=None) -> Posterior:
-        """The :class:`Posterior` for ``params``, masked at ``theta_mask``."""
+    def posterior(self, params: dict, theta_mask, r_min=None, r_max=None,
+                  priors: dict | None = None) -> Posterior:
+        """The :class:`Posterior` for ``params``, masked at ``theta_mask``,
+        with this map's priors (``set_prior``) or, for the names it gives,
+        ``priors`` (``{name: Prior}``; this map's are left as they are)."""
+        spec = self._spec(params, theta_mask, r_min, r_max)
+        return Posterior(self.map, spec, self._priors_with(priors), theta_mask)
+
+    @staticmethod
+    def _spec(params: dict, p0, r_min=None, r_max=None) -> FitSpec:
+        """``params`` (with ``fit_map``'s ``r_min`` / ``r_max`` over its own)
+        parsed and checked: the one parse of a fit's set-up."""
         params = dict(params)
         if r_min is not None:
             params["r_min"] = r_min
         if r_max is not None:
             params["r_max"] = r_max
-        spec = FitSpec.parse(params, theta_mask)
-        return Posterior(self.map, spec, self.priors, theta_mask)
+        return FitSpec.parse(params, p0)
+
+    def _priors_with(self, priors: dict | None) -> dict:
+        """This map's priors with ``priors`` over them, as a new dict."""
+        return dict(self.priors) if not priors else {**self.priors, **priors}
 
     def prepare_fit(self, p0, params, r_min=None, r_max=None, optimize=True,
                     nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
                     mcmc_kwargs=None, verbose=True, warn=True, checkpoint=None,
-                    checkpoint_interval: float = 60.0, optimize_kwargs=None) -> FitRun:
+                    checkpoint_interval: float = 60.0, optimize_kwargs=None,
+                    priors: dict | None = None, spec: FitSpec | None = None) -> FitRun:
         """Validate the set-up, optimise the start and build a :class:`FitRun`
-        (not yet run). ``fit_map`` runs it; the widgets run it in a thread.
+        (not yet run). ``fit_map`` runs it; the widgets run it in a thread,
+        with their own ``priors`` (``{name: Prior}``, over this map's for
+        this fit only: the map's own are never changed).
 
         Advice for the run (e.g. an unbounded prior under NUTS) goes to
         ``run.messages`` and, with ``warn=True``, to ``warnings.warn``. With
@@ -121,7 +137,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         backend = get_backend(mcmc)
         # What can be checked without the map, before any optimisation or
         # compilation: options, p0, params and the counts.
-        spec = FitSpec.parse(params, p0)
+        if spec is None:   # fit_map passes the set-up it has parsed
+            spec = self._spec(params, p0, r_min, r_max)
         split_options(backend, mcmc_kwargs, spec.ndim)
         options = optimizer_options(optimize_kwargs)
         mcmc_kwargs = dict(mcmc_kwargs or {})
@@ -129,10 +146,11 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         p0 = as_p0(p0)
         nwalkers, nburnin, nsteps = check_counts(backend, spec.ndim, nwalkers, nburnin,
                                                  nsteps)
-        post = self.posterior(params, p0, r_min, r_max)
+        priors = self._priors_with(priors)
+        post = Posterior(self.map, spec, priors, p0)
         check_start(post, p0)
         messages = []
-        if backend.name == "numpyro":
+        if backend.unconstrained:
             message = unbounded_prior_message(post)
             if message:
                 messages.append(message)
@@ -149,7 +167,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             if verbose:
                 _print_optimizer(estimate, optimizer, theta)
             # The sampler's mask is made at the optimised start (astro-eddy's).
-            post = self.posterior(params, theta, r_min, r_max)
+            post = Posterior(self.map, spec, priors, theta)
         counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
         counts = {k: backend.count_defaults[k] if v is None else int(v)
                   for k, v in counts.items()}
@@ -226,12 +244,12 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         optimizer_options(optimize_kwargs)
         mcmc_kwargs = dict(mcmc_kwargs or {})
         backend = get_backend(mcmc)
-        if backend.name == "emcee":
+        if "scatter" in backend.options:
             mcmc_kwargs.setdefault("scatter", scatter)
         progress = split_options(backend, mcmc_kwargs)["progress"]
         mcmc_kwargs.pop("progress", None)
         # Every run's counts are checked before the first one starts.
-        spec = FitSpec.parse(params, p0)
+        spec = self._spec(params, p0, r_min, r_max)
         spec.require_free()
         for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):
             check_count_values(backend, arg, value, spec.ndim)
@@ -246,7 +264,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 *(counts[a][n % len(counts[a])] for a in COUNT_ARGS),
                 mcmc=mcmc, mcmc_kwargs=mcmc_kwargs, checkpoint=checkpoint,
                 checkpoint_interval=checkpoint_interval,
-                optimize_kwargs=optimize_kwargs)
+                optimize_kwargs=optimize_kwargs, spec=spec)
             self.last_run = run
             bar = [ProgressBar()] if progress else []
             try:
@@ -287,11 +305,12 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 b.close()
 
     def resume(self, result: FitResult, checkpoint=None,
-               checkpoint_interval: float = 60.0) -> FitRun:
+               checkpoint_interval: float = 60.0, priors: dict | None = None) -> FitRun:
         """Rebuild the :class:`FitRun` of a saved result on this map.
 
         The map (file, FOV, downsample, values), the fitted pixels and this
-        map's priors must be those the result was made with: otherwise a
+        map's priors (with ``priors`` over them, as in :meth:`prepare_fit`)
+        must be those the result was made with: otherwise a
         :class:`~eddy_widgets.inference.run.SetupMismatchError` names every
         difference.
         """
@@ -303,7 +322,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 f"continue it in the session that made it (cube.continue_fit()), or "
                 f"start a new fit.")
         spec = FitSpec.from_json(s["params"], s.get("user_mask"))
-        post = Posterior(self.map, spec, self.priors, s["start"])
+        post = Posterior(self.map, spec, self._priors_with(priors), s["start"])
         run = FitRun(post, s["start"], result.backend, result.nchains,
                      result.n_warmup_target, result.n_samples_target,
                      s["options"], s, result=result, checkpoint=checkpoint,

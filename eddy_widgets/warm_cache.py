@@ -45,6 +45,7 @@ def warm(label: str, downsample: int, mcmc: str, nwalkers: int, nburnin: int,
     import jax
 
     from .data.example import TUTORIAL_P0, TUTORIAL_PARAMS
+    from .inference.backends import BACKENDS
     from .data import load_example
     from .rotationmap import rotationmap
 
@@ -55,7 +56,8 @@ def warm(label: str, downsample: int, mcmc: str, nwalkers: int, nburnin: int,
     cube.set_prior("r_taper", [0.0, 50.0], "flat")
     params = dict(TUTORIAL_PARAMS, r_min=2.0 * cube.bmaj)
     kwargs = {"seed": 0, "progress": False}
-    if mcmc == "numpyro":
+    backend = BACKENDS[mcmc]
+    if "chain_method" in backend.options:
         method = extra["chain_method"]
         if method == "tutorial":  # as tutorial 4 chooses it
             method = "parallel" if jax.local_device_count() >= 2 else "sequential"
@@ -63,7 +65,7 @@ def warm(label: str, downsample: int, mcmc: str, nwalkers: int, nburnin: int,
     run = cube.prepare_fit(TUTORIAL_P0, params, optimize=True, nwalkers=nwalkers,
                            nburnin=nburnin, nsteps=1, mcmc=mcmc, mcmc_kwargs=kwargs,
                            verbose=False, warn=False)
-    if mcmc == "numpyro":
+    if backend.unconstrained:   # NUTS: compile its chunk without a draw
         run.warm_up()
         run.compile_fit_quality()
     else:

@@ -2,8 +2,7 @@
 
 Every import in ``eddy_widgets`` (module level and inside functions, where a
 cycle likes to hide) is read with ``ast``; an edge goes from a module to each
-module of the package it imports. The layers, bottom up (docs/architecture.md
-once it exists; the README's layout until then):
+module of the package it imports. The layers, bottom up (docs/architecture.md):
 
 - ``parameters``, ``atomic``, ``jax_cache``: the table and helpers;
 - ``model``: the JAX model and pixel coordinates;

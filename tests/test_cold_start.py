@@ -17,7 +17,7 @@ import pytest
 
 from eddy_widgets.inference.posterior import Posterior
 from eddy_widgets.inference.run import FitRun
-from eddy_widgets.inference.samplers import NutsSampler
+from eddy_widgets.inference.backends.nuts import NutsSampler
 from eddy_widgets.inference.spec import FitSpec
 from helpers import P0, tutorial_params
 

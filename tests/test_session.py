@@ -497,3 +497,34 @@ def test_script_reads_the_same_pixels_as_the_cube():
     namespace: dict = {}
     exec("from eddy_widgets.rotationmap import rotationmap\n" + line, namespace)
     assert namespace["cube"].data.shape == cube.data.shape
+
+
+def test_two_sessions_on_one_cube_fit_with_their_own_priors(tiny_cube, tmp_path,
+                                                            monkeypatch):
+    # A session's fit uses its own priors and never changes the user's cube:
+    # two sessions started together on one cube, with mstar priors that do not
+    # overlap, each keep their draws inside their own prior.
+    monkeypatch.chdir(tmp_path)
+    before = {name: prior.as_args() for name, prior in tiny_cube.priors.items()}
+    low = tiny_session(tiny_cube, priors={"PA": Prior("flat", 300.0, 330.0),
+                                          "mstar": Prior("flat", 0.5, 1.9)},
+                       p0=[312.0, 1.5, 5763.0])
+    high = tiny_session(tiny_cube, priors={"PA": Prior("flat", 300.0, 330.0),
+                                           "mstar": Prior("flat", 2.5, 5.0)},
+                        p0=[312.0, 3.0, 5763.0])
+    low.checkpoint = high.checkpoint = None
+    low.start()
+    high.start()
+    assert low.wait(120) and low.status == "done", low.error
+    assert high.wait(120) and high.status == "done", high.error
+    i = low.result.names.index("mstar")
+    assert np.all(low.result.samples[:, i] <= 1.9)
+    assert np.all(high.result.samples[:, i] >= 2.5)
+    assert low.result.settings["priors"]["mstar"] == [[0.5, 1.9], "flat"]
+    assert high.result.settings["priors"]["mstar"] == [[2.5, 5.0], "flat"]
+    assert {n: p.as_args() for n, p in tiny_cube.priors.items()} == before
+    # Continuing a saved run goes on with its own priors, the cube untouched.
+    low.continue_from(low.result, nsteps=5)
+    assert low.wait(120) and low.status == "done", low.error
+    assert np.all(low.result.samples[:, i] <= 1.9)
+    assert {n: p.as_args() for n, p in tiny_cube.priors.items()} == before

@@ -415,8 +415,9 @@ def test_error_in_the_run_shows_in_the_controls(cube, example, monkeypatch):
     prepare = cube.prepare_fit
 
     def with_bad_prior(**kwargs):
-        # A prior set directly on the map, past the editor's checks.
-        cube.priors["mstar"] = Prior("flat", 5.0, 10.0)
+        # A prior past the editor's checks, on its way to the fit (the
+        # session's priors go to prepare_fit; the map's are not used).
+        kwargs["priors"] = {**kwargs["priors"], "mstar": Prior("flat", 5.0, 10.0)}
         return prepare(**kwargs)
 
     monkeypatch.setattr(cube, "prepare_fit", with_bad_prior)

@@ -38,7 +38,8 @@ TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
 #: evolution moves (tau ~ 40 steps, so the chain is ~70 tau long; emcee's
 #: default stretch move has tau ~ 100 here); NUTS 2 chains x (500 + 500), so
 #: that R-hat compares two chains.
-DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500)}
+DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500),
+                  "zeus": (32, 500, 3000)}
 #: emcee moves of the main job: emcee's differential-evolution mixture.
 EMCEE_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
 

@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 
-from .backends import get_backend
 
 #: Every number the verdict uses, and its source.
 THRESHOLDS = {
@@ -132,17 +131,19 @@ def _arviz():
     return arviz
 
 
-def chain_diagnostics(chains, names, backend: str) -> dict:
-    """Per-parameter diagnostics of post-warmup ``chains`` ``(nchains, n, ndim)``.
+def chain_diagnostics(chains, names, backend) -> dict:
+    """Per-parameter diagnostics of post-warmup ``chains`` ``(nchains, n, ndim)``
+    by ``backend`` (a :class:`~eddy_widgets.inference.backends.Backend`).
 
-    emcee: ``tau`` [steps], ``n_tau`` (chain length in tau), ``ess``
-    (``nwalkers * n / tau``); ``r_hat``, ``ess_tail`` are NaN (not valid for
-    walkers). NUTS: ``r_hat`` (rank-normalised split R-hat), ``ess`` (= bulk),
-    ``ess_bulk``, ``ess_tail`` from ArviZ; ``tau`` is ``n * nchains / ess``.
-    Everything is NaN when there are too few draws to say.
+    An ensemble (emcee, zeus): ``tau`` [steps], ``n_tau`` (chain length in
+    tau), ``ess`` (``nwalkers * n / tau``); ``r_hat``, ``ess_tail`` are NaN
+    (not valid for walkers). Independent chains (NUTS): ``r_hat``
+    (rank-normalised split R-hat), ``ess`` (= bulk), ``ess_bulk``,
+    ``ess_tail`` from ArviZ; ``tau`` is ``n * nchains / ess``. Everything is
+    NaN when there are too few draws to say.
     """
     chains = np.asarray(chains, dtype=float)
-    nchains, n = chains.shape[:2]
+    n = chains.shape[1]
     out = {}
     for i, name in enumerate(names):
         x = chains[:, :, i]
@@ -151,22 +152,7 @@ def chain_diagnostics(chains, names, backend: str) -> dict:
         d = {k: math.nan for k in ("tau", "n_tau", "ess", "ess_bulk", "ess_tail",
                                    "r_hat")}
         if n >= 4 and np.ptp(x) > 0:
-            if backend == "emcee":
-                tau = max(integrated_time(x), 1.0)
-                d.update(tau=tau, n_tau=n / tau, ess=nchains * n / tau)
-            else:
-                az = _arviz()
-                # ArviZ wants two chains for R-hat; one chain is given as its
-                # two halves (which ArviZ splits again: a stricter test).
-                halves = x if nchains > 1 else x[:, : 2 * (n // 2)].reshape(2, -1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    d["r_hat"] = float(az.rhat(halves, method="rank"))
-                    d["ess_bulk"] = float(az.ess(x, method="bulk"))
-                    d["ess_tail"] = float(az.ess(x, method="tail"))
-                d["ess"] = d["ess_bulk"]
-                if d["ess"] > 0:
-                    d["tau"] = nchains * n / d["ess"]
-                    d["n_tau"] = n / d["tau"]
+            d.update(backend.parameter_diagnostics(x))
         out[name] = d
     return out
 
@@ -176,7 +162,8 @@ def chain_diagnostics(chains, names, backend: str) -> dict:
 # ----------------------------------------------------------------------------
 
 
-def _worst(diag: dict, key: str, largest: bool):
+def worst(diag: dict, key: str, largest: bool):
+    """``(value, name)`` of the largest (or smallest) finite ``diag[name][key]``."""
     values = [(d[key], name) for name, d in diag.items() if math.isfinite(d[key])]
     if not values:
         return math.nan, None
@@ -220,81 +207,19 @@ def headline(converged: bool, warnings_: list[str]) -> str:
 
 def _convergence_notes(result, diag) -> tuple[list[str], list[str], bool]:
     """Sentences for failed convergence checks; for an efficiency problem
-    (NUTS trees at the depth cap) that is said but not counted; and whether
-    the chains are still far from settled (too few draws, an emcee burn-in
-    under 3 tau or walkers that barely move, NUTS R-hat above 1.1), so that
-    the posterior median is not yet a fit to judge by chi2."""
+    (e.g. NUTS trees at the depth cap, divergences) that is said but not
+    counted; and whether the chains are still far from settled, so that the
+    posterior median is not yet a fit to judge by chi2. Too few draws is
+    judged here; the rest by the run's backend
+    (``Backend.convergence_notes``)."""
     diag = result.diagnostics() if diag is None else diag
-    notes: list[str] = []
     n = result.n_draws("sampling")
-    nchains = result.nchains
-    counts = get_backend(result.backend).counts
     if n < threshold("min_draws"):
+        counts = result.backend_spec.counts
         return [f"only {n} post-warmup draws per chain: too few to judge "
                 f"convergence; run with {counts['nsteps']} >= "
                 f"{max(10 * threshold('min_draws'), 200)}."], [], True
-    if result.backend == "emcee":
-        tau, worst = _worst(diag, "tau", largest=True)
-        if worst is not None:
-            want = threshold("emcee_min_chain_taus")
-            if n < want * tau:
-                notes.append(
-                    f"run longer: the chain is {n / tau:.0f} tau long for {worst} "
-                    f"(tau = {tau:.0f} steps), want >= {want}: nsteps >= "
-                    f"{math.ceil(want * tau)}.")
-            burn = result.n_draws("warmup")
-            want_burn = threshold("emcee_min_burnin_taus")
-            if burn < want_burn * tau:
-                notes.append(f"burn-in of {burn} steps is {burn / tau:.1f} tau, want >= "
-                             f"{want_burn}: set nburnin >= {math.ceil(want_burn * tau)}.")
-        acc = result.sampler_summary().get("acceptance_fraction")
-        if acc is not None and acc < threshold("emcee_min_acceptance"):
-            notes.append(f"acceptance fraction {acc:.2f}: the walkers barely move "
-                         f"(want 0.2-0.5); start closer to the optimum (optimize=True), "
-                         f"lower the walkers' scatter, or check the priors.")
-        unsettled = any(n.startswith(("burn-in", "acceptance")) for n in notes)
-        return notes, [], unsettled
-    rhat, worst = _worst(diag, "r_hat", largest=True)
-    unsettled = worst is not None and rhat > 1.1
-    if worst is not None and rhat > threshold("nuts_max_rhat"):
-        notes.append(f"R-hat = {rhat:.3f} for {worst} (want <= "
-                     f"{threshold('nuts_max_rhat')}): the chains (or their halves) "
-                     f"disagree; run longer (num_warmup, num_samples) or look for "
-                     f"several modes in the trace plot.")
-    want = threshold("nuts_min_ess_per_chain") * nchains
-    for kind in ("bulk", "tail"):
-        ess, worst = _worst(diag, f"ess_{kind}", largest=False)
-        if worst is not None and ess < want:
-            more = math.ceil(n * want / max(ess, 1.0))
-            notes.append(f"{kind} ESS = {ess:.0f} for {worst}, want >= {want} "
-                         f"({threshold('nuts_min_ess_per_chain')} per chain): run "
-                         f"longer, num_samples >= {more}.")
-    summary = result.sampler_summary()
-    total = max(n * nchains, 1)
-    efficiency = []
-    div = summary.get("divergences", 0)
-    if div > threshold("nuts_max_divergences"):
-        # A warning, not a failed convergence check (as Stan and ArviZ): the
-        # chains may have mixed, but where the draws diverge the sampler could
-        # not follow the posterior, and the posterior there may be biased.
-        accept = (result.settings.get("options") or {}).get("target_accept_prob", 0.8)
-        advice = (f"raise target_accept_prob (now {accept:g}; e.g. 0.95) or tighten "
-                  f"the priors" if accept < 0.95 else
-                  f"target_accept_prob is already {accept:g}: tighten the priors, "
-                  f"fix a parameter the map cannot constrain, or look for a hard "
-                  f"edge of the posterior (a prior bound) in the trace plot")
-        efficiency.append(
-            f"{div} divergent draws after warmup ({100 * div / total:.2g}% of "
-            f"{total}): {advice}. Where they cluster (red in the trace plot) the "
-            f"sampler could not follow the posterior, which may be biased there.")
-    hits = summary.get("max_tree_depth_hits", 0)
-    if hits > threshold("nuts_max_treedepth_fraction") * total:
-        depth = summary.get("max_tree_depth")
-        efficiency.append(f"{hits} of {total} draws ({100 * hits / total:.0f}%) hit "
-                          f"max_tree_depth = {depth}: the sampler is slowed or "
-                          f"truncated; raise max_tree_depth to "
-                          f"{depth + 2 if depth else 10} or tighten the priors.")
-    return notes, efficiency, unsettled
+    return result.backend_spec.convergence_notes(result, diag)
 
 
 def _bound_notes(result) -> list[str]:

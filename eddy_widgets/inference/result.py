@@ -14,6 +14,7 @@ import numpy as np
 from ..atomic import write_atomic
 from ..parameters import PARAMETERS
 from . import diagnostics as D
+from .backends import get_backend
 from .samplers import Chunk, RunInfo
 
 PHASES = ("warmup", "sampling")
@@ -30,7 +31,7 @@ class FitResult:
 
     Attributes:
         names: free parameters, in ``p0`` order.
-        backend: ``'emcee'`` or ``'numpyro'``.
+        backend: the backend's name (``'emcee'``, ``'numpyro'``, ``'zeus'``).
         chains: ``{'warmup': (nchains, n, ndim), 'sampling': (nchains, n, ndim)}``.
         log_prob: ``{'warmup': (nchains, n), 'sampling': (nchains, n)}``.
         stats: ``{'warmup': {name: (nchains, n)}, 'sampling': {...}}``.
@@ -151,7 +152,13 @@ class FitResult:
         ``ess`` from the autocorrelation time; NUTS rank-normalised ``r_hat``
         and ``ess_bulk`` / ``ess_tail`` (ArviZ). ``ess`` is always the
         effective sample size used for the verdict."""
-        return D.chain_diagnostics(self.chains["sampling"], self.names, self.backend)
+        return D.chain_diagnostics(self.chains["sampling"], self.names,
+                                   self.backend_spec)
+
+    @property
+    def backend_spec(self):
+        """The run's :class:`~eddy_widgets.inference.backends.Backend`."""
+        return get_backend(self.backend)
 
     @property
     def warnings(self) -> list[str]:
@@ -189,18 +196,7 @@ class FitResult:
         stats = self.stats["sampling"]
         out = {"backend": self.backend, "nchains": self.nchains,
                "warmup": self.n_draws("warmup"), "samples": self.n_draws("sampling")}
-        if "accepted" in stats and stats["accepted"].size:
-            out["acceptance_fraction"] = float(stats["accepted"].mean())
-        if "num_steps" in stats and stats["num_steps"].size:
-            out["median_steps_per_draw"] = float(np.median(stats["num_steps"]))
-            out["mean_tree_depth"] = float(stats["tree_depth"].mean())
-            out["step_size"] = float(stats["step_size"][:, -1].mean())
-            out["divergences"] = int(stats["diverging"].sum())
-            depth = (self.settings.get("options") or {}).get("max_tree_depth")
-            if depth is not None:
-                out["max_tree_depth"] = int(depth)
-                out["max_tree_depth_hits"] = int(
-                    (stats["num_steps"] >= 2 ** int(depth) - 1).sum())
+        out.update(self.backend_spec.summary(stats, self.settings))
         warm = self.stats["warmup"]
         if "diverging" in warm and warm["diverging"].size:
             out["warmup_divergences"] = int(warm["diverging"].sum())
@@ -216,7 +212,7 @@ class FitResult:
         gives one; then the verdict."""
         p16, p50, p84 = self.percentiles()
         diag = self.diagnostics()
-        emcee = self.backend == "emcee"
+        emcee = self.backend_spec.ensemble
         head = f"{'parameter':<10} {'unit':<7} {'median':>12} {'-':>10} {'+':>10}"
         head += (f" {'ESS':>7} {'n/tau':>6}" if emcee else
                  f" {'ESS_bulk':>8} {'ESS_tail':>8} {'R-hat':>6}")
@@ -265,7 +261,7 @@ class FitResult:
         chain-major, the order of numpyro's ``MCMC.get_samples()``), with the
         real warmup draws where astro-eddy has NaN."""
         full = np.concatenate([self.chains["warmup"], self.chains["sampling"]], axis=1)
-        if self.backend == "emcee":
+        if self.backend_spec.ensemble:
             chain = np.swapaxes(full, 0, 1)[discard::thin]
         else:
             chain = full[:, discard::thin]
@@ -343,14 +339,15 @@ class FitResult:
         if warmup and self.n_draws("warmup"):
             groups["warmup_posterior"] = variables(chains["warmup"])
             groups["warmup_sample_stats"] = sample_stats("warmup")
-        emcee = self.backend == "emcee"
+        ensemble = self.backend_spec.ensemble
         attrs = {"inference_library": self.backend,
-                 "chain_dimension": "emcee walker" if emcee else "independent chain"}
-        if emcee:
+                 "chain_dimension": (f"{self.backend} walker" if ensemble
+                                     else "independent chain")}
+        if ensemble:
             attrs["diagnostics_note"] = (
-                "emcee walkers are not independent chains: r_hat and ess from ArviZ "
-                "are not valid for them; use FitResult.diagnostics() (ESS from "
-                "emcee's autocorrelation time) and FitResult.converged.")
+                f"{self.backend} walkers are not independent chains: r_hat and ess "
+                f"from ArviZ are not valid for them; use FitResult.diagnostics() (ESS "
+                f"from emcee's autocorrelation time) and FitResult.converged.")
         idata = az.from_dict(**groups, save_warmup=bool(warmup), attrs=dict(attrs),
                              posterior_attrs=dict(attrs), sample_stats_attrs=dict(attrs))
         for group in ("posterior", "warmup_posterior"):

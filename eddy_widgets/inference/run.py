@@ -11,58 +11,13 @@ import time
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .backends import get_backend, options_to_json, sampler_kwargs, split_options
-from .optimize import hessian_fd
 from .posterior import Posterior
 from .result import FitResult
-from .samplers import EmceeSampler, NutsSampler, RunInfo, drive
-
-
-def unconstrained_hessian(posterior: Posterior, theta) -> np.ndarray:
-    """Hessian of NUTS' potential at ``theta`` in the plain unconstrained
-    space (no standardisation), by the chain rule from the constrained
-    Hessian (central differences of the compiled gradient) and the 1-D
-    derivatives of each prior's bijection (central differences too): no new
-    compilation at all."""
-    theta = np.asarray(theta, dtype=float)
-    grad = np.asarray(posterior.value_and_grad(jnp.asarray(theta))[1])
-    hess = hessian_fd(posterior.value_and_grad, theta)
-    ndim = posterior.spec.ndim
-    posterior.set_standardizer(np.zeros(ndim), np.ones(ndim))
-    w = posterior.to_unconstrained(theta)
-    # The bijections act coordinate by coordinate, so one central difference
-    # of the whole vector gives every 1-D derivative at once.
-    h = 1e-4
-    (x_lo, ld_lo), (x_0, ld_0), (x_hi, ld_hi) = (posterior.bijection(w + d)
-                                                  for d in (-h, 0.0, h))
-    d1 = (x_hi - x_lo) / (2 * h)
-    d2 = (x_hi - 2 * x_0 + x_lo) / h ** 2
-    logdet2 = (ld_hi - 2 * ld_0 + ld_lo) / h ** 2
-    return -(np.outer(d1, d1) * hess + np.diag(grad * d2 + logdet2))
-
-
-def unconstrained_metric(posterior: Posterior, theta):
-    """Standardise the unconstrained space at ``theta`` and return the inverse
-    mass matrix there (the inverse Hessian of the potential), or the identity
-    where the Hessian is not positive definite (e.g. far from the optimum)."""
-    hess = unconstrained_hessian(posterior, theta)  # leaves no standardisation
-    w = posterior.to_unconstrained(theta)
-    curv = np.diag(hess)
-    ok = np.isfinite(curv) & (curv > 0)
-    scale = np.where(ok, 1.0 / np.sqrt(np.where(ok, curv, 1.0)), 1.0)
-    posterior.set_standardizer(w, scale)
-    h = hess * np.outer(scale, scale)
-    try:
-        inv = np.linalg.inv(h)
-        np.linalg.cholesky(inv)
-        if not np.all(np.isfinite(inv)):
-            raise np.linalg.LinAlgError
-        return inv
-    except np.linalg.LinAlgError:
-        return np.eye(len(scale))
+from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
+from .samplers import RunInfo, drive
 
 
 class FitRun:
@@ -71,7 +26,7 @@ class FitRun:
     Args:
         posterior: the log-posterior (mask fixed).
         theta0: start (the optimum, or p0).
-        mcmc: ``'emcee'`` or ``'numpyro'``.
+        mcmc: a backend's name (``'emcee'``, ``'numpyro'``, ``'zeus'``).
         nwalkers, nburnin, nsteps: astro-eddy's counts (numpyro: num_chains,
             num_warmup, num_samples).
         options: backend options (see :mod:`eddy_widgets.inference.backends`).
@@ -103,30 +58,12 @@ class FitRun:
         state = result.sampler_state if result is not None else None
         if result is not None:
             nwalkers = result.nchains
-        if self.backend.name == "emcee":
-            self.sampler = EmceeSampler(posterior, nwalkers, self.theta0,
-                                        seed=self.options["seed"],
-                                        scatter=self.options["scatter"],
-                                        moves=self.options["moves"], state=state)
-        else:
-            if result is not None and "standardizer_centre" in result.settings:
-                posterior.set_standardizer(result.settings["standardizer_centre"],
-                                           result.settings["standardizer_scale"])
-                inv_mass = None
-            else:
-                inv_mass = unconstrained_metric(posterior, self.theta0)
-            if not self.options["dense_mass"] and inv_mass is not None:
-                inv_mass = np.diag(inv_mass)
-            nuts_state = {k[5:]: v for k, v in (state or {}).items()
-                          if k.startswith("nuts_")}
-            warm = result.n_warmup_target if result is not None else nburnin
-            self.sampler = NutsSampler(
-                posterior, nwalkers, warm, self.theta0, seed=self.options["seed"],
-                max_tree_depth=self.options["max_tree_depth"],
-                chain_method=self.options["chain_method"],
-                dense_mass=self.options["dense_mass"],
-                target_accept_prob=self.options["target_accept_prob"],
-                inverse_mass_matrix=inv_mass, state=nuts_state or None)
+        prefix = self.backend.state_prefix
+        if state is not None and prefix:
+            state = {k[len(prefix):]: v for k, v in state.items()
+                     if k.startswith(prefix)} or None
+        self.sampler = self.backend.make_sampler(posterior, self.theta0, nwalkers,
+                                                 nburnin, self.options, state, result)
         # The libraries' own arguments passed through mcmc_kwargs.
         self.sampler.set_options(**sampler_kwargs(self.backend, self.options))
         settings = dict(settings or {})
@@ -134,11 +71,7 @@ class FitRun:
         settings.update({"mcmc": self.backend.name,
                          "options": options_to_json(self.options),
                          "start": self.theta0.tolist()})
-        if self.backend.name == "numpyro":
-            settings["standardizer_centre"] = np.asarray(
-                posterior.standardizer.centre).tolist()
-            settings["standardizer_scale"] = np.asarray(
-                posterior.standardizer.scale).tolist()
+        settings.update(self.backend.run_settings(posterior))
         if result is None:
             result = FitResult(posterior.names, self.backend.name, nwalkers, settings)
             result.n_warmup_target, result.n_samples_target = nburnin, nsteps
@@ -163,8 +96,7 @@ class FitRun:
         (NUTS: several seconds), so that the run's first chunk is as short as
         the others and a stop request is honoured within one chunk. Drawing
         afterwards gives the same draws as without it."""
-        if self.backend.name == "numpyro":
-            self.sampler.advance(0)
+        self.backend.warm_up(self.sampler)
 
     def compile_fit_quality(self) -> None:
         """Compile the program :meth:`record_fit_quality` runs (the model at
@@ -232,10 +164,8 @@ class FitRun:
         return self.run(callbacks, target_seconds)
 
     def _export_state(self) -> dict:
-        state = self.sampler.export_state()
-        if self.backend.name == "numpyro":
-            return {f"nuts_{k}": v for k, v in state.items()}
-        return state
+        prefix = self.backend.state_prefix
+        return {f"{prefix}{k}": v for k, v in self.sampler.export_state().items()}
 
 
 def _model_pixels(posterior: Posterior):

@@ -164,9 +164,7 @@ class FitSpec:
             lambda name: name in self.free or self.fixed.get(name) is not None)
         if message:
             raise ValueError(message)
-        r_min, r_max = self.mask["r_min"], self.mask["r_max"]
-        if r_min is not None and r_max is not None and r_min >= r_max:
-            raise ValueError(f"r_min ({r_min}) must be smaller than r_max ({r_max}).")
+        check_radii(self.mask["r_min"], self.mask["r_max"])
 
     def model_params(self, theta) -> dict:
         """Model parameters with the free ones taken from ``theta`` (and the
@@ -223,3 +221,10 @@ def _surface_settings(params: dict):
                             f"[arcsec] returning the height [arcsec], written with "
                             f"jax.numpy, got {z_func!r}.")
     return z_func
+
+
+def check_radii(r_min, r_max) -> None:
+    """The one rule on the mask's radii (``None``: no limit), for ``fit_map``
+    and the dashboard: ``ValueError`` unless ``r_min < r_max``."""
+    if r_min is not None and r_max is not None and not r_min < r_max:
+        raise ValueError(f"r_min ({r_min:g}) must be smaller than r_max ({r_max:g}).")

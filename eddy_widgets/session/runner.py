@@ -13,6 +13,7 @@ from traitlets import Any, Enum, Float, HasTraits, Instance, Int, List, Unicode,
 from traitlets import validate as validate_trait
 
 from ..inference.backends import BACKENDS
+from ..inference.priors import Prior
 from ..inference.result import FitResult, result_path
 from ..inference.samplers import RunInfo, StopRequested
 
@@ -102,7 +103,7 @@ class FitThread(HasTraits):
             return ""
         info = run.info
         n = info.nchains
-        unit = "walker" if info.backend == "emcee" else "chain"
+        unit = BACKENDS[info.backend].unit
         return (f"Continue {info.backend} run ({n} {unit}{'s' if n != 1 else ''}, "
                 f"{info.done} draws per {unit} so far)")
 
@@ -157,8 +158,9 @@ class FitThread(HasTraits):
                 planned end (default: none for a stopped run, else
                 ``extend_steps``).
 
-        The map, the fitted pixels and the cube's priors must be those the
-        result was made with; otherwise the run fails with a
+        The run goes on with the priors stored in the result (the cube's are
+        neither used nor changed). The map and the fitted pixels must be those
+        the result was made with; otherwise the run fails with a
         ``SetupMismatchError`` naming every difference, shown in ``error``.
         The run writes a new checkpoint (``checkpoint_file``), never over the
         file it was loaded from. The editor's set-up is left as it is.
@@ -300,14 +302,14 @@ class FitThread(HasTraits):
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
     def _work_new(self, kwargs: dict, priors: dict, checkpoint: Path | None) -> None:
+        # The session's priors go to this fit only: the user's cube keeps its
+        # own (two sessions on one cube never see each other's).
         cube = self.cube
-        for name, prior in priors.items():
-            args, kind = prior.as_args()
-            cube.set_prior(name, args, kind)
         self._prepare_checkpoint(checkpoint)
         run = cube.prepare_fit(**kwargs, verbose=False, warn=False,
                                checkpoint=checkpoint,
-                               checkpoint_interval=self.checkpoint_interval)
+                               checkpoint_interval=self.checkpoint_interval,
+                               priors=priors)
         self._adopt(run, cube)
         warm_up = getattr(run, "warm_up", None)
         if warm_up is not None and not self._stop_flag.is_set():
@@ -327,7 +329,11 @@ class FitThread(HasTraits):
         cube = self.cube
         result = source if isinstance(source, FitResult) else FitResult.load(source)
         self._prepare_checkpoint(checkpoint)
-        run = cube.resume(result, checkpoint, self.checkpoint_interval)
+        # The run goes on with the priors it was made with (stored in the
+        # result), whatever the cube's are now; the cube is not changed.
+        priors = {name: Prior.from_args(args, kind, name) for name, (args, kind)
+                  in (result.settings.get("priors") or {}).items()}
+        run = cube.resume(result, checkpoint, self.checkpoint_interval, priors=priors)
         self._adopt(run, cube)
         if nsteps is None:
             nsteps = 0 if not run.complete else self.extend_steps

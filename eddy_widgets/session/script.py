@@ -137,7 +137,7 @@ class FitMapCall(HasTraits):
         for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):
             counts[arg] = backend.count_defaults[arg] if value is None else int(value)
         mcmc_kwargs = dict(mcmc_kwargs or {})
-        if scatter is not None and backend.name == "emcee":
+        if scatter is not None and "scatter" in backend.options:
             mcmc_kwargs.setdefault("scatter", scatter)
         loaded_priors = {}
         for name, prior in (priors or {}).items():

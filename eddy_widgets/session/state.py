@@ -8,11 +8,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 import math
 
-from traitlets import Any, Bool, Dict, Enum, HasTraits, Int, List, Unicode, observe
+from traitlets import (Any, Bool, Dict, HasTraits, Int, List, TraitError,
+                       Unicode, observe)
+from traitlets import validate as validate_trait
 
-from ..inference.backends import BACKENDS, COUNT_ARGS
+from ..inference.backends import BACKENDS, COUNT_ARGS, check_count
 from ..inference.priors import Prior, PriorError
-from ..inference.spec import FitSpec
+from ..inference.spec import FitInputError, FitSpec, check_radii
 from ..parameters import MASK_SETTINGS, PARAMETERS
 from .settings import (BackendOptions, NumberOrText, ParameterSetting, SetupError,
                        as_float, format_number, make_options)
@@ -39,7 +41,8 @@ class SetupState(HasTraits):
     free_order = List(Unicode())
     r_min = NumberOrText()
     r_max = NumberOrText()
-    mcmc = Enum(tuple(BACKENDS), default_value="emcee")
+    mcmc = Unicode("emcee", help="a backend's name (the registered backends of "
+                                 "eddy_widgets.inference.backends)")
     nwalkers = Int(BACKENDS["emcee"].count_defaults["nwalkers"])
     nburnin = Int(BACKENDS["emcee"].count_defaults["nburnin"])
     nsteps = Int(BACKENDS["emcee"].count_defaults["nsteps"])
@@ -50,6 +53,14 @@ class SetupState(HasTraits):
     issues = Dict(read_only=True)
     prior_warnings = Dict(read_only=True)
     valid = Bool(True, read_only=True)
+
+    @validate_trait("mcmc")
+    def _known_backend(self, proposal):
+        name = proposal["value"]
+        if name not in BACKENDS or name not in self.options:
+            raise TraitError(f"Unknown mcmc backend {name!r}: choose one of "
+                             f"{', '.join(repr(k) for k in self.options)}.")
+        return name
 
     def _init_setup(self) -> None:
         """The rows and options (before the traits are set)."""
@@ -183,9 +194,9 @@ class SetupState(HasTraits):
         import jax
 
         n = self.nwalkers
-        if self.mcmc != "numpyro" or n < 2:
+        if "chain_method" not in BACKENDS[self.mcmc].options or n < 2:
             return ""
-        method = self.options["numpyro"].chain_method
+        method = self.options[self.mcmc].chain_method
         if method == "sequential":
             why = "chain_method 'sequential' runs them one after another"
         elif method == "parallel" and n > jax.local_device_count():
@@ -218,19 +229,18 @@ class SetupState(HasTraits):
             radii[key] = None if raw is None else as_float(raw)
             if raw is not None and radii[key] is None:
                 issues[key] = f"{key} is not a number ({raw!r})"
-        if (radii["r_min"] is not None and radii["r_max"] is not None
-                and not radii["r_min"] < radii["r_max"]):
-            issues["r_max"] = (f"r_min ({format_number(radii['r_min'])}) must be "
-                               f"smaller than r_max ({format_number(radii['r_max'])})")
-        names = BACKENDS[self.mcmc].counts
-        if self.nwalkers < 1:
-            issues["nwalkers"] = f"{names['nwalkers']} must be at least 1"
-        elif self.mcmc == "emcee" and self.nwalkers < 2 * nfree:
-            issues["nwalkers"] = (f"emcee needs at least 2 x {nfree} = {2 * nfree} "
-                                  f"walkers for {nfree} free parameters")
-        for arg in ("nburnin", "nsteps"):
-            if getattr(self, arg) < 0:
-                issues[arg] = f"{names[arg]} must be >= 0"
+        # The engine's own rules and words (fit_map, the CLI and fit_many
+        # say the same).
+        try:
+            check_radii(radii["r_min"], radii["r_max"])
+        except ValueError as exc:
+            issues.setdefault("r_max", str(exc))
+        backend = BACKENDS[self.mcmc]
+        for arg in COUNT_ARGS:
+            try:
+                check_count(backend, arg, getattr(self, arg), nfree or None)
+            except FitInputError as exc:
+                issues[arg] = str(exc)
         if not issues:
             try:
                 kwargs = self._build_kwargs()
@@ -272,7 +282,7 @@ class SetupState(HasTraits):
     def unbounded_priors(self) -> dict:
         """``{name: message}`` of free parameters with an unbounded flat prior
         when the backend is NUTS (legal, but trees grow very long)."""
-        if self.mcmc != "numpyro":
+        if not BACKENDS[self.mcmc].unconstrained:
             return {}
         out = {}
         for name in self.free_order:

@@ -1,4 +1,4 @@
-"""The backend selector: emcee or numpyro NUTS, the three counts under the
+"""The backend selector: emcee, numpyro NUTS or zeus, the three counts under the
 chosen backend's names, the kwarg mapping table and the backend's options.
 Labels and defaults come from :data:`eddy_widgets.inference.backends.BACKENDS`.
 """
@@ -10,7 +10,7 @@ import html
 import ipywidgets as W
 from traitlets import link
 
-from ..inference.backends import BACKENDS, CHAIN_METHODS, COUNT_ARGS
+from ..inference.backends import BACKENDS, CHAIN_METHODS, COUNT_ARGS, available_backends
 from ..session import EMCEE_MOVES, FitSession
 
 __all__ = ["BackendSelector", "mapping_table"]
@@ -85,8 +85,9 @@ class BackendSelector(W.VBox):
 
     def __init__(self, session: FitSession, **kwargs):
         self.session = session
-        self.backend = W.ToggleButtons(options=list(BACKENDS),
-                                       tooltips=[b.description for b in BACKENDS.values()])
+        self.backend = W.ToggleButtons(options=available_backends(),
+                                       tooltips=[BACKENDS[name].description
+                                                 for name in available_backends()])
         self.description = W.HTML()
         self.counts = {arg: W.IntText(style=_STYLE, layout=W.Layout(width="190px"))
                        for arg in COUNT_ARGS}

@@ -25,6 +25,7 @@ import bqplot as bq
 import ipywidgets as W
 import numpy as np
 
+from ..inference.backends import BACKENDS
 from ..inference.samplers import Chunk
 from ..parameters import PARAMETERS
 from ..session import FitSession
@@ -148,15 +149,18 @@ class ChainView(W.VBox):
         self._logp = np.concatenate([self._logp, chunk.log_prob[shown][:, take]], axis=1)
         stats = chunk.stats
         new = {}
-        if "accepted" in stats:
-            acc = np.asarray(stats["accepted"], dtype=float)
-            cum = self._acc_sum[:, None] + np.cumsum(acc, axis=1)
-            self._acc_sum = cum[:, -1].copy()
-            new["acceptance"] = (cum[:, take] / (g[take] + 1.0)).mean(axis=0)[None, :]
-        if "step_size" in stats:
-            new["step_size"] = np.asarray(stats["step_size"], dtype=float)[shown][:, take]
-        if "tree_depth" in stats:
-            new["tree_depth"] = np.asarray(stats["tree_depth"], dtype=float)[shown][:, take]
+        for key, stat in self._chain_stats().items():
+            source = stats.get(stat.source or key)
+            if source is None:
+                continue
+            values = np.asarray(source, dtype=float)
+            if stat.running_mean:
+                # The walkers' mean of each walker's running mean.
+                cum = self._acc_sum[:, None] + np.cumsum(values, axis=1)
+                self._acc_sum = cum[:, -1].copy()
+                new[key] = (cum[:, take] / (g[take] + 1.0)).mean(axis=0)[None, :]
+            else:
+                new[key] = values[shown][:, take]
         # Divergences while NUTS adapts its step size are expected and
         # harmless: only those after warmup are marked.
         if "diverging" in stats and chunk.phase != "warmup":
@@ -233,13 +237,13 @@ class ChainView(W.VBox):
 
     # -- Drawing ---------------------------------------------------------------
 
+    def _chain_stats(self) -> dict:
+        """The run's backend's statistics panels (none before a run)."""
+        spec = BACKENDS.get(self._backend)
+        return spec.chain_stats if spec is not None else {}
+
     def _panel_keys(self) -> list[str]:
-        keys = list(self._names) + ["log_prob"]
-        if self._backend == "numpyro":
-            keys += ["step_size", "tree_depth"]
-        elif self._backend == "emcee":
-            keys += ["acceptance"]
-        return keys
+        return list(self._names) + ["log_prob"] + list(self._chain_stats())
 
     def _make_panel(self, key: str) -> TracePanel:
         x = self.x_scale
@@ -249,12 +253,9 @@ class ChainView(W.VBox):
             return TracePanel(f"{key}{unit}", divergences=True, x_scale=x)
         if key == "log_prob":
             return TracePanel("log-probability (ln p)", divergences=True, x_scale=x)
-        if key == "step_size":
-            return TracePanel("NUTS step size (log scale)", log=True, x_scale=x)
-        if key == "tree_depth":
-            return TracePanel("NUTS tree depth (dashed: max_tree_depth)", integer=True,
-                              limit=True, x_scale=x)
-        return TracePanel("acceptance fraction (walker mean, cumulative)", x_scale=x)
+        stat = self._chain_stats()[key]
+        return TracePanel(stat.title, log=stat.log, integer=stat.integer,
+                          limit=stat.limit, x_scale=x)
 
     def _ensure_panels(self) -> None:
         """Show the panels of the current run, building those not built yet."""
@@ -262,12 +263,13 @@ class ChainView(W.VBox):
         nlines = len(self.shown_chains)
         opacity = float(np.clip(4.0 / max(nlines, 1), 0.25, 0.9))
         panels = {}
+        stats = self._chain_stats()
         for key in keys:
             panel = self._all_panels.get(key)
             if panel is None:
                 panel = self._all_panels[key] = self._make_panel(key)
-            panel.set_lines(1 if key == "acceptance" else nlines,
-                            1.0 if key == "acceptance" else opacity)
+            one = key in stats and stats[key].running_mean   # one line: the mean
+            panel.set_lines(1 if one else nlines, 1.0 if one else opacity)
             panels[key] = panel
         if list(panels) != list(self.panels):
             self.panels = panels
@@ -278,7 +280,8 @@ class ChainView(W.VBox):
         if not self._names:
             self.title.value = "<b>Chains</b>: no run yet"
             return
-        word = "walkers" if self._backend == "emcee" else "chains"
+        spec = BACKENDS.get(self._backend)
+        word = f"{spec.unit}s" if spec is not None else "chains"
         nshown = len(self.shown_chains)
         shown = (f"all {self._nchains} {word}" if nshown == self._nchains
                  else f"{nshown} of {self._nchains} {word} (evenly spaced)")
@@ -287,7 +290,8 @@ class ChainView(W.VBox):
         self.title.value = (f"<b>Chains</b> ({html.escape(str(self._backend))}): "
                             f"showing {shown}, {thin}; shaded and faint: warmup / "
                             f"burn-in" + ("; red: divergent draws after warmup"
-                                          if self._backend == "numpyro" else ""))
+                                          if spec is not None and spec.divergences
+                                          else ""))
 
     def flush(self) -> None:
         """Redraw every panel from the buffers (one message per mark)."""
@@ -308,15 +312,17 @@ class ChainView(W.VBox):
             for panel in self.panels.values():
                 if not np.array_equal(panel.x_axis.tick_values, ticks):
                     panel.x_axis.tick_values = ticks
-            if "tree_depth" in self.panels:
-                self.panels["tree_depth"].set_limit(self._max_tree_depth(), x_max)
+            stats = self._chain_stats()
+            for key, stat in stats.items():
+                if stat.limit and key in self.panels:
+                    self.panels[key].set_limit(self._max_tree_depth(), x_max)
             div_x = self._div_x.astype(float)
             for i, name in enumerate(self._names):
                 self.panels[name].update(x, self._theta[:, :, i], n_warmup, div_x,
                                          self._div_theta[:, i])
             self.panels["log_prob"].update(x, self._logp, n_warmup, div_x,
                                            self._div_logp)
-            for key in ("step_size", "tree_depth", "acceptance"):
+            for key in stats:
                 if key in self.panels:
                     y = self._stats.get(key)
                     if y is None:
@@ -340,13 +346,14 @@ class ChainView(W.VBox):
 
     def _max_tree_depth(self) -> int | None:
         """The run's ``max_tree_depth``: from its result's stored options, or
-        (before the result has them) the session's numpyro options."""
+        (before the result has them) the session's options of the run's
+        backend."""
         result = self.session.result
-        if result is not None and result.backend == "numpyro":
+        if result is not None:
             depth = (result.settings.get("options") or {}).get("max_tree_depth")
             if depth is not None:
                 return int(depth)
-        options = getattr(self.session, "options", {}).get("numpyro")
+        options = getattr(self.session, "options", {}).get(self._backend)
         depth = getattr(options, "max_tree_depth", None)
         return None if depth is None else int(depth)
 

@@ -80,7 +80,7 @@ def _legend(result, truths: bool) -> list[str]:
              "error has two significant figures.",
              "&minus; / +: the median minus the 16th percentile / the 84th "
              "percentile minus the median (a 68% interval; about 1 sigma)."]
-    if result.backend == "emcee":
+    if result.backend_spec.ensemble:
         want = D.threshold("emcee_min_chain_taus")
         lines += ["ESS: effective sample size, nwalkers &times; nsteps / &tau;, where "
                   "&tau; is emcee's integrated autocorrelation time in steps.",
@@ -111,7 +111,7 @@ def posterior_table(result, truths: dict | None = None) -> str:
     statistics."""
     p16, p50, p84 = result.percentiles()
     diag = result.diagnostics()
-    emcee = result.backend == "emcee"
+    emcee = result.backend_spec.ensemble
     cell = "style='padding:1px 8px; text-align:right'"
     heads = ["parameter", "unit", "median", "&minus;", "+"]
     heads += ["ESS", "n/&tau;"] if emcee else ["ESS bulk", "ESS tail", "R-hat"]
@@ -162,7 +162,7 @@ def _facts(result) -> list[str]:
     divergences, reduced chi2."""
     summary = result.sampler_summary()
     facts = [f"{summary['backend']}, {summary['nchains']} "
-             f"{'walkers' if result.backend == 'emcee' else 'chains'}, "
+             f"{result.backend_spec.unit}s, "
              f"{summary['warmup']} warmup + {summary['samples']} draws"]
     if "acceptance_fraction" in summary:
         facts.append(f"acceptance fraction {summary['acceptance_fraction']:.2f}")
