@@ -346,7 +346,11 @@ def exercise_dashboard(page, shots: Shots, run_timeout: float = 120.0,
         except Exception:  # noqa: BLE001
             v.output_text = page.locator(".jp-OutputArea").first.inner_text()[:500]
             shots.take("no-dashboard", v)
-            if attempt == 1 and "model not found" in v.output_text:
+            # JupyterLab's race after a kernel restart: a view made before
+            # its model arrived, shown as "model not found" or, collapsed,
+            # "Click to show javascript error." Run the cells again, once.
+            if attempt == 1 and ("model not found" in v.output_text
+                                 or "javascript error" in v.output_text):
                 v.rerendered = True
                 run_all(page)
                 continue
