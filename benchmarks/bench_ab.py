@@ -70,7 +70,9 @@ print(json.dumps(out))
 def measure(folder: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(folder), "EDDY_WIDGETS_JAX_CACHE": "off"}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(folder)], env=env,
-                          capture_output=True, text=True, check=True)
+                          cwd=folder, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the measurement of {folder} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -185,7 +185,8 @@ def time_to_target(total_s: float, sampling_s: float, min_ess: float,
 
 def child_ours(task: dict) -> dict:
     t = time.perf_counter()
-    import eddy_widgets
+    # eddy_widgets before jax: it sets JAX up (devices, x64, cache).
+    import eddy_widgets  # noqa: I001
     import jax
     import_s = time.perf_counter() - t
     from eddy_widgets import rotationmap
@@ -311,6 +312,7 @@ def result_npix(cube) -> int:
 def micro_ours(files) -> dict:
     import jax
     import jax.numpy as jnp
+
     from eddy_widgets import rotationmap
 
     cube = rotationmap(files["v0"], FOV=FOV, downsample=DOWNSAMPLE)
@@ -431,9 +433,9 @@ def child_eddy(task: dict) -> dict:
 
 
 def micro_eddy(files) -> dict:
+    import eddy
     import jax
     import jax.numpy as jnp
-    import eddy
     from numpyro.infer.util import initialize_model
 
     with quiet():
@@ -771,7 +773,6 @@ def tables(report: dict) -> str:
                 elif key is None:
                     v = (f"{row['t400_measured_ess']:.0f} / {row['t400_measured_draws']}"
                          if "t400_measured_ess" in row else None)
-                    spec_ = "s"
                 elif key.startswith("s:"):
                     v = row["sampler"].get(key[2:])
                 else:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import nbformat
 from nbclient import NotebookClient
+import nbformat
 
 CODE = r'''
 import json, time

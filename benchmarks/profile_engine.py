@@ -33,13 +33,20 @@ sys.path.insert(0, str(HERE))
 
 
 def _setup(x64=True):
-    import eddy_widgets  # noqa: F401  (x64, devices, cache)
+    import eddy_widgets  # noqa: F401, I001  (first: x64, devices, cache)
     import jax
 
     if not x64:
         jax.config.update("jax_enable_x64", False)
-    from bench_fit import FOV, DOWNSAMPLE, FREE, R_TAPER_PRIOR, example_files, \
-        standard_params
+    from bench_fit import (
+        DOWNSAMPLE,
+        FOV,
+        FREE,
+        R_TAPER_PRIOR,
+        example_files,
+        standard_params,
+    )
+
     from eddy_widgets import rotationmap
 
     files = example_files()
@@ -127,7 +134,7 @@ def child_ops() -> dict:
                     ("sqrt", jnp.sqrt), ("mul", lambda v: v * 1.1),
                     ("arctan2", lambda v: jnp.arctan2(v, v + 1.0))):
         g = jax.jit(f)
-        out[name + "_ns"] = _median_us(lambda: g(x)) * 1e3 / n
+        out[name + "_ns"] = _median_us(lambda: g(x)) * 1e3 / n  # noqa: B023
     return out
 
 

@@ -33,6 +33,10 @@ jax_cache.configure(jax.config)
 
 __version__ = "0.1.0"
 
+from . import _aliases  # noqa: E402
+
+_aliases.install()   # the old module names of moved modules keep importing
+
 from .data import example_paths, load_example, read_rotation_map  # noqa: E402
 from .inference.result import FitResult  # noqa: E402
 from .rotationmap import rotationmap  # noqa: E402

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import threading
-from typing import Callable, IO
+from typing import IO, Callable
 
 __all__ = ["temporary_name", "write_atomic"]
 

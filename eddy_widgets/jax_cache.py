@@ -9,7 +9,7 @@ Importing :mod:`eddy_widgets` calls :func:`configure`, which
   those under 1 s: a fresh process then still compiles dozens of small ones,
   a few seconds in all), and keeps entries independent of the folder's path,
   so a folder filled elsewhere (Binder's image build runs
-  :mod:`eddy_widgets.warm_cache`) is used as it is;
+  :mod:`eddy_widgets.cli.warm_cache`) is used as it is;
 - bounds the folder to 1 GB (``EDDY_WIDGETS_JAX_CACHE_MAX_SIZE``: bytes, or a
   number with ``KB``, ``MB`` or ``GB``; ``-1`` for no bound). At import the
   least recently used entries are deleted until the folder is within the

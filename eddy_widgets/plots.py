@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 from matplotlib.patches import Ellipse
+import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 

@@ -52,7 +52,7 @@ class JobError(ValueError):
 
 
 def _fit_keys() -> tuple[str, ...]:
-    from .rotationmap import rotationmap
+    from .facade.rotationmap import rotationmap
 
     names = list(inspect.signature(rotationmap.fit_map).parameters)[1:]
     return tuple(n for n in names if n not in MANAGED)
@@ -184,8 +184,8 @@ def run_job(job: dict, out_path: str, cache: str | None = None) -> dict:
         import matplotlib
 
         matplotlib.use("Agg")
+        from .facade.rotationmap import rotationmap
         from .inference import diagnostics as D
-        from .rotationmap import rotationmap
 
         cube = rotationmap(**{k: job[k] for k in MAP_KEYS if k in job})
         for param, (kind, a, b) in (job.get("priors") or {}).items():

@@ -35,8 +35,8 @@ import json
 from pathlib import Path
 import sys
 
-import numpy as np
 from astropy.io import fits
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

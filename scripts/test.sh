@@ -8,4 +8,6 @@ scripts/setup.sh widgets,test
 if [ -f scripts/browser-deps.sh ]; then
     scripts/browser-deps.sh
 fi
+# The linter first (pyflakes, isort, bugbear: [tool.ruff] in pyproject.toml).
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

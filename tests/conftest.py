@@ -7,11 +7,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from eddy_widgets.data import load_example  # noqa: E402
 from eddy_widgets.rotationmap import rotationmap  # noqa: E402
+
 from helpers import P0, tutorial_params  # noqa: E402
 
 

@@ -20,8 +20,15 @@ import numpy as np
 import pytest
 
 from eddy_widgets import FitResult
-from eddy_widgets.inference.backends import (BACKENDS, REFUSED, Backend, ChainStat,
-                                             available_backends, register)
+from eddy_widgets.inference.backends import (
+    BACKENDS,
+    REFUSED,
+    Backend,
+    ChainStat,
+    available_backends,
+    register,
+)
+
 from helpers import P0, tutorial_params
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eddy_widgets"

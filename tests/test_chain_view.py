@@ -9,12 +9,12 @@ from __future__ import annotations
 import bqplot as bq
 import numpy as np
 
-import helpers
-
 from eddy_widgets.inference.result import FitResult
 from eddy_widgets.inference.samplers import Chunk, RunInfo
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets import ChainView
+
+import helpers
 
 NAMES = ("mstar", "PA")
 N_WARMUP, N_SAMPLES = 300, 700

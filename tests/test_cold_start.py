@@ -15,10 +15,11 @@ import jax
 import numpy as np
 import pytest
 
+from eddy_widgets.inference.backends.nuts import NutsSampler
 from eddy_widgets.inference.posterior import Posterior
 from eddy_widgets.inference.run import FitRun
-from eddy_widgets.inference.backends.nuts import NutsSampler
 from eddy_widgets.inference.spec import FitSpec
+
 from helpers import P0, tutorial_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,12 +15,17 @@ import numpy as np
 import pytest
 
 from eddy_widgets import rotationmap
-from eddy_widgets.inference.backends import (BACKENDS, REFUSED, native_options,
-                                             split_options)
+from eddy_widgets.inference.backends import (
+    BACKENDS,
+    REFUSED,
+    native_options,
+    split_options,
+)
 from eddy_widgets.inference.result import FitResult
 from eddy_widgets.inference.samplers import Chunk
 from eddy_widgets.inference.spec import FitInputError
-from eddy_widgets.model.velocity import AU, G, MSUN
+from eddy_widgets.model.velocity import AU, MSUN, G
+
 from helpers import P0, tutorial_params
 
 #: The example's disk (its truths) as astro-eddy geometry keywords.

@@ -10,8 +10,14 @@ from astropy.io import fits
 import numpy as np
 import pytest
 
-from eddy_widgets.data import (ExampleMap, MapFormatError, RotationMapData,
-                               example_paths, load_example, read_rotation_map)
+from eddy_widgets.data import (
+    ExampleMap,
+    MapFormatError,
+    RotationMapData,
+    example_paths,
+    load_example,
+    read_rotation_map,
+)
 from eddy_widgets.model import disk_coords, v0_map
 
 DPIX = 0.1  # arcsec

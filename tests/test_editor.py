@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-
 import math
 
 from eddy_widgets.inference.priors import Prior

@@ -12,6 +12,7 @@ import pytest
 
 from eddy_widgets import FitResult, rotationmap
 from eddy_widgets.inference.samplers import StopRequested
+
 from helpers import FREE, P0, tutorial_params
 
 TUTORIAL = Path(__file__).parent / "scripts" / "eddy_tutorial_numpyro.py"

@@ -11,6 +11,7 @@ import pytest
 
 from eddy_widgets.inference.backends import get_backend, split_options
 from eddy_widgets.inference.priors import PriorError
+
 from helpers import FREE, P0, tutorial_params
 
 # The module (the package's ``rotationmap`` attribute is the class).

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from eddy_widgets import exercises as X
+
 from helpers import fake_fit, say
 
 

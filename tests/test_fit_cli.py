@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -12,8 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from eddy_widgets import FitResult, load_example
-from eddy_widgets import fit_cli
+from eddy_widgets import FitResult, fit_cli, load_example
 
 CONFIG = """
 [map]

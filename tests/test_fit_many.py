@@ -11,16 +11,20 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
-
 # dask[distributed] is in the test extra: the test command installs it, and a
 # missing install must fail here, not skip.
 import distributed  # noqa: F401
+import numpy as np
+import pytest
 
 from eddy_widgets import FitResult, fit_many
-from eddy_widgets.survey import (INSTALL_HINT, JobError, local_client,
-                                 worker_env, worker_threads)
+from eddy_widgets.survey import (
+    INSTALL_HINT,
+    JobError,
+    local_client,
+    worker_env,
+    worker_threads,
+)
 
 FIXED = ("x0", "y0", "inc", "dist", "z0", "psi", "r_taper", "q_taper")
 COMMON = dict(FOV=8.0, downsample=8, p0=[311.0, 1.95, 5740.0], nwalkers=8,

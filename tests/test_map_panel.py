@@ -115,6 +115,7 @@ def test_mask_outline_runs_between_the_pixels_inside_and_outside():
 
 from eddy_widgets.session import FitSession  # noqa: E402
 from eddy_widgets.widgets.maps import MapPanel, readout_text  # noqa: E402
+
 from helpers import P0, tutorial_params  # noqa: E402
 
 

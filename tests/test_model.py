@@ -16,10 +16,20 @@ import numpy as np
 import pytest
 
 import eddy_widgets  # noqa: F401  (enables JAX x64)
-from eddy_widgets.model import (beam_kernel, convolve_fft, disk_coords, disk_frame,
-                                effective_inclination, emission_surface,
-                                enclosed_disk_mass, keplerian, midplane_coords,
-                                power_law, v0_map, v0_model)
+from eddy_widgets.model import (
+    beam_kernel,
+    convolve_fft,
+    disk_coords,
+    disk_frame,
+    effective_inclination,
+    emission_surface,
+    enclosed_disk_mass,
+    keplerian,
+    midplane_coords,
+    power_law,
+    v0_map,
+    v0_model,
+)
 
 # Constants written out here so the test does not trust the model's own.
 G_SI = 6.67430e-11
@@ -221,7 +231,8 @@ def test_flared_major_axis_uses_surface_speed():
     s = np.array([0.4, 1.0, 2.0])
     expected = []
     for si in s:
-        y = brentq(lambda y: y - z_of(math.hypot(si, y)) * t, 0.0, 10.0, xtol=1e-15)
+        y = brentq(lambda y: y - z_of(math.hypot(si, y)) * t,  # noqa: B023
+                   0.0, 10.0, xtol=1e-15)
         r, z = math.hypot(si, y), z_of(math.hypot(si, y))
         v = vkep_midplane(r, p["mstar"], p["dist"]) * (r ** 2 / (r ** 2 + z ** 2)) ** 0.75
         expected.append(v * (si / r) * abs(math.sin(math.radians(p["inc"]))))

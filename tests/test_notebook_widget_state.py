@@ -57,7 +57,7 @@ def test_every_shown_widget_has_its_state_stored(rel):
         assert model_id in stored, (rel, model_id)
     # Every model a stored widget refers to (children, scales, layouts) is
     # stored too, so the whole view can be drawn.
-    for model_id, widget in stored.items():
+    for widget in stored.values():
         missing = _children(widget["state"]) - set(stored)
         assert not missing, (rel, widget["model_name"], missing)
 

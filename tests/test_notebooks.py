@@ -28,6 +28,7 @@ import pytest
 import tomllib
 
 from eddy_widgets import exercises
+
 import helpers
 from helpers import say
 

@@ -21,6 +21,7 @@ from eddy_widgets.inference.result import ResultFileError
 from eddy_widgets.inference.run import SetupMismatchError
 from eddy_widgets.inference.samplers import NonFiniteDrawError
 from eddy_widgets.rotationmap import rotationmap
+
 from helpers import P0, tutorial_params
 
 KW = dict(nwalkers=20, nburnin=10, nsteps=30, verbose=False)

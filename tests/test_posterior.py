@@ -13,6 +13,7 @@ from eddy_widgets.inference.posterior import Posterior, fit_mask
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.run import unconstrained_hessian
 from eddy_widgets.inference.spec import FitSpec
+
 from helpers import FREE, P0, tutorial_params
 
 

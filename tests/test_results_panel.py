@@ -6,7 +6,6 @@ figures that read on a light and on a dark JupyterLab theme."""
 from __future__ import annotations
 
 import io
-import math
 import re
 
 import numpy as np

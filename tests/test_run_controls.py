@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 
-from helpers import P0, tutorial_params
 import jax
 import numpy as np
 import pytest
@@ -19,6 +18,8 @@ from eddy_widgets.inference.samplers import RunInfo, drive
 from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
 from eddy_widgets.widgets import BackendSelector, ChainView, RunControls
+
+from helpers import P0, tutorial_params
 
 # -- Counts per backend --------------------------------------------------------
 

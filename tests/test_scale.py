@@ -16,10 +16,11 @@ import pytest
 
 from eddy_widgets import jax_cache
 from eddy_widgets.inference import posterior as posterior_module
-from eddy_widgets.inference.posterior import Posterior, _compile, _setup_of
 from eddy_widgets.inference.backends.emcee import EmceeSampler
 from eddy_widgets.inference.backends.nuts import NutsSampler
+from eddy_widgets.inference.posterior import Posterior, _compile, _setup_of
 from eddy_widgets.inference.spec import FitSpec
+
 from helpers import FREE, P0, tutorial_params
 
 VLSR_SHIFT = 30.0  # m/s

@@ -12,8 +12,14 @@ import pytest
 from eddy_widgets.inference.backends import BACKENDS
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.parameters import PARAMETERS
-from eddy_widgets.session import (DEFAULT_FREE, FitSession, SetupError, emcee_moves,
-                                  format_number, parse_number)
+from eddy_widgets.session import (
+    DEFAULT_FREE,
+    FitSession,
+    SetupError,
+    emcee_moves,
+    format_number,
+    parse_number,
+)
 
 TUTORIAL_PARAMS = {"x0": 0, "y0": 1, "PA": 2, "mstar": 3, "vlsr": 4, "z0": 5, "psi": 6,
                    "r_taper": 7, "q_taper": 8, "inc": 46.7, "dist": 101.0,

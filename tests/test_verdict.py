@@ -12,6 +12,7 @@ import pytest
 from eddy_widgets import FitResult, cli
 from eddy_widgets.inference.samplers import Chunk
 from eddy_widgets.rotationmap import rotationmap
+
 from helpers import P0, tutorial_params
 
 

@@ -14,8 +14,6 @@ import threading
 import numpy as np
 import pytest
 
-import helpers
-
 from eddy_widgets.inference.backends import BACKENDS
 from eddy_widgets.inference.priors import Prior
 from eddy_widgets.inference.result import FitResult
@@ -23,9 +21,17 @@ from eddy_widgets.inference.samplers import Chunk, RunInfo
 from eddy_widgets.parameters import PARAMETERS
 from eddy_widgets.rotationmap import rotationmap
 from eddy_widgets.session import FitSession
-from eddy_widgets.widgets import (BackendSelector, ChainView, FitDashboard,
-                                  ParameterEditor, ResultsPanel, RunControls)
+from eddy_widgets.widgets import (
+    BackendSelector,
+    ChainView,
+    FitDashboard,
+    ParameterEditor,
+    ResultsPanel,
+    RunControls,
+)
 from eddy_widgets.widgets.results import COLOURS
+
+import helpers
 
 WAIT = 120  # seconds; a generous bound for one short fit with compilation
 

@@ -32,8 +32,13 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 import numpy as np
 
-from .mapdata import (RotationMapData, beam_area, downsample_step, downsampled,
-                      fov_slices)
+from .mapdata import (
+    RotationMapData,
+    beam_area,
+    downsample_step,
+    downsampled,
+    fov_slices,
+)
 
 __all__ = ["MapFormatError", "RotationMapData", "read_rotation_map"]
 

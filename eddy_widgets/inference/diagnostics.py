@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 
-
 #: Every number the verdict uses, and its source.
 THRESHOLDS = {
     "emcee_min_chain_taus": (50, "emcee docs (autocorrelation tutorial): a chain "

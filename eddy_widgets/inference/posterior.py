@@ -35,8 +35,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model import (FLARED_NITER, beam_coverage, beam_kernel, convolve_fft, v0_map,
-                     v0_model)
+from ..model import (
+    FLARED_NITER,
+    beam_coverage,
+    beam_kernel,
+    convolve_fft,
+    v0_map,
+    v0_model,
+)
 from ..model.pixels import pixel_coords, region_mask
 from .priors import Prior
 from .spec import FitSpec

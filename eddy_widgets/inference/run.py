@@ -14,9 +14,9 @@ import jax
 import numpy as np
 
 from .backends import get_backend, options_to_json, sampler_kwargs, split_options
+from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
 from .posterior import Posterior
 from .result import FitResult
-from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
 from .samplers import RunInfo, drive
 
 
@@ -100,7 +100,7 @@ class FitRun:
 
     def compile_fit_quality(self) -> None:
         """Compile the program :meth:`record_fit_quality` runs (the model at
-        the fitted pixels), without a draw (see :mod:`eddy_widgets.warm_cache`)."""
+        the fitted pixels), without a draw (see :mod:`eddy_widgets.cli.warm_cache`)."""
         _model_pixels(self.posterior)(self.posterior.arrays, self.theta0)
 
     def run(self, callbacks=(), target_seconds: float = 0.3) -> FitResult:

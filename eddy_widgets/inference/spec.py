@@ -16,8 +16,7 @@ import math
 
 import numpy as np
 
-from ..parameters import (MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS,
-                          combination_error)
+from ..parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS, combination_error
 
 
 class FitInputError(ValueError):

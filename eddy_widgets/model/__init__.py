@@ -5,9 +5,17 @@ arrays, and is differentiable with ``jax.grad``.
 """
 
 from .beam import beam_coverage, beam_kernel, convolve_fft
-from .geometry import (FLARED_NITER, disk_coords, disk_frame, effective_inclination,
-                       emission_surface, midplane_coords, polar_from_point,
-                       surface_from_r2, surface_point)
+from .geometry import (
+                       FLARED_NITER,
+                       disk_coords,
+                       disk_frame,
+                       effective_inclination,
+                       emission_surface,
+                       midplane_coords,
+                       polar_from_point,
+                       surface_from_r2,
+                       surface_point,
+)
 from .rotation import complete, rotation_speed, v0_map, v0_model
 from .velocity import enclosed_disk_mass, keplerian, keplerian_los, power_law, project
 

@@ -6,7 +6,12 @@ import jax.numpy as jnp
 
 from ..parameters import PARAMETERS, combination_error, velocity_switches
 from .beam import convolve_fft
-from .geometry import FLARED_NITER, effective_inclination, polar_from_point, surface_point
+from .geometry import (
+    FLARED_NITER,
+    effective_inclination,
+    polar_from_point,
+    surface_point,
+)
 from .velocity import keplerian, keplerian_los, power_law, project
 
 #: The velocity switches (:func:`~eddy_widgets.parameters.velocity_switches`)

@@ -34,13 +34,18 @@ from __future__ import annotations
 
 from .runner import CHECKPOINT_FOLDER, STATUSES, FitThread, new_checkpoint_path
 from .script import EMCEE_MOVES, FitMapCall, emcee_moves
-from .settings import (BackendOptions, ParameterSetting, SetupError, format_number,
-                       parse_number)
+from .settings import (
+    BackendOptions,
+    ParameterSetting,
+    SetupError,
+    format_number,
+    parse_number,
+)
 from .state import DEFAULT_FREE, SetupState
 
 __all__ = ["FitSession", "ParameterSetting", "BackendOptions", "SetupError",
            "DEFAULT_FREE", "EMCEE_MOVES", "STATUSES", "CHECKPOINT_FOLDER",
-           "new_checkpoint_path", "format_number", "parse_number"]
+           "emcee_moves", "new_checkpoint_path", "format_number", "parse_number"]
 
 
 class FitSession(SetupState, FitMapCall, FitThread):

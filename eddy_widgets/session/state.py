@@ -8,16 +8,32 @@ from __future__ import annotations
 from contextlib import contextmanager
 import math
 
-from traitlets import (Any, Bool, Dict, HasTraits, Int, List, TraitError,
-                       Unicode, observe)
+from traitlets import (
+    Any,
+    Bool,
+    Dict,
+    HasTraits,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    observe,
+)
 from traitlets import validate as validate_trait
 
 from ..inference.backends import BACKENDS, COUNT_ARGS, check_count
 from ..inference.priors import Prior, PriorError
 from ..inference.spec import FitInputError, FitSpec, check_radii
 from ..parameters import MASK_SETTINGS, PARAMETERS
-from .settings import (BackendOptions, NumberOrText, ParameterSetting, SetupError,
-                       as_float, format_number, make_options)
+from .settings import (
+    BackendOptions,
+    NumberOrText,
+    ParameterSetting,
+    SetupError,
+    as_float,
+    format_number,
+    make_options,
+)
 
 #: Parameters free in a new session (the others are fixed at the table default).
 DEFAULT_FREE = ("x0", "y0", "PA", "mstar", "vlsr")

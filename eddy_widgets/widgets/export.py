@@ -197,9 +197,9 @@ class ExportPanel(W.VBox):
                 for num in set(plt.get_fignums()) - before:
                     plt.close(num)
         if self.script.value and not s.run_script:
-            self.error.value = (f"<div style='color:#b26a00'>No script written: this "
-                                f"run was continued from a file or its map has no file, "
-                                f"so its set-up cannot be written as a script.</div>")
+            self.error.value = ("<div style='color:#b26a00'>No script written: this "
+                                "run was continued from a file or its map has no file, "
+                                "so its set-up cannot be written as a script.</div>")
         elif self.script.value:
             text = s.run_script
             write_atomic(folder / SCRIPT_NAME, lambda fh: fh.write(text.encode()))

@@ -36,15 +36,15 @@ from __future__ import annotations
 import html
 
 import bqplot as bq
-import ipywidgets as W
-import numpy as np
 from bqplot_image_gl import Contour
 from bqplot_image_gl.interacts import MouseInteraction
+import ipywidgets as W
+import numpy as np
 
 from ..analysis.profiles import deproject_residual
-from ..model.pixels import pixel_coords
-from ..model import FLARED_NITER
 from ..inference.spec import FitSpec
+from ..model import FLARED_NITER
+from ..model.pixels import pixel_coords
 from ..parameters import MASK_SETTINGS
 from ..session.maps import FitFollower
 from .mapview import MapFigure, mask_outline

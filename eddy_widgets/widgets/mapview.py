@@ -25,11 +25,11 @@ from __future__ import annotations
 import html
 
 import bqplot as bq
-import ipywidgets as W
-import numpy as np
 from bqplot_image_gl import ImageGL
+import ipywidgets as W
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
+import numpy as np
 
 __all__ = ["MapFigure", "STRETCHES", "beam_outline", "mask_outline", "stretched_colours"]
 

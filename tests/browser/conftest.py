@@ -136,7 +136,7 @@ def start_lab(base: Path, extensions: bool = True, env: dict | None = None,
             if time.monotonic() > deadline:
                 stop_lab(lab)
                 raise RuntimeError(f"jupyter lab did not answer in {timeout:.0f} s:\n"
-                                   f"{lab.log_tail()}")
+                                   f"{lab.log_tail()}") from None
             time.sleep(0.25)
 
 

@@ -459,7 +459,7 @@ class NutsSampler:
         def sequential(states, count, centre, scale, arrays):
             # Sliced and stacked on the host (see _initial_state).
             states = _to_host(states)
-            results = [_to_host(one(jax.tree_util.tree_map(lambda x: x[c], states),
+            results = [_to_host(one(jax.tree_util.tree_map(partial(_take, c), states),
                                     np.int32(count), centre, scale, arrays))
                        for c in range(self.nchains)]
             return _stack(results)
@@ -506,6 +506,11 @@ def _key_count(n: int) -> int:
     if not jax.config.jax_threefry_partitionable:
         return n
     return max(64, 1 << (n - 1).bit_length())
+
+
+def _take(index: int, x):
+    """Row ``index`` of ``x`` (one chain of stacked states)."""
+    return x[index]
 
 
 def _to_host(tree):

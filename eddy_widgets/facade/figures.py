@@ -19,10 +19,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import plots as P
-from .analysis.export import map_header, output_paths, write_map
-from .inference.diagnostics import sample_medians
-from .inference.spec import FitSpec
+from .. import plots as P
+from ..analysis.export import map_header, output_paths, write_map
+from ..inference.diagnostics import sample_medians
+from ..inference.spec import FitSpec
 
 #: ``plot_surface(fill=...)``: what may be shown under the contours.
 SURFACE_FILLS = ("data", "rvals", "tvals", "zvals")

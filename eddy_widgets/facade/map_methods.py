@@ -13,12 +13,12 @@ import warnings
 import jax
 import numpy as np
 
-from .data import clipped, downsampled
-from .model.pixels import pixel_coords, region_mask
-from .inference.spec import FitSpec
-from .model import FLARED_NITER, beam_kernel, complete, rotation_speed, v0_map
-from .model.velocity import MSUN
-from .parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS
+from ..data import clipped, downsampled
+from ..inference.spec import FitSpec
+from ..model import FLARED_NITER, beam_kernel, complete, rotation_speed, v0_map
+from ..model.pixels import pixel_coords, region_mask
+from ..model.velocity import MSUN
+from ..parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS
 
 #: Attributes of the map that scripts may assign, as in astro-eddy
 #: (``cube.error = ...``); they go to the map the fit reads.

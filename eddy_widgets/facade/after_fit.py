@@ -9,11 +9,11 @@ import warnings
 
 import numpy as np
 
-from .analysis import annuli, deprojection, profiles
-from .analysis.deprojection import DiskGeometry
-from .inference.diagnostics import sample_medians
-from .inference.spec import FitSpec
-from .rotationmap_data import choices
+from ..analysis import annuli, deprojection, profiles
+from ..analysis.deprojection import DiskGeometry
+from ..inference.diagnostics import sample_medians
+from ..inference.spec import FitSpec
+from .map_methods import choices
 
 ANNULI_PLOTS = ("profiles", "model", "residual", "none")
 ANNULI_RETURNS = ("profiles", "model", "residual")
@@ -267,7 +267,7 @@ class AfterFitMethods:
         return out
 
     def _annuli_figures(self, plots, rpnts, fit, model):
-        from . import plots as P
+        from .. import plots as P
 
         figures = {}
         if "profiles" in plots:
@@ -287,7 +287,7 @@ class AfterFitMethods:
         Returns:
             The figure.
         """
-        from . import plots as P
+        from .. import plots as P
 
         keplerian = None
         if params is not None:

@@ -52,9 +52,9 @@ from pathlib import Path
 import sys
 import time
 
-from .inference.backends import BACKENDS, COUNT_ARGS
-from .parameters import MASK_SETTINGS, PARAMETERS
-from .products import PRODUCTS, save_figure, write_products  # noqa: F401  (public here too)
+from eddy_widgets.inference.backends import BACKENDS, COUNT_ARGS
+from eddy_widgets.parameters import MASK_SETTINGS, PARAMETERS
+from eddy_widgets.products import PRODUCTS, save_figure, write_products  # noqa: F401  (public here too)
 
 SECTIONS = ("map", "free", "fixed", "priors", "mask", "fit")
 
@@ -214,8 +214,13 @@ def new_folder(out, map_path) -> Path:
 
 def example_config() -> dict:
     """The bundled example with the tutorial's set-up (the main job's)."""
-    from .data.example import (DEFAULT_COUNTS, EMCEE_MOVES, TUTORIAL_P0,
-                               TUTORIAL_PARAMS, load_example)
+    from eddy_widgets.data.example import (
+        DEFAULT_COUNTS,
+        EMCEE_MOVES,
+        TUTORIAL_P0,
+        TUTORIAL_PARAMS,
+        load_example,
+    )
 
     example = load_example()
     free = {k: TUTORIAL_P0[v] for k, v in TUTORIAL_PARAMS.items() if isinstance(v, int)}
@@ -254,7 +259,7 @@ def run(config: dict, out: Path, progress: bool = True,
     import matplotlib
 
     matplotlib.use("Agg")
-    from .rotationmap import rotationmap
+    from eddy_widgets.facade.rotationmap import rotationmap
 
     m, fit = config["map"], dict(config["fit"])
     downsample = m.get("downsample")

@@ -44,10 +44,10 @@ def warm(label: str, downsample: int, mcmc: str, nwalkers: int, nburnin: int,
     """Compile the programs of one set-up; returns the seconds it took."""
     import jax
 
-    from .data.example import TUTORIAL_P0, TUTORIAL_PARAMS
-    from .inference.backends import BACKENDS
-    from .data import load_example
-    from .rotationmap import rotationmap
+    from eddy_widgets.data import load_example
+    from eddy_widgets.data.example import TUTORIAL_P0, TUTORIAL_PARAMS
+    from eddy_widgets.facade.rotationmap import rotationmap
+    from eddy_widgets.inference.backends import BACKENDS
 
     t0 = time.perf_counter()
     example = load_example()

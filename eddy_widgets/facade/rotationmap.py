@@ -17,21 +17,28 @@ import warnings
 
 import numpy as np
 
-from .data import read_rotation_map
-from .inference.backends import (COUNT_ARGS, REFUSED, check_count_values, check_counts,
-                                  check_niter, get_backend, split_options)
-from .inference.diagnostics import sample_medians
-from .inference.optimize import find_map, optimizer_options
-from .inference.posterior import Posterior, fit_mask
-from .inference.priors import Prior, PriorError, default_priors
-from .inference.progress import ProgressBar
-from .inference.result import FitResult
-from .inference.run import FitRun, check_start, unbounded_prior_message
-from .inference.spec import FitInputError, FitSpec, as_p0
-from .parameters import PARAMETERS
-from .rotationmap_after_fit import AfterFitMethods
-from .rotationmap_data import MapMethods, choices
-from .rotationmap_figures import FigureMethods
+from ..data import read_rotation_map
+from ..inference.backends import (
+    COUNT_ARGS,
+    REFUSED,
+    check_count_values,
+    check_counts,
+    check_niter,
+    get_backend,
+    split_options,
+)
+from ..inference.diagnostics import sample_medians
+from ..inference.optimize import find_map, optimizer_options
+from ..inference.posterior import Posterior, fit_mask
+from ..inference.priors import Prior, PriorError, default_priors
+from ..inference.progress import ProgressBar
+from ..inference.result import FitResult
+from ..inference.run import FitRun, check_start, unbounded_prior_message
+from ..inference.spec import FitInputError, FitSpec, as_p0
+from ..parameters import PARAMETERS
+from .after_fit import AfterFitMethods
+from .figures import FigureMethods
+from .map_methods import MapMethods, choices
 
 PLOTS = ("mask", "walkers", "corner", "bestfit", "residual", "none")
 RETURNS = ("samples", "sampler", "lnprob", "percentiles", "dict", "model",
@@ -374,7 +381,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         """The figures of a run by name (``plots`` as ``fit_map`` takes them);
         ``truths`` (``{name: value}``) draws the true values on the walkers
         and corner plots where they are known."""
-        from . import plots as P
+        from .. import plots as P
 
         figures = {}
         if "mask" in plots:

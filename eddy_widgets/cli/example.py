@@ -18,8 +18,13 @@ from pathlib import Path
 import sys
 import time
 
-from .data.example import DEFAULT_COUNTS, EMCEE_MOVES, TUTORIAL_P0, TUTORIAL_PARAMS
-from .inference.backends import BACKENDS, COUNT_ARGS
+from eddy_widgets.data.example import (
+    DEFAULT_COUNTS,
+    EMCEE_MOVES,
+    TUTORIAL_P0,
+    TUTORIAL_PARAMS,
+)
+from eddy_widgets.inference.backends import BACKENDS, COUNT_ARGS
 
 __all__ = ["DEFAULT_COUNTS", "EMCEE_MOVES", "TUTORIAL_P0", "TUTORIAL_PARAMS",
            "build_parser", "main"]
@@ -61,9 +66,9 @@ def main(argv=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .data import load_example
-    from .products import write_products
-    from .rotationmap import rotationmap
+    from eddy_widgets.data import load_example
+    from eddy_widgets.facade.rotationmap import rotationmap
+    from eddy_widgets.products import write_products
 
     example = load_example()
     downsample = args.downsample if args.downsample == "beam" else int(args.downsample)

@@ -1,0 +1,5 @@
+import sys
+
+from eddy_widgets.cli.example import main
+
+sys.exit(main())
