@@ -33,13 +33,22 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         if name not in MOVED:
             return None
-        return importlib.util.spec_from_loader(name, self)
+        # The file's own origin: ``python -m <old name>`` puts it in sys.argv[0].
+        origin = importlib.util.find_spec(MOVED[name]).origin
+        return importlib.util.spec_from_loader(name, self, origin=origin)
 
     def create_module(self, spec):
-        return importlib.import_module(MOVED[spec.name])
+        module = importlib.import_module(MOVED[spec.name])
+        spec.loader_state = module.__spec__
+        return module
 
     def exec_module(self, module):
-        pass   # the module ran when it was imported under its new name
+        # The module ran when it was imported under its new name; the import
+        # system has just given it the old name's spec: give its own back
+        # (relative imports inside it resolve from there).
+        alias = module.__spec__
+        if alias is not None and alias.loader_state is not None:
+            module.__spec__ = alias.loader_state
 
     def get_code(self, name):
         """The moved module's code (for ``python -m <old name>``)."""

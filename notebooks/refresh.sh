@@ -2,6 +2,7 @@
 # Renew the pinned environment and the notebooks' stored outputs together:
 #
 #   notebooks/refresh.sh            # from the repository root or anywhere
+#   notebooks/refresh.sh --lock-only  # step 1 only
 #
 # 1. resolves eddy_widgets[widgets,test] afresh (newest versions allowed by
 #    pyproject.toml) in a throw-away virtual environment with the lock's
@@ -31,6 +32,10 @@ trap 'rm -rf "$tmp"' EXIT
     "$tmp/venv/bin/python" -m pip freeze --exclude eddy_widgets --exclude eddy-widgets
 } > "$tmp/lock.txt"
 mv "$tmp/lock.txt" "$lock"
+if [ "${1:-}" = "--lock-only" ]; then
+    echo "refresh.sh: renewed $lock"
+    exit 0
+fi
 scripts/setup.sh widgets,test
 .venv/bin/python notebooks/build_notebooks.py
 echo "refresh.sh: renewed $lock and the notebooks; now run scripts/test.sh"
