@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from .plots import decimals_for
+from .formatting import decimals_for
 
 __all__ = [
     "TRUE_INCLINATION", "check_inclination_by_eye", "check_fitted_inclination",

@@ -131,8 +131,8 @@ def test_the_top_level_is_grouped_by_job():
     import importlib
 
     loose = sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_"))
-    assert loose == ["atomic", "exercises", "jax_cache", "parameters", "plots",
-                     "products", "survey"]
+    assert loose == ["atomic", "exercises", "formatting", "jax_cache", "parameters",
+                     "plots", "products", "survey"]
     from eddy_widgets._aliases import MOVED
 
     for old, new in MOVED.items():

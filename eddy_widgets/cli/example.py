@@ -21,6 +21,7 @@ import time
 from eddy_widgets.data.example import (
     DEFAULT_COUNTS,
     EMCEE_MOVES,
+    MAIN_JOB_MOVES,
     TUTORIAL_P0,
     TUTORIAL_PARAMS,
 )
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     if "chain_method" in backend.options:
         mcmc_kwargs["chain_method"] = args.chain_method
     if "moves" in backend.options and args.moves == "de":
-        mcmc_kwargs["moves"] = EMCEE_MOVES
+        mcmc_kwargs["moves"] = MAIN_JOB_MOVES
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "result.npz" if args.checkpoint_interval > 0 else None

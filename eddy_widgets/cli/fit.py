@@ -216,7 +216,7 @@ def example_config() -> dict:
     """The bundled example with the tutorial's set-up (the main job's)."""
     from eddy_widgets.data.example import (
         DEFAULT_COUNTS,
-        EMCEE_MOVES,
+        MAIN_JOB_MOVES,
         TUTORIAL_P0,
         TUTORIAL_PARAMS,
         load_example,
@@ -231,7 +231,7 @@ def example_config() -> dict:
             "free": free, "fixed": fixed,
             "priors": {"r_taper": ["flat", 0.0, 50.0]},
             "mask": {"r_min": 2 * 0.104},  # 2 beams, as the main job
-            "fit": {"mcmc": "emcee", "moves": EMCEE_MOVES,
+            "fit": {"mcmc": "emcee", "moves": MAIN_JOB_MOVES,
                                               "seed": 0, **counts}}
 
 

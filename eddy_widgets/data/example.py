@@ -23,7 +23,7 @@ from importlib import resources
 import json
 from pathlib import Path
 
-__all__ = ["DEFAULT_COUNTS", "EMCEE_MOVES", "ExampleMap", "TUTORIAL_P0",
+__all__ = ["DEFAULT_COUNTS", "EMCEE_MOVES", "ExampleMap", "MAIN_JOB_MOVES", "TUTORIAL_P0",
            "TUTORIAL_PARAMS", "example_paths", "load_example"]
 
 # The tutorial's set-up on the bundled example, the main job's
@@ -40,8 +40,11 @@ TUTORIAL_P0 = [0.0, 0.0, 312.0, 2.0, 5.7e3, 0.25, 1.0, 3.0, 2.0]
 #: that R-hat compares two chains.
 DEFAULT_COUNTS = {"emcee": (32, 500, 3000), "numpyro": (2, 500, 500),
                   "zeus": (32, 500, 3000)}
-#: emcee moves of the main job: emcee's differential-evolution mixture.
-EMCEE_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
+#: emcee moves of the main job: emcee's differential-evolution mixture (the
+#: dashboard's "de+snooker", session.EMCEE_MOVES names the choices).
+MAIN_JOB_MOVES = [("DEMove", 0.8), ("DESnookerMove", 0.2)]
+#: Its name before; the same list.
+EMCEE_MOVES = MAIN_JOB_MOVES
 
 #: The bundled examples: name -> (v0 file, dv0 file, truths file).
 EXAMPLES = {

@@ -28,9 +28,9 @@ import warnings
 import ipywidgets as W
 import numpy as np
 
+from ..formatting import fixed, round_posterior
 from ..inference import diagnostics as D
 from ..parameters import PARAMETERS
-from ..plots import fixed, round_posterior
 from ..session import FitSession
 
 __all__ = ["ResultsPanel", "posterior_table", "verdict_html", "COLOURS"]
