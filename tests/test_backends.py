@@ -248,6 +248,10 @@ def test_zeus_refuses_what_cannot_work_and_needs_an_even_ensemble(small_cube):
         small_cube.fit_map(SMALL_P0, params, nwalkers=8, mcmc="zeus")
     with pytest.raises(ValueError, match="'pool'.*compiled"):
         small_cube.fit_map(SMALL_P0, params, mcmc="zeus", mcmc_kwargs={"pool": 2})
+    with pytest.raises(ValueError, match=r"mcmc_kwargs\['mu'\] must be a finite number > 0"):
+        small_cube.fit_map(SMALL_P0, params, mcmc="zeus", mcmc_kwargs={"mu": "big"})
+    with pytest.raises(ValueError, match=r"mcmc_kwargs\['patience'\] must be an int"):
+        small_cube.fit_map(SMALL_P0, params, mcmc="zeus", mcmc_kwargs={"patience": 0})
     with pytest.raises(ValueError, match="'moves'.*differential move"):
         small_cube.fit_map(SMALL_P0, params, mcmc="zeus", mcmc_kwargs={"moves": []})
 

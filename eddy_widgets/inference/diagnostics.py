@@ -130,6 +130,12 @@ def _arviz():
     return arviz
 
 
+def nan_diagnostics() -> dict:
+    """Every per-parameter diagnostic, NaN (too few draws to say)."""
+    return {k: math.nan for k in ("tau", "n_tau", "ess", "ess_bulk", "ess_tail",
+                                  "r_hat")}
+
+
 def chain_diagnostics(chains, names, backend) -> dict:
     """Per-parameter diagnostics of post-warmup ``chains`` ``(nchains, n, ndim)``
     by ``backend`` (a :class:`~eddy_widgets.inference.backends.Backend`).
@@ -148,8 +154,7 @@ def chain_diagnostics(chains, names, backend) -> dict:
         x = chains[:, :, i]
         if name in CIRCULAR:
             x = unwrap_near_mean(x.ravel()).reshape(x.shape)
-        d = {k: math.nan for k in ("tau", "n_tau", "ess", "ess_bulk", "ess_tail",
-                                   "r_hat")}
+        d = nan_diagnostics()
         if n >= 4 and np.ptp(x) > 0:
             d.update(backend.parameter_diagnostics(x))
         out[name] = d

@@ -24,11 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import inspect
-import math
 
 import numpy as np
 
+from ..diagnostics import nan_diagnostics  # noqa: F401  (for the backends)
 from ..spec import FitInputError
+
+#: The counts of an ensemble, under fit_map's (and emcee's) names, and their
+#: defaults (astro-eddy's).
+ENSEMBLE_COUNTS = {"nwalkers": "nwalkers", "nburnin": "nburnin", "nsteps": "nsteps"}
+ENSEMBLE_COUNT_DEFAULTS = {"nwalkers": 32, "nburnin": 300, "nsteps": 100}
 
 
 @dataclass(frozen=True)
@@ -179,8 +184,3 @@ class Backend:
     def diagnostic_columns(self) -> tuple[str, ...]:
         """Keys of ``result.diagnostics()`` the posterior tables show."""
         return ("ess", "n_tau") if self.ensemble else ("ess_bulk", "ess_tail", "r_hat")
-
-
-def nan_diagnostics() -> dict:
-    return {k: math.nan for k in ("tau", "n_tau", "ess", "ess_bulk", "ess_tail",
-                                  "r_hat")}

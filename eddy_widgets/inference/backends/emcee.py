@@ -19,7 +19,13 @@ from .. import diagnostics as D
 from ..moves import normalise_moves
 from ..posterior import Posterior
 from ..samplers import sampler_seed, scatter_start
-from .base import Backend, ChainStat, nan_diagnostics
+from .base import (
+    ENSEMBLE_COUNT_DEFAULTS,
+    ENSEMBLE_COUNTS,
+    Backend,
+    ChainStat,
+    nan_diagnostics,
+)
 from .checks import ENSEMBLE_START, LOG_PROB, check_scatter, check_thin_by
 
 _DEPRECATED = "deprecated by emcee 3, which ignores it"
@@ -29,8 +35,8 @@ class EmceeBackend(Backend):
     name = "emcee"
     description = ("affine-invariant ensemble sampler (no gradients); all walkers "
                    "evaluated in one compiled call")
-    counts = {"nwalkers": "nwalkers", "nburnin": "nburnin", "nsteps": "nsteps"}
-    count_defaults = {"nwalkers": 32, "nburnin": 300, "nsteps": 100}
+    counts = ENSEMBLE_COUNTS
+    count_defaults = ENSEMBLE_COUNT_DEFAULTS
     options = {"seed": 0, "progress": True, "scatter": 1e-3, "moves": None}
     library = "emcee.EnsembleSampler and its sample()"
     module = "emcee"

@@ -48,8 +48,9 @@ import numpy as np
 
 from ..posterior import Posterior
 from ..samplers import sampler_seed, scatter_start
-from .base import Backend, ChainStat
-from .checks import ENSEMBLE_START, LOG_PROB, check_scatter
+from ..spec import FitInputError
+from .base import ENSEMBLE_COUNT_DEFAULTS, ENSEMBLE_COUNTS, Backend, ChainStat
+from .checks import ENSEMBLE_START, LOG_PROB, check_positive, check_scatter, is_int
 from .emcee import autocorrelation_notes, ensemble_diagnostics
 
 #: Held while a zeus run has its state in numpy's global generator.
@@ -60,8 +61,8 @@ class ZeusBackend(Backend):
     name = "zeus"
     description = ("ensemble slice sampler (zeus; no gradients, no step size to "
                    "tune); the walkers' slices evaluated as one compiled batch")
-    counts = {"nwalkers": "nwalkers", "nburnin": "nburnin", "nsteps": "nsteps"}
-    count_defaults = {"nwalkers": 32, "nburnin": 300, "nsteps": 100}
+    counts = ENSEMBLE_COUNTS
+    count_defaults = ENSEMBLE_COUNT_DEFAULTS
     options = {"seed": 0, "progress": True, "scatter": 1e-3}
     library = "zeus.EnsembleSampler"
     module = "zeus"
@@ -106,6 +107,16 @@ class ZeusBackend(Backend):
 
     def check_options(self, options, ndim):
         options["scatter"] = check_scatter(options["scatter"])
+        # zeus's own numbers, checked before the optimiser runs.
+        for key in ("mu", "tolerance"):
+            if key in options:
+                options[key] = check_positive(key, options[key])
+        for key in ("patience", "maxsteps", "maxiter"):
+            if key in options:
+                if not is_int(options[key]) or int(options[key]) < 1:
+                    raise FitInputError(f"mcmc_kwargs[{key!r}] must be an int >= 1, "
+                                        f"got {options[key]!r}.")
+                options[key] = int(options[key])
         return options
 
     def make_sampler(self, posterior, theta0, nwalkers, nburnin, options, state,
