@@ -117,11 +117,30 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("r_out", "arcsec", r"$r_{\rm out}$", 10.0, ("flat", (0.0, 100.0)),
                   "velocity", "outer radius of the self-gravitating disk",
                   short="self-gravity outer radius", rare=True),
+        # Noise (noise='correlated'; see eddy_widgets.inference.noise).
+        Parameter("noise_scale", "", r"$s$", 1.0, ("flat", (0.05, 20.0)), "noise",
+                  "scale of the uncertainty map: the residuals' scatter is "
+                  "noise_scale x dv0 (free with noise='correlated')",
+                  short="scatter / uncertainty map"),
+        Parameter("noise_nugget", "", r"$a$", None, ("flat", (0.0, 1.0)), "noise",
+                  "uncorrelated share of the noise (None: estimated from the "
+                  "residuals at the optimised start)",
+                  short="uncorrelated share", rare=True),
+        Parameter("noise_width", "beam", r"$w$", None, ("flat", (0.05, 4.0)), "noise",
+                  "width of the noise correlation in units of the beam's (None: "
+                  "estimated from the residuals at the optimised start)",
+                  short="correlation width / beam", rare=True),
     ]
 }
 
+#: The noise model's parameters (used with ``noise='correlated'`` only):
+#: the likelihood reads them, the velocity model does not.
+NOISE_PARAMETERS: tuple[str, ...] = tuple(name for name, p in PARAMETERS.items()
+                                          if p.group == "noise")
+
 #: Names of the parameters the model reads, in table order.
-MODEL_PARAMETERS: tuple[str, ...] = tuple(PARAMETERS)
+MODEL_PARAMETERS: tuple[str, ...] = tuple(name for name in PARAMETERS
+                                          if name not in NOISE_PARAMETERS)
 
 #: The parameters that place a pixel in the disk frame: the geometry
 #: arguments of :func:`~eddy_widgets.model.disk_coords`, in astro-eddy's
@@ -133,7 +152,7 @@ GEOMETRY: tuple[str, ...] = ("x0", "y0", "inc", "PA", "z0", "psi", "r_cavity",
 #: editor's sections and the model explorer's tabs.
 GROUPS: dict[str, str] = {"geometry": "Geometry", "star": "Star",
                           "surface": "Emission surface",
-                          "velocity": "Velocity profiles"}
+                          "velocity": "Velocity profiles", "noise": "Noise"}
 
 
 def velocity_switches() -> tuple[str, ...]:
@@ -172,6 +191,12 @@ MASK_SETTINGS: dict[str, object] = {
     "exclude_v": False,
     "beam": False,
     "user_mask": None,
+    # The likelihood: 'independent' (astro-eddy's) or 'correlated' (over the
+    # beam; eddy_widgets.inference.noise), and under 'correlated' the
+    # low-S/N clip: pixels whose dv0 exceeds noise_clip x the median dv0 of
+    # the fitted region are left out before sampling (None: no clip).
+    "noise": "independent",
+    "noise_clip": 3.0,
 }
 
 

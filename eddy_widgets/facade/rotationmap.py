@@ -28,13 +28,14 @@ from ..inference.backends import (
     split_options,
 )
 from ..inference.diagnostics import sample_medians
+from ..inference.noise import noise_sentence
 from ..inference.optimize import find_map, optimizer_options
-from ..inference.posterior import Posterior, fit_mask
+from ..inference.posterior import Posterior, estimate_noise, fit_mask
 from ..inference.priors import Prior, PriorError, default_priors
 from ..inference.progress import ProgressBar
 from ..inference.result import FitResult
 from ..inference.run import FitRun, check_start, unbounded_prior_message
-from ..inference.spec import FitInputError, FitSpec, as_p0
+from ..inference.spec import FitInputError, FitSpec, as_p0, with_noise
 from ..parameters import PARAMETERS
 from .after_fit import AfterFitMethods
 from .figures import FigureMethods
@@ -129,7 +130,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                     nwalkers=None, nburnin=300, nsteps=100, mcmc="emcee",
                     mcmc_kwargs=None, verbose=True, warn=True, checkpoint=None,
                     checkpoint_interval: float = 60.0, optimize_kwargs=None,
-                    priors: dict | None = None, spec: FitSpec | None = None) -> FitRun:
+                    priors: dict | None = None, spec: FitSpec | None = None,
+                    noise: str | None = None) -> FitRun:
         """Validate the set-up, optimise the start and build a :class:`FitRun`
         (not yet run). ``fit_map`` runs it; the widgets run it in a thread,
         with their own ``priors`` (``{name: Prior}``, over this map's for
@@ -139,11 +141,12 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         ``run.messages`` and, with ``warn=True``, to ``warnings.warn``. With
         ``checkpoint`` (a path) the run writes its result there every
         ``checkpoint_interval`` seconds and when it ends. ``optimize_kwargs``
-        as in :meth:`fit_map`.
+        and ``noise`` as in :meth:`fit_map`.
         """
         backend = get_backend(mcmc)
         # What can be checked without the map, before any optimisation or
         # compilation: options, p0, params and the counts.
+        params, p0 = with_noise(params, p0, noise)
         if spec is None:   # fit_map passes the set-up it has parsed
             spec = self._spec(params, p0, r_min, r_max)
         split_options(backend, mcmc_kwargs, spec.ndim)
@@ -175,6 +178,17 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 _print_optimizer(estimate, optimizer, theta)
             # The sampler's mask is made at the optimised start (astro-eddy's).
             post = Posterior(self.map, spec, priors, theta)
+        noise_info = None
+        if spec.noise == "correlated":
+            # The kernel from the residuals at the start, then the start
+            # optimised again under it (the noise scale moves with it).
+            spec, noise_info = estimate_noise(post, theta)
+            post = Posterior(self.map, spec, priors, theta)
+            if optimize:
+                estimate = find_map(post, theta, options=options)
+                theta = estimate.theta
+            if verbose:
+                print(noise_sentence(noise_info))
         counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
         counts = {k: backend.count_defaults[k] if v is None else int(v)
                   for k, v in counts.items()}
@@ -185,6 +199,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                     "user_mask": post.spec.mask.get("user_mask"),
                     "optimize": bool(optimize), "optimizer": optimizer,
                     "counts": counts}
+        if noise_info is not None:
+            settings["noise"] = noise_info
         run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
                      counts["nsteps"], mcmc_kwargs, settings, checkpoint=checkpoint,
                      checkpoint_interval=checkpoint_interval)
@@ -196,7 +212,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 nwalkers=None, nburnin=300, nsteps=100, scatter=1e-3, plots=None,
                 returns=None, pool=None, mcmc="emcee", mcmc_kwargs=None, niter=1,
                 optimize_kwargs=None, callbacks=(), checkpoint=None,
-                checkpoint_interval: float = 60.0, verdict: bool = True):
+                checkpoint_interval: float = 60.0, verdict: bool = True,
+                noise: str | None = None):
         """Fit the map (astro-eddy's ``fit_map``, same arguments in the same
         order).
 
@@ -238,6 +255,14 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 ``cube.continue_fit(result=FitResult.load(checkpoint))``.
             verdict: print the verdict after the run (``result.converged``
                 and ``result.warnings`` in words).
+            noise: ``'independent'`` (default, astro-eddy's: pixels
+                independent) or ``'correlated'``: the pixels' noise correlated
+                over the beam, its kernel estimated from the residuals at the
+                optimised start and a free noise scale ``noise_scale``
+                appended to the free parameters (start 1) unless ``params``
+                gives it; low-S/N pixels (dv0 above ``params['noise_clip']``
+                = 3 times the median) are left out
+                (:mod:`eddy_widgets.inference.noise`).
 
         Returns:
             The items of ``returns`` in that order (a single item alone).
@@ -256,6 +281,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         progress = split_options(backend, mcmc_kwargs)["progress"]
         mcmc_kwargs.pop("progress", None)
         # Every run's counts are checked before the first one starts.
+        params, p0 = with_noise(params, p0, noise)
         spec = self._spec(params, p0, r_min, r_max)
         spec.require_free()
         for arg, value in zip(COUNT_ARGS, (nwalkers, nburnin, nsteps)):

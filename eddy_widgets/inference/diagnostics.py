@@ -49,6 +49,10 @@ THRESHOLDS = {
     "robust_chi2_ratio": (2.0, "chi2 more than twice its robust value (from the "
                                "median |residual|) means outliers, not a wrong "
                                "noise level (Gaussian noise: ratio ~1)"),
+    "correlated_pixels": (1.5, "residuals whose correlation sums to 1.5 pixels "
+                               "or more (measured at lags of 1-3 pixels) make the "
+                               "widths of an independent-pixel fit ~sqrt(1.5) = "
+                               "1.2x too narrow or worse"),
     "bound_widths": (0.75, "a median within 0.75 of the 16-84% width (~1.5 sigma) "
                            "of a flat prior bound is piled against it (a posterior "
                            "cut by the bound has its median at ~0.56 widths)"),
@@ -282,6 +286,12 @@ def _quality_notes(result, judged: bool = True) -> list[str]:
         return []
     lo, hi = threshold("reduced_chi2_range")
     npix = quality.get("npix")
+    noise = ((result.settings.get("params") or {}).get("mask") or {}).get(
+        "noise", "independent")
+    corr = quality.get("correlated_pixels") or 1.0
+    correlated = corr >= threshold("correlated_pixels")
+    if noise == "correlated":
+        return _correlated_noise_notes(result, quality)
     if not judged and not lo <= chi2 <= hi:
         return [f"reduced chi2 = {chi2:.3g} over {npix} fitted pixels is far from 1, "
                 f"but the chains are far from settled or started from a failed "
@@ -315,8 +325,35 @@ def _quality_notes(result, judged: bool = True) -> list[str]:
                 f"in the residual map) or the uncertainties are "
                 f"~{100 * (math.sqrt(chi2) - 1):.0f}% too small; the parameters may "
                 f"be biased by more than their widths."]
-    if chi2 < lo:
-        return [f"{head} (want {lo}-{hi}): the uncertainties are overestimated (by "
-                f"~{1 / math.sqrt(chi2):.2g}x), so the posterior is too wide; check "
-                f"the uncertainty map."]
+    notes = []
+    if correlated:
+        # Correlated residuals: whatever chi2 says of dv0, the widths of an
+        # independent fit scale by sqrt(chi2 x correlated pixels).
+        factor = math.sqrt(chi2 * corr)
+        notes.append(
+            f"neighbouring pixels are correlated (the residuals' correlation sums "
+            f"to ~{corr:.1f} pixels), so they are not independent as this fit "
+            f"assumes"
+            + (f"; with reduced chi2 = {chi2:.2g} the widths are ~{factor:.2g}x too "
+               f"small" if factor > 1.1 else
+               f"; with reduced chi2 = {chi2:.2g} the widths are ~{factor:.2g}x the "
+               f"right ones only by chance")
+            + ": fit with noise='correlated' (which also fits the noise scale) or "
+              "downsample='beam'; do not shrink the uncertainty map.")
+    elif chi2 < lo:
+        notes.append(f"{head} (want {lo}-{hi}): the uncertainties are overestimated "
+                     f"(by ~{1 / math.sqrt(chi2):.2g}x), so the posterior is too wide; "
+                     f"check the uncertainty map.")
+    return notes
+
+
+def _correlated_noise_notes(result, quality) -> list[str]:
+    """Under ``noise='correlated'`` the fitted noise scale absorbs a wrong
+    dv0 level, so chi2 says nothing of the widths; outliers still bias."""
+    outliers = quality.get("outlier_share") or 0.0
+    if outliers >= threshold("outlier_share"):
+        return [f"the worst 1% of the fitted pixels carry {100 * outliers:.0f}% of "
+                f"chi2: many pixels lie far from any model of this kind; mask them "
+                f"(a smaller r_max, a larger noise_clip cut, a user mask) and fit "
+                f"again before using any parameter."]
     return []

@@ -44,6 +44,14 @@ from ..model import (
     v0_model,
 )
 from ..model.pixels import pixel_coords, region_mask
+from .noise import (
+    NoiseKernel,
+    beam_metric,
+    estimate_kernel,
+    vecchia_factor,
+    vecchia_quadratic,
+    vecchia_quadratic_batch,
+)
 from .priors import Prior
 from .spec import FitSpec
 
@@ -69,6 +77,9 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
         keep_v = (v >= v_min) & (v <= v_max)
     keep_v = ~keep_v if m["exclude_v"] else keep_v
     mask = region & finite & keep_v
+    clip = noise_clip(data, spec, mask)
+    if clip is not None:
+        mask &= ~clip
     if m["user_mask"] is not None:
         user = np.asarray(m["user_mask"])
         if user.shape != mask.shape:
@@ -76,6 +87,21 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
                              f"{mask.shape}.")
         mask &= user.astype(bool)
     return mask
+
+
+def noise_clip(data, spec: FitSpec, mask) -> np.ndarray | None:
+    """Under ``noise='correlated'``, the pixels of ``mask`` left out as low
+    S/N before sampling: those whose dv0 exceeds ``noise_clip`` times the
+    median dv0 of ``mask`` (``None`` without a clip). The quadratic method's
+    dv0 scales as 1 / (S/N), so this is a cut at ~1/noise_clip of the median
+    S/N, where the line centre starts to jump to noise spikes
+    (:mod:`eddy_widgets.mock` measures it). Chosen by dv0, never by the
+    residual, which would bias the noise scale low."""
+    clip = spec.mask.get("noise_clip")
+    if spec.noise != "correlated" or clip is None or not mask.any():
+        return None
+    with np.errstate(invalid="ignore"):
+        return mask & (data.error > clip * np.median(data.error[mask]))
 
 
 #: Above this many fitted pixels (no beam) the log-likelihood and its
@@ -168,6 +194,17 @@ class Posterior:
                        "y": jnp.asarray(y_sky[rows, cols]),
                        "data": jnp.asarray(data.data[rows, cols]),
                        "ivar": jnp.asarray(data.error[rows, cols] ** -2.0)}
+        #: Whether the likelihood has a noise scale (``noise='correlated'``)
+        #: and whether it uses the correlated kernel (once its numbers are
+        #: known: before, at the optimisation that finds them, pixels are
+        #: taken as independent).
+        self.scaled = spec.noise == "correlated"
+        self.kernel = noise_kernel(data, spec) if self.scaled else None
+        self.correlated = self.kernel is not None
+        if self.correlated:
+            factor = vecchia_factor(rows, cols, self.kernel)
+            self.logdet = factor.pop("logdet")
+            self.arrays["vecchia"] = {k: jnp.asarray(v) for k, v in factor.items()}
         if self.beam:
             kernel = jnp.asarray(beam_kernel(data.bmaj, data.bmin, data.bpa, data.dpix))
             self.arrays.update(x_grid=jnp.asarray(x_sky), y_grid=jnp.asarray(y_sky),
@@ -233,12 +270,25 @@ class Posterior:
 
     def log_likelihood(self, theta, value_only: bool = False, arrays=None):
         """``-0.5 * sum(ivar * (data - model)^2)`` over the fitted pixels
-        (residuals and sum in float64)."""
+        (residuals and sum in float64); with ``noise='correlated'``
+        ``-0.5 u^T K^-1 u / s^2 - N log s``, ``u = (data - model) / dv0``
+        (:mod:`~eddy_widgets.inference.noise`)."""
         a = self.arrays if arrays is None else arrays
+        if self.correlated:
+            u = (a["data"] - self.model_pixels(theta, value_only, a)) * jnp.sqrt(a["ivar"])
+            return self._scaled(theta, -0.5 * vecchia_quadratic(u, a["vecchia"]), a)
         if not (value_only or self.beam) and a["x"].size > BLOCK_MIN_POINTS:
-            return self._blocked_log_likelihood(theta, a)
+            return self._scaled(theta, self._blocked_log_likelihood(theta, a), a)
         resid = a["data"] - self.model_pixels(theta, value_only, a)
-        return -0.5 * jnp.sum(a["ivar"] * resid * resid)
+        return self._scaled(theta, -0.5 * jnp.sum(a["ivar"] * resid * resid), a)
+
+    def _scaled(self, theta, log_like, a):
+        """``log_like / s^2 - N log s`` with the noise scale ``s``
+        (``noise_scale``) under ``noise='correlated'``; as is otherwise."""
+        if not self.scaled:
+            return log_like
+        s = self.spec.noise_value("noise_scale", theta)
+        return log_like / s ** 2 - a["data"].size * jnp.log(s)
 
     def _blocked_log_likelihood(self, theta, a):
         """:meth:`log_likelihood` (float64, no beam) summed block by block.
@@ -275,6 +325,25 @@ class Posterior:
 
         total.defvjp(total_fwd, total_bwd)
         return total(theta, blocks)
+
+    def log_prob_correlated_batch(self, thetas, arrays, group=None):
+        """:meth:`log_prob` (``value_only``) of each row of ``thetas`` under
+        the correlated likelihood: the walkers' residuals first, then one
+        quadratic form over all of them
+        (:func:`~eddy_widgets.inference.noise.vecchia_quadratic_batch`)."""
+        a = arrays
+        weight = jnp.sqrt(a["ivar"])
+
+        def resid(t):
+            return (a["data"] - self.model_pixels(t, True, a)) * weight
+        if group is None or group >= thetas.shape[0]:
+            u = jax.vmap(resid)(thetas)
+        else:   # memory, as the independent batch (BATCH_POINTS)
+            u = jax.lax.map(resid, thetas, batch_size=group)
+        quad = vecchia_quadratic_batch(u.T, a["vecchia"])
+        ll = jax.vmap(lambda t, q: self._scaled(t, -0.5 * q, a))(thetas, quad)
+        lp = jax.vmap(self.log_prior)(thetas)
+        return jnp.where(jnp.isfinite(lp) & jnp.isfinite(ll), lp + ll, -jnp.inf)
 
     def log_prior(self, theta):
         return sum(prior.log_density(theta[i]) for i, prior in enumerate(self.priors))
@@ -407,17 +476,20 @@ def programs(posterior: Posterior) -> SimpleNamespace:
 def _setup_key(posterior: Posterior) -> tuple:
     spec = posterior.spec
     fixed = tuple(sorted((k, type(v).__name__, v) for k, v in spec.fixed.items()))
+    # The kernel's numbers reach the programs through the arrays (its factor).
+    fixed = tuple(f for f in fixed if f[0] not in ("noise_nugget", "noise_width"))
     return (spec.free, fixed, spec.z_func, tuple(posterior.priors), posterior.niter,
-            posterior.beam)
+            posterior.beam, posterior.scaled, posterior.correlated)
 
 
 def _setup_of(posterior: Posterior) -> Posterior:
     """A posterior without its map: what the shared programs close over."""
     setup = object.__new__(Posterior)
     setup.data, setup.arrays, setup.mask = None, None, None
-    setup.spec = replace(posterior.spec, mask={})
+    setup.spec = replace(posterior.spec, mask={"noise": posterior.spec.noise})
     setup.priors, setup.niter = posterior.priors, posterior.niter
     setup.beam = posterior.beam
+    setup.scaled, setup.correlated = posterior.scaled, posterior.correlated
     setup._bijections = None
     setup.standardizer = Standardizer(np.zeros(setup.spec.ndim),
                                       np.ones(setup.spec.ndim))
@@ -435,9 +507,12 @@ def _compile(setup: Posterior) -> SimpleNamespace:
         return setup.potential(u, centre, scale, arrays)
 
     def batch(arrays, thetas):
-        # Shapes are static under jit: the grouping is fixed per map size.
-        points = max(int(np.size(a)) for a in jax.tree_util.tree_leaves(arrays))
+        # Shapes are static under jit: the grouping is fixed per map size
+        # (the noise factor is shared by the walkers, not per walker).
+        points = max(int(np.size(a)) for k, a in arrays.items() if k != "vecchia")
         group = max(1, BATCH_POINTS // max(points, 1))
+        if setup.correlated:
+            return setup.log_prob_correlated_batch(thetas, arrays, group)
         if group >= thetas.shape[0]:
             return jax.vmap(value, in_axes=(None, 0))(arrays, thetas)
         return jax.lax.map(lambda theta: value(arrays, theta), thetas, batch_size=group)
@@ -447,3 +522,56 @@ def _compile(setup: Posterior) -> SimpleNamespace:
         log_prob_batch=jax.jit(batch),
         value_and_grad=jax.jit(jax.value_and_grad(log_prob, argnums=1)),
         potential=jax.jit(potential))
+
+
+# ----------------------------------------------------------------------------
+# The correlated noise model's kernel
+# ----------------------------------------------------------------------------
+
+def noise_kernel(data, spec: FitSpec) -> NoiseKernel | None:
+    """The :class:`~eddy_widgets.inference.noise.NoiseKernel` of ``spec``'s
+    fixed ``noise_nugget`` and ``noise_width`` on ``data``'s beam, or
+    ``None`` while they are not yet known (estimated)."""
+    nugget, width = spec.fixed.get("noise_nugget"), spec.fixed.get("noise_width")
+    if nugget is None or width is None:
+        return None
+    if not (0.0 < nugget <= 1.0 and width > 0.0):
+        raise ValueError(f"noise_nugget must lie in (0, 1] and noise_width be "
+                         f"positive; got {nugget!r} and {width!r}.")
+    return NoiseKernel(float(nugget), float(width), beam_metric(
+        data.bmaj, data.bmin, data.bpa, data.dpix))
+
+
+def estimate_noise(posterior: Posterior, theta) -> tuple[FitSpec, dict]:
+    """Under ``noise='correlated'``, the set-up with the noise kernel
+    estimated from the residuals at ``theta`` (the optimised start) where
+    ``noise_nugget`` or ``noise_width`` is not given, and what was measured
+    (``settings['noise']`` of the result)."""
+    spec, data = posterior.spec, posterior.data
+    z = residual_map(posterior, theta)
+    metric = beam_metric(data.bmaj, data.bmin, data.bpa, data.dpix)
+    kernel, info = estimate_kernel(z, metric)
+    given = {k: spec.fixed.get(k) for k in ("noise_nugget", "noise_width")}
+    fixed = dict(spec.fixed)
+    fixed["noise_nugget"] = kernel.nugget if given["noise_nugget"] is None \
+        else given["noise_nugget"]
+    fixed["noise_width"] = kernel.width if given["noise_width"] is None \
+        else given["noise_width"]
+    used = NoiseKernel(fixed["noise_nugget"], fixed["noise_width"], metric)
+    region = fit_mask(data, replace(spec, mask={**spec.mask, "noise_clip": None}), theta)
+    info.update(model="correlated", nugget=float(used.nugget), width=float(used.width),
+                estimated=[k for k, v in given.items() if v is None],
+                correlated_pixels=used.correlated_pixels(),
+                clipped=int(region.sum() - posterior.npix),
+                noise_clip=spec.mask.get("noise_clip"))
+    return replace(spec, fixed=fixed), info
+
+
+def residual_map(posterior: Posterior, theta) -> np.ndarray:
+    """``(data - model) / dv0`` at ``theta`` on the map's grid, NaN where not
+    fitted."""
+    model = np.asarray(posterior.model_pixels(jnp.asarray(theta, dtype=float)))
+    z = np.full(posterior.mask.shape, np.nan)
+    rows, cols = posterior._rows, posterior._cols
+    z[rows, cols] = (posterior.data.data[rows, cols] - model) / posterior.data.error[rows, cols]
+    return z

@@ -15,6 +15,7 @@ import numpy as np
 
 from .backends import get_backend, options_to_json, sampler_kwargs, split_options
 from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
+from .noise import beam_metric, estimate_kernel
 from .posterior import Posterior
 from .result import FitResult
 from .samplers import RunInfo, drive
@@ -145,7 +146,14 @@ class FitRun:
         dof = max(post.npix - post.spec.ndim, 1)
         worst = np.sort(z2)[::-1][: max(1, post.npix // 100)]
         beam_pixels = np.pi * data.bmaj * data.bmin / (4 * np.log(2)) / data.dpix ** 2
+        z = np.full(post.mask.shape, np.nan)
+        z[post.mask] = (data.data[post.mask] - model) / data.error[post.mask]
+        kernel, measured = estimate_kernel(
+            z, beam_metric(data.bmaj, data.bmin, data.bpa, data.dpix))
         self.result.settings["fit_quality"] = {
+            # The residuals' correlation, measured (never the header beam's).
+            "correlated_pixels": kernel.correlated_pixels(),
+            "neighbour_correlation": list(measured["neighbour"]),
             "chi2": chi2, "npix": post.npix, "dof": dof, "reduced_chi2": chi2 / dof,
             "independent_pixels": float(post.npix / max(beam_pixels, 1.0)),
             "outlier_share": float(worst.sum() / chi2) if chi2 > 0 else 0.0,
@@ -241,8 +249,17 @@ def setup_fingerprint(posterior: Posterior) -> dict:
         "fitted_pixels": int(posterior.npix),
         "mask_sha256": hashlib.sha256(np.packbits(posterior.mask).tobytes()).hexdigest(),
         "beam": bool(posterior.beam),
+        "noise": _noise_setup(posterior.spec),
         "priors": {n: p.describe() for n, p in zip(posterior.names, posterior.priors)},
     }
+
+
+def _noise_setup(spec) -> str:
+    """The noise model in words, with the kernel's numbers when correlated."""
+    if spec.noise != "correlated":
+        return "independent"
+    return (f"correlated (nugget {spec.fixed.get('noise_nugget')}, width "
+            f"{spec.fixed.get('noise_width')})")
 
 
 def check_same_setup(result: FitResult, posterior: Posterior) -> None:
@@ -257,7 +274,8 @@ def check_same_setup(result: FitResult, posterior: Posterior) -> None:
     now = setup_fingerprint(posterior)
     labels = {"map": "map file", "shape": "map shape", "FOV": "FOV",
               "downsample": "downsample", "fitted_pixels": "number of fitted pixels",
-              "beam": "beam convolution"}
+              "beam": "beam convolution", "noise": "noise model"}
+    saved = {"noise": "independent", **saved}    # results of earlier versions
     diffs = [f"{label}: {saved.get(key)!r} in the result, {now[key]!r} now"
              for key, label in labels.items() if saved.get(key) != now[key]]
     if saved.get("map_sha256") != now["map_sha256"] and not any(

@@ -16,7 +16,13 @@ import math
 
 import numpy as np
 
-from ..parameters import MASK_SETTINGS, MODEL_PARAMETERS, PARAMETERS, combination_error
+from ..parameters import (
+    MASK_SETTINGS,
+    MODEL_PARAMETERS,
+    NOISE_PARAMETERS,
+    PARAMETERS,
+    combination_error,
+)
 
 
 class FitInputError(ValueError):
@@ -83,7 +89,7 @@ class FitSpec:
         """
         if not isinstance(params, dict):
             raise TypeError("params must be a dict such as {'mstar': 0, 'inc': 46.7}.")
-        known = set(MODEL_PARAMETERS) | set(MASK_SETTINGS) | {"z_func", "shadowed"}
+        known = set(PARAMETERS) | set(MASK_SETTINGS) | {"z_func", "shadowed"}
         free: dict[int, str] = {}
         fixed: dict = {}
         mask = dict(MASK_SETTINGS)
@@ -120,6 +126,7 @@ class FitSpec:
         for name in MODEL_PARAMETERS:
             if name not in order and name not in fixed:
                 fixed[name] = PARAMETERS[name].default
+        _check_noise(mask, order, fixed)
         if p0 is not None:
             p0 = as_p0(p0, order)
             if n == 0 and p0.size:
@@ -165,11 +172,27 @@ class FitSpec:
             raise ValueError(message)
         check_radii(self.mask["r_min"], self.mask["r_max"])
 
+    @property
+    def noise(self) -> str:
+        """The likelihood's noise model: ``'independent'`` or ``'correlated'``."""
+        return self.mask.get("noise", "independent")
+
+    def noise_value(self, name: str, theta):
+        """A noise parameter's value: from ``theta`` if free, else fixed (the
+        table's default when not given)."""
+        if name in self.free:
+            return theta[self.free.index(name)]
+        value = self.fixed.get(name)
+        return PARAMETERS[name].default if value is None else value
+
     def model_params(self, theta) -> dict:
         """Model parameters with the free ones taken from ``theta`` (and the
-        user surface as ``'z_func'`` when there is one)."""
-        params = dict(self.fixed)
+        user surface as ``'z_func'`` when there is one); the noise
+        parameters are the likelihood's, not the model's, and left out."""
+        params = {k: v for k, v in self.fixed.items() if k not in NOISE_PARAMETERS}
         for i, name in enumerate(self.free):
+            if name in NOISE_PARAMETERS:
+                continue
             params[name] = theta[i]
         if self.z_func is not None:
             params["z_func"] = self.z_func
@@ -182,7 +205,9 @@ class FitSpec:
         out = {k: v for k, v in self.fixed.items()}
         for i, name in enumerate(self.free):
             out[name] = float(theta[i]) if theta is not None else i
-        out.update({k: v for k, v in self.mask.items() if k != "user_mask"})
+        out.update({k: v for k, v in self.mask.items()
+                    if k != "user_mask" and (self.noise != "independent"
+                                             or k not in ("noise", "noise_clip"))})
         if self.z_func is not None:
             out["z_func"] = self.z_func
         return out
@@ -203,6 +228,60 @@ class FitSpec:
         mask.update(payload["mask"])
         mask["user_mask"] = user_mask
         return cls(tuple(payload["free"]), dict(payload["fixed"]), mask)
+
+
+def _check_noise(mask: dict, free: tuple, fixed: dict) -> None:
+    """The noise settings: a known model; the noise parameters only with
+    ``noise='correlated'``, where the kernel's are fixed (estimated when
+    ``None``) and ``noise_scale`` defaults to 1 when not given."""
+    from .noise import NOISE_MODELS
+
+    noise = mask.get("noise", "independent")
+    if noise not in NOISE_MODELS:
+        close = difflib.get_close_matches(str(noise), NOISE_MODELS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise FitInputError(f"noise = {noise!r} is not a noise model.{hint} Use "
+                            f"'independent' (astro-eddy's: pixels independent) or "
+                            f"'correlated' (correlated over the beam).")
+    given = [n for n in NOISE_PARAMETERS if n in free or n in fixed]
+    if noise == "independent":
+        if given:
+            raise FitInputError(
+                f"{', '.join(given)} belong to the correlated noise model: pass "
+                f"noise='correlated' to fit_map (or params['noise'] = 'correlated'), "
+                f"or leave them out of params.")
+        return
+    for name in ("noise_nugget", "noise_width"):
+        if name in free:
+            raise FitInputError(
+                f"params['{name}'] is an index, but the noise kernel is fixed for "
+                f"the run: leave it out (or None) to estimate it from the residuals "
+                f"at the optimised start, or give a number.")
+        fixed.setdefault(name, None)
+    if "noise_scale" not in free:
+        fixed.setdefault("noise_scale", PARAMETERS["noise_scale"].default)
+    clip = mask.get("noise_clip")
+    if clip is not None and not (isinstance(clip, (int, float)) and clip > 1):
+        raise FitInputError(f"noise_clip = {clip!r}: give a number above 1 (pixels "
+                            f"whose dv0 exceeds noise_clip x the median dv0 are left "
+                            f"out) or None for no clip.")
+
+
+def with_noise(params: dict, p0, noise: str | None):
+    """``fit_map``'s ``noise=`` folded into ``params`` (and ``p0``): with
+    ``'correlated'`` and no ``noise_scale`` in ``params``, the noise scale is
+    made free, as the last parameter, starting at 1. Returns new
+    ``(params, p0)``; ``noise=None`` keeps ``params['noise']`` (default
+    independent)."""
+    params = dict(params)
+    if noise is not None:
+        params["noise"] = noise
+    if params.get("noise") == "correlated" and "noise_scale" not in params \
+            and p0 is not None:
+        p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        params["noise_scale"] = int(p0.size)
+        p0 = np.append(p0, PARAMETERS["noise_scale"].default)
+    return params, p0
 
 
 def _surface_settings(params: dict):
