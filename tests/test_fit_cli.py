@@ -151,3 +151,16 @@ def test_the_cli_needs_no_jupyter(own_map, tmp_path):
         env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "result.npz").exists()
+
+
+def test_noise_correlated_from_the_command_line(own_map, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = fit_cli.main(["--config", str(own_map / "fit.toml"), "--out", str(out),
+                         "--nsteps", "30", "--no-progress", "--noise", "correlated"])
+    assert code == 0
+    assert "Noise correlated over the beam" in capsys.readouterr().out
+    result = FitResult.load(out / "result.npz")
+    assert result.names[-1] == "noise_scale"
+    assert result.settings["params"]["mask"]["noise"] == "correlated"
+    # The kink example's noise is white: the kernel is the identity.
+    assert result.settings["noise"]["correlated_pixels"] < 1.2

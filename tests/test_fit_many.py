@@ -194,3 +194,12 @@ def test_medians_differ_between_seeds(survey):
     a = FitResult.load(out / "disk_a.npz").samples
     b = FitResult.load(out / "disk_b.npz").samples
     assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_a_survey_fits_with_correlated_noise(client, example, tmp_path):
+    table, _, _ = run([{"path": example.v0, "name": "corr"}], tmp_path / "out", client,
+                      params=params(example.truths), noise="correlated", **COMMON)
+    assert list(table["status"]) == ["done"], table["error"].tolist()
+    result = FitResult.load(table["result"][0])
+    assert result.names[-1] == "noise_scale"
+    assert result.settings["noise"]["model"] == "correlated"

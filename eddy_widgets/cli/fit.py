@@ -4,6 +4,7 @@
         [--downsample 4] [--free x0=0 --free PA=312 ...] [--fixed inc=46.7 ...]
         [--prior r_taper=flat:0:50 ...] [--r-min 0.2] [--r-max 4]
         [--mcmc emcee|numpyro] [--nwalkers N] [--nburnin N] [--nsteps N]
+        [--noise independent|correlated]
         [--config fit.toml] [--out DIR]
 
 or with every setting in a small TOML file (options on the command line win)::
@@ -29,6 +30,7 @@ or with every setting in a small TOML file (options on the command line win)::
     [mask]                        # astro-eddy's mask settings
     r_min = 0.2
     r_max = 4.0
+    noise = "correlated"          # or "independent" (the default; --noise)
 
     [fit]
     mcmc = "emcee"
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=flat:LOW:HIGH|gaussian:MEAN:SIGMA", help="(repeat)")
     p.add_argument("--r-min", type=float, help="inner radius of the fit [arcsec]")
     p.add_argument("--r-max", type=float, help="outer radius of the fit [arcsec]")
+    p.add_argument("--noise", choices=("independent", "correlated"),
+                   help="the likelihood: pixels independent (default, astro-eddy's) "
+                        "or noise correlated over the beam with a free noise scale")
     p.add_argument("--mcmc", choices=sorted(BACKENDS))
     for arg in COUNT_ARGS:
         p.add_argument(f"--{arg}", type=int)
@@ -161,6 +166,8 @@ def merge(args: argparse.Namespace) -> dict:
         config["mask"]["r_min"] = args.r_min
     if args.r_max is not None:
         config["mask"]["r_max"] = args.r_max
+    if args.noise is not None:
+        config["mask"]["noise"] = args.noise
     for key in ("mcmc", *COUNT_ARGS, "seed"):
         if getattr(args, key) is not None:
             fit[key] = getattr(args, key)
