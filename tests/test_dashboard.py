@@ -78,3 +78,36 @@ def test_traces_keep_no_more_points_than_a_panel_has_pixels(cube):
     enough, and half of what the browser and a stored notebook carried."""
     dash = FitDashboard(cube)
     assert dash.chains.columns == 3 and dash.chains.max_points == 400
+
+
+def test_a_correlated_run_shows_its_noise_in_the_results(cube, tmp_path, monkeypatch):
+    import html
+
+    from eddy_widgets.inference.noise import noise_sentence
+
+    monkeypatch.chdir(tmp_path)
+    dash = FitDashboard.from_fit_kwargs(
+        cube, p0=[312.0, 2.0, 5763.0],
+        params={"PA": 0, "mstar": 1, "vlsr": 2, "inc": 46.7, "dist": 101.0},
+        optimize=False, nwalkers=8, nburnin=5, nsteps=15, mcmc="emcee",
+        mcmc_kwargs={"seed": 3})
+    results = dash.results
+    assert results.noise.value == "" and results.noise.layout.display == "none"
+    dash.editor.noise.value = "correlated"
+    s = dash.session
+    s.start()
+    assert s.wait(60) and s.status == "done", s.error
+    assert _open(dash) == "Results" and results.note.value == ""
+    sentence = noise_sentence(s.result.settings["noise"])
+    assert html.unescape(results.noise.value).count(sentence) == 1
+    assert results.noise.layout.display is None
+    assert "<b>noise_scale</b>" in results.table.value
+    assert "against dv0; noise_scale takes up its level" in results.table.value
+    # An independent run after it: no noise line, no noise_scale row.
+    dash.editor.noise.value = "independent"
+    s.start()
+    assert s.wait(60) and s.status == "done", s.error
+    assert "noise" not in s.result.settings and s.result.names == ("PA", "mstar", "vlsr")
+    assert results.noise.value == "" and results.noise.layout.display == "none"
+    assert "noise_scale" not in results.table.value
+    assert "(want near 1)" in results.table.value

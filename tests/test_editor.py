@@ -129,6 +129,7 @@ def test_rare_rows_are_folded_until_used():
     assert all(editor.rows[name] in folded for name in rare)
     assert not any(editor.rows[name] in editor.children for name in rare)
     assert all(editor.rows[name] in editor.children
+               or editor.rows[name] in editor.noise_section.children
                for name in PARAMETERS if name not in rare)
     assert editor.more.selected_index is None
     session.parameters["vr_100"].value = 20.0
@@ -188,3 +189,75 @@ def test_typing_phi_sets_the_session_and_bad_input_is_flagged():
     editor.phi_min.value = ""
     assert "phi_min" not in session.extra_params and editor.phi_min.value == "-180"
     assert editor.mask_message.value == ""
+
+
+NOISE_ROWS = ("noise_scale", "noise_nugget", "noise_width")
+
+
+def test_noise_selector_defaults_to_independent_with_the_noise_rows_disabled():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    assert editor.noise.value == "independent"
+    assert [label for label, _ in editor.noise.options] == \
+        ["independent (astro-eddy)", "correlated (beam)"]
+    assert editor.noise_clip.value == "3" and editor.noise_clip.disabled
+    assert "not used" in html.unescape(editor.noise_note.value)
+    for name in NOISE_ROWS:
+        row = editor.rows[name]
+        assert row.free.disabled and row.value.disabled and row.dimmed, name
+        assert not session.parameters[name].free
+    # The selector and the rows sit with the mask settings, below the fitted
+    # region; not in the folded "more parameters".
+    children = list(editor.children)
+    assert children.index(editor.mask_message) < children.index(editor.noise_section)
+    inner = list(editor.noise_section.children)
+    assert all(inner.index(editor.rows[n]) > inner.index(editor.noise_note)
+               for n in NOISE_ROWS)
+    assert not set(NOISE_ROWS) & set(editor.rare_rows)
+    assert session.valid and "noise" not in session.to_fit_kwargs()["params"]
+
+
+def test_correlated_noise_frees_the_scale_and_never_the_kernel():
+    session = FitSession()
+    editor = ParameterEditor(session)
+    editor.noise.value = "correlated"
+    assert session.noise == "correlated" and not editor.noise_clip.disabled
+    scale = editor.rows["noise_scale"]
+    assert session.parameters["noise_scale"].free and scale.free.value
+    assert not (scale.free.disabled or scale.value.disabled or scale.dimmed)
+    assert session.to_fit_kwargs()["params"]["noise"] == "correlated"
+    for name in ("noise_nugget", "noise_width"):
+        row = editor.rows[name]
+        assert row.free.disabled and not row.value.disabled, name
+        assert "estimated from the residuals at the optimised start" in row.free.tooltip
+        assert row.value.placeholder == "estimated"
+    editor.rows["noise_width"].value.value = "1.5"
+    assert session.to_fit_kwargs()["params"]["noise_width"] == 1.5
+    # The clip: typed, flagged inline when wrong, off, back to the default.
+    editor.noise_clip.value = "5"
+    assert session.extra_params["noise_clip"] == 5.0
+    editor.noise_clip.value = "0.5"
+    assert "above 1" in html.unescape(editor.noise_message.value)
+    assert "eddy-invalid" in editor.noise_clip._dom_classes
+    editor.noise_clip.value = "off"
+    assert session.extra_params["noise_clip"] is None and editor.noise_message.value == ""
+    editor.noise_clip.value = ""
+    assert "noise_clip" not in session.extra_params and editor.noise_clip.value == "3"
+    # The engine's rules show on the row, as any invalid row: a kernel
+    # parameter freed from code, a nugget out of range.
+    session.set_parameter("noise_nugget", free=True)
+    row = editor.rows["noise_nugget"]
+    assert row.flagged and "never free" in html.unescape(row.message.value)
+    assert not row.free.disabled        # ticked from code: it can be unticked
+    assert "1 parameter row to fix" in editor.summary.value
+    row.free.value = False
+    row.value.value = "2"
+    assert "(0, 1]" in html.unescape(row.message.value)
+    row.value.value = ""
+    assert not row.flagged and session.valid
+    # Back to independent: the rows are disabled and unticked again.
+    editor.noise.value = "independent"
+    assert not session.parameters["noise_scale"].free and scale.free.disabled
+    assert "noise" not in session.to_fit_kwargs()["params"]
+    session.set_noise("correlated")                 # the session drives it too
+    assert editor.noise.value == "correlated" and not scale.free.disabled

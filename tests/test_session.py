@@ -534,3 +534,166 @@ def test_two_sessions_on_one_cube_fit_with_their_own_priors(tiny_cube, tmp_path,
     assert low.wait(120) and low.status == "done", low.error
     assert np.all(low.result.samples[:, i] <= 1.9)
     assert {n: p.as_args() for n, p in tiny_cube.priors.items()} == before
+
+
+# -- The noise model ------------------------------------------------------------
+
+#: A set-up as the session wrote it before the noise model (HEAD's script):
+#: under noise='independent' it must stay exactly this.
+ASTRO_EDDY_KWARGS = {
+    "p0": [312.0, 2.0, 5763.0],
+    "params": {"PA": 0, "mstar": 1, "vlsr": 2, "inc": 46.7, "phi_min": -90.0},
+    "r_min": None, "r_max": 2.5, "optimize": True, "nwalkers": 8, "nburnin": 3,
+    "nsteps": 4, "mcmc": "emcee", "mcmc_kwargs": {}}
+ASTRO_EDDY_SCRIPT = '''\
+"""Fit set-up exported by eddy_widgets (FitSession.to_script)."""
+
+import numpy as np
+
+from eddy_widgets.rotationmap import rotationmap
+
+cube = rotationmap('v0.fits', uncertainty=None, FOV=4.0, downsample=8)
+
+cube.set_prior('mstar', [0.5, 5.0], 'flat')
+
+params = {}
+params['PA'] = 0
+params['mstar'] = 1
+params['vlsr'] = 2
+params['inc'] = 46.7
+params['phi_min'] = -90.0
+p0 = [312.0, 2.0, 5763.0]
+
+samples = cube.fit_map(
+    p0=p0,
+    params=params,
+    r_max=2.5,
+    optimize=True,
+    nwalkers=8,
+    nburnin=3,
+    nsteps=4,
+    mcmc='emcee',
+    mcmc_kwargs={},
+)
+'''
+
+
+def _astro_eddy_session() -> FitSession:
+    return FitSession.from_fit_kwargs(
+        priors={"mstar": Prior("flat", 0.5, 5.0)},
+        **{k: v for k, v in ASTRO_EDDY_KWARGS.items() if k != "mcmc_kwargs"})
+
+
+def test_independent_noise_leaves_params_and_script_as_astro_eddys():
+    session = _astro_eddy_session()
+    assert session.noise == "independent"
+    assert session.to_fit_kwargs() == ASTRO_EDDY_KWARGS
+    assert session.to_script(path="v0.fits", FOV=4.0, downsample=8) == ASTRO_EDDY_SCRIPT
+    # Correlated, edited, and back: nothing of it is left in the call.
+    session.set_noise("correlated")
+    session.set_mask_setting("noise_clip", 5.0)
+    session.set_parameter("noise_nugget", value=0.3)
+    session.set_parameter("noise_scale", free=False, value=2.0)
+    assert session.to_fit_kwargs() != ASTRO_EDDY_KWARGS
+    session.set_mask_setting("noise", "independent")
+    assert session.noise == "independent" and "noise" not in session.extra_params
+    assert not any(session.parameters[n].free for n in
+                   ("noise_scale", "noise_nugget", "noise_width"))
+    assert session.valid, session.issues
+    assert session.to_fit_kwargs() == ASTRO_EDDY_KWARGS
+    assert session.to_script(path="v0.fits", FOV=4.0, downsample=8) == ASTRO_EDDY_SCRIPT
+    # The fixed values and the clip wait for the next switch.
+    session.set_noise("correlated")
+    params = session.to_fit_kwargs()["params"]
+    assert (params["noise_scale"], params["noise_nugget"], params["noise_clip"]) == \
+        (2.0, 0.3, 5.0)
+
+
+def test_correlated_noise_reaches_params_p0_and_the_script():
+    session = _astro_eddy_session()
+    session.set_noise("correlated")
+    # As fit_map(..., noise='correlated'): noise_scale free, last, from 1.
+    kwargs = session.to_fit_kwargs()
+    assert kwargs["params"] == {**ASTRO_EDDY_KWARGS["params"], "noise_scale": 3,
+                                "noise": "correlated"}
+    assert kwargs["p0"] == [312.0, 2.0, 5763.0, 1.0]
+    assert session.priors()["noise_scale"] == Prior.default("noise_scale")
+    session.set_parameter("noise_width", value=1.2)
+    script = session.to_script(path="v0.fits", FOV=4.0, downsample=8)
+    assert "    noise='correlated',\n" in script and "params['noise']" not in script
+    assert "params['noise_scale'] = 3\n" in script
+    assert "params['noise_width'] = 1.2\n" in script
+    assert "noise_nugget" not in script             # empty: estimated
+    assert "p0 = [312.0, 2.0, 5763.0, 1.0]" in script
+    compile(script, "<script>", "exec")
+    # The call loads back as it was (fit_map's noise= or params['noise']).
+    again = FitSession.from_fit_kwargs(ASTRO_EDDY_KWARGS["p0"],
+                                       dict(ASTRO_EDDY_KWARGS["params"],
+                                            noise_width=1.2),
+                                       r_max=2.5, nwalkers=8, nburnin=3, nsteps=4,
+                                       noise="correlated")
+    assert again.noise == "correlated"
+    assert again.to_fit_kwargs()["params"] == session.to_fit_kwargs()["params"] | {
+        "noise": "correlated"}
+    assert again.to_fit_kwargs()["p0"] == kwargs["p0"]
+    # A fixed noise scale stays fixed, even at its default (left out of
+    # params, fit_map would free it).
+    session.set_parameter("noise_scale", free=False, value=1.0)
+    assert session.to_fit_kwargs()["params"]["noise_scale"] == 1.0
+    assert "params['noise_scale'] = 1.0\n" in session.to_script(path="v0.fits")
+
+
+def test_noise_rules_are_inline_issues_not_exceptions():
+    session = _astro_eddy_session()
+    # Under independent a free noise row is named, not raised.
+    session.set_parameter("noise_scale", free=True)
+    assert "correlated noise model" in session.issues["noise_scale"]
+    session.set_parameter("noise_scale", free=False)
+    assert session.valid
+    session.set_noise("correlated")
+    session.set_parameter("noise_nugget", free=True)
+    assert "never free" in session.issues["noise_nugget"]
+    assert "model" not in session.issues
+    session.set_parameter("noise_nugget", free=False, value=1.5)
+    assert "(0, 1]" in session.issues["noise_nugget"]
+    session.parameters["noise_nugget"].value = None       # estimated
+    session.set_mask_setting("noise_clip", 0.5)
+    assert "above 1" in session.issues["noise_clip"]
+    session.set_mask_setting("noise_clip", None)          # the default, 3
+    assert session.valid, session.issues
+    session.set_noise("corelated")
+    assert "not a noise model" in session.issues["noise"]
+    with pytest.raises(SetupError):
+        session.to_fit_kwargs()
+
+
+def test_a_correlated_session_runs_saves_and_continues(tiny_cube, tmp_path,
+                                                       monkeypatch):
+    from eddy_widgets.inference.noise import noise_sentence
+    from eddy_widgets.inference.result import FitResult
+    from eddy_widgets.inference.run import setup_fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    session = tiny_session(tiny_cube, noise="correlated")
+    assert session.free_order[-1] == "noise_scale"
+    session.start()
+    assert session.wait(60) and session.status == "done", session.error
+    result = session.result
+    assert result.names == ("PA", "mstar", "vlsr", "noise_scale")
+    info = result.settings["noise"]
+    assert info["model"] == "correlated" and noise_sentence(info).startswith(
+        "Noise correlated over the beam")
+    assert "    noise='correlated',\n" in session.run_script
+    fingerprint = setup_fingerprint(session.fit_run.posterior)
+    assert fingerprint["noise"].startswith("correlated (nugget")
+    # Its checkpoint continues with the same noise set-up (the kernel stored
+    # in the result, not estimated again), whatever the editor holds now.
+    saved = FitResult.load(session.checkpoint_file)
+    assert saved.settings["noise"]["nugget"] == info["nugget"]
+    other = tiny_session(tiny_cube)
+    other.continue_from(session.checkpoint_file, nsteps=5)
+    assert other.wait(60) and other.status == "done", other.error
+    assert other.result.n_draws("sampling") == 20
+    post = other.fit_run.posterior
+    assert post.correlated and post.kernel.nugget == pytest.approx(info["nugget"])
+    assert setup_fingerprint(post)["noise"] == fingerprint["noise"]

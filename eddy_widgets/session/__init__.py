@@ -61,6 +61,12 @@ class FitSession(SetupState, FitMapCall, FitThread):
       of the selected backend; each backend keeps its own (``counts_of``), so
       switching shows that backend's counts; ``optimize``: find the MAP start first.
     - ``options``: ``{backend: BackendOptions}``, the ``mcmc_kwargs`` of each.
+    - ``noise``: the likelihood's noise model, ``params['noise']``
+      (``fit_map``'s ``noise=``), set with :meth:`set_noise`:
+      ``'independent'`` (the default; the noise rows unused and left out of
+      ``params`` and the script) or ``'correlated'`` (``noise_scale`` free
+      from 1 unless fixed; ``noise_nugget`` / ``noise_width`` fixed or,
+      left empty, estimated; ``extra_params['noise_clip']``).
 
     Checks (updated on every change): ``issues`` ``{name: message}`` of
     invalid entries (they block a run), ``prior_warnings`` ``{name: message}``

@@ -11,8 +11,8 @@ from traitlets import HasTraits
 
 from ..inference.backends import BACKENDS, COUNT_ARGS, get_backend
 from ..inference.priors import Prior, PriorError
-from ..inference.spec import FitSpec, is_index
-from ..parameters import MASK_SETTINGS, PARAMETERS
+from ..inference.spec import FitSpec, is_index, with_noise
+from ..parameters import MASK_SETTINGS, NOISE_PARAMETERS, PARAMETERS
 from .settings import SetupError, as_float, make_options
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class FitMapCall(HasTraits):
             cube: the rotationmap to fit.
             **kwargs: the other ``fit_map`` arguments (``r_min``, ``r_max``,
                 ``optimize``, ``nwalkers``, ``nburnin``, ``nsteps``,
-                ``scatter``, ``mcmc``, ``mcmc_kwargs``); ``plots``,
+                ``scatter``, ``mcmc``, ``mcmc_kwargs``, ``noise``); ``plots``,
                 ``returns``, ``pool``, ``niter`` and ``callbacks`` are ignored.
         """
         session = cls(cube=cube, free=())
@@ -121,8 +121,13 @@ class FitMapCall(HasTraits):
 
     def load_fit_kwargs(self, p0, params, priors=None, r_min=None, r_max=None,
                         optimize=True, nwalkers=None, nburnin=300, nsteps=100,
-                        scatter=None, mcmc="emcee", mcmc_kwargs=None, **ignored) -> None:
+                        scatter=None, mcmc="emcee", mcmc_kwargs=None, noise=None,
+                        **ignored) -> None:
         """Replace the set-up by a ``fit_map`` call's (see :meth:`from_fit_kwargs`).
+
+        ``noise='correlated'`` (or ``params['noise']``) is held as
+        ``params['noise']``, with ``noise_scale`` free, last, starting at 1
+        when ``params`` does not give it, as ``fit_map`` makes it.
 
         Raises ``ValueError`` / ``TypeError`` with ``fit_map``'s messages when
         the arguments could not be given to ``fit_map`` either.
@@ -131,6 +136,12 @@ class FitMapCall(HasTraits):
         if unknown:
             raise TypeError(f"Unknown fit_map argument(s): {', '.join(unknown)}.")
         backend = get_backend(mcmc)
+        params = dict(params)
+        if noise is not None:       # fit_map's noise= wins over params['noise']
+            params.pop("noise", None)
+            if noise != MASK_SETTINGS["noise"]:
+                params["noise"] = noise
+        params, p0 = with_noise(params, p0, None)
         spec = FitSpec.parse(dict(params), p0)
         p0 = [float(v) for v in (p0 if hasattr(p0, "__len__") else [p0])]
         counts = {}
@@ -205,6 +216,12 @@ class FitMapCall(HasTraits):
         ``p0``, ``params``, ``r_min``, ``r_max``, ``optimize``, ``nwalkers``,
         ``nburnin``, ``nsteps``, ``mcmc``, ``mcmc_kwargs``.
 
+        The noise model is ``params['noise']`` (``fit_map``'s ``noise=``
+        folded in, as every reader of ``params`` understands it); under the
+        default ``'independent'`` the noise rows and ``noise_clip`` are left
+        out, so ``params`` is astro-eddy's. Under ``'correlated'`` a fixed
+        ``noise_scale`` is always written (left out, ``fit_map`` would free it).
+
         Raises :class:`SetupError` if the set-up has issues (unless ``check``
         is False, which gives what can be given).
         """
@@ -218,10 +235,17 @@ class FitMapCall(HasTraits):
         free = list(self.free_order)
         p0 = [as_float(self.parameters[name].value) for name in free]
         params: dict = {name: i for i, name in enumerate(free)}
+        correlated = self.noise == "correlated"
         for name, row in self.parameters.items():
             if row.free:
                 continue
             value = row.value if row.value is None else as_float(row.value)
+            if name in NOISE_PARAMETERS:
+                if not correlated:
+                    continue        # the independent likelihood has none
+                if name == "noise_scale":
+                    params[name] = value
+                    continue
             if name in self._listed_params or not _same(value, row.parameter.default):
                 params[name] = value
         kwargs = {"p0": p0, "params": params}
@@ -233,7 +257,8 @@ class FitMapCall(HasTraits):
                 kwargs[key] = None
             else:
                 kwargs[key] = value
-        params.update(self.extra_params)
+        params.update({k: v for k, v in self.extra_params.items()
+                       if correlated or k != "noise_clip"})
         kwargs.update(optimize=self.optimize, nwalkers=self.nwalkers,
                       nburnin=self.nburnin, nsteps=self.nsteps, mcmc=self.mcmc,
                       mcmc_kwargs=self.mcmc_kwargs())
@@ -298,12 +323,15 @@ class FitMapCall(HasTraits):
             lines += set_priors + [""]
         lines.append("params = {}")
         for key, value in kwargs["params"].items():
-            lines.append(f"params[{key!r}] = {_literal(value)}")
+            if key != "noise":          # fit_map's own argument, below
+                lines.append(f"params[{key!r}] = {_literal(value)}")
         lines += [f"p0 = {_literal(kwargs['p0'])}", ""]
         call = ["samples = cube.fit_map(", "    p0=p0,", "    params=params,"]
         for key in ("r_min", "r_max"):
             if kwargs[key] is not None:
                 call.append(f"    {key}={_literal(kwargs[key])},")
+        if self.noise != MASK_SETTINGS["noise"]:
+            call.append(f"    noise={self.noise!r},")
         call.append(f"    optimize={kwargs['optimize']!r},")
         names = BACKENDS[self.mcmc].counts
         for arg in COUNT_ARGS:

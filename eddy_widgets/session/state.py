@@ -22,9 +22,10 @@ from traitlets import (
 from traitlets import validate as validate_trait
 
 from ..inference.backends import BACKENDS, COUNT_ARGS, check_count
+from ..inference.noise import NOISE_MODELS
 from ..inference.priors import Prior, PriorError
 from ..inference.spec import FitInputError, FitSpec, check_radii
-from ..parameters import MASK_SETTINGS, PARAMETERS
+from ..parameters import MASK_SETTINGS, NOISE_PARAMETERS, PARAMETERS
 from .settings import (
     BackendOptions,
     NumberOrText,
@@ -37,6 +38,11 @@ from .settings import (
 
 #: Parameters free in a new session (the others are fixed at the table default).
 DEFAULT_FREE = ("x0", "y0", "PA", "mstar", "vlsr")
+
+#: The noise kernel's parameters: estimated from the residuals at the
+#: optimised start when left empty (``None``), or fixed to a number; never
+#: free (:func:`~eddy_widgets.inference.spec.with_noise`).
+ESTIMATED_NOISE = ("noise_nugget", "noise_width")
 
 #: Finite upper bounds known to be sensible where the table's prior is
 #: unbounded (astro-eddy's numpyro tutorial: r_taper beyond the field of view
@@ -144,10 +150,14 @@ class SetupState(HasTraits):
     def set_mask_setting(self, name: str, value) -> None:
         """Set one of the other mask settings of ``params`` (``phi_min``,
         ``phi_max`` [deg], ``exclude_phi``, ...; see ``MASK_SETTINGS``) in
-        :attr:`extra_params`; ``None`` removes it (the default applies)."""
+        :attr:`extra_params`; ``None`` removes it (the default applies).
+        ``'noise'`` goes through :meth:`set_noise`."""
         if name not in MASK_SETTINGS or name in ("r_min", "r_max"):
             raise ValueError(f"{name!r} is not a mask setting of extra_params; "
                              f"r_min and r_max are session.r_min / session.r_max.")
+        if name == "noise":
+            self.set_noise(MASK_SETTINGS["noise"] if value is None else value)
+            return
         extra = dict(self.extra_params)
         if value is None:
             extra.pop(name, None)
@@ -155,6 +165,36 @@ class SetupState(HasTraits):
             extra[name] = value
         if extra != self.extra_params:
             self.extra_params = extra
+
+    @property
+    def noise(self) -> str:
+        """The likelihood's noise model, ``params['noise']``: ``'independent'``
+        (astro-eddy's, the default) or ``'correlated'`` (over the beam)."""
+        return self.extra_params.get("noise", MASK_SETTINGS["noise"])
+
+    def set_noise(self, model: str) -> None:
+        """Choose the noise model, as ``fit_map(..., noise=model)`` would.
+
+        ``'correlated'`` frees ``noise_scale`` (start 1), as ``fit_map`` does
+        when ``params`` does not give it, unless it was given a fixed value;
+        ``'independent'`` (stored as no ``'noise'`` key: the default) unticks
+        the noise rows, which it does not use. ``noise_clip`` and fixed
+        values of the noise rows are kept for a later switch back."""
+        extra = dict(self.extra_params)
+        if model == MASK_SETTINGS["noise"]:
+            extra.pop("noise", None)
+        else:
+            extra["noise"] = model
+        with self._batch():
+            if model == "correlated":
+                scale = self.parameters["noise_scale"]
+                if not scale.free and "noise_scale" not in self._listed_params:
+                    scale.free = True
+            elif model == "independent":
+                for name in NOISE_PARAMETERS:
+                    self.parameters[name].free = False
+            if extra != self.extra_params:
+                self.extra_params = extra
 
     def suggested_bounds(self, name: str) -> tuple[float, float]:
         """Finite ``(low, high)`` replacing the infinite bound(s) of a flat prior:
@@ -234,9 +274,15 @@ class SetupState(HasTraits):
         issues: dict = {}
         nfree = len(self.free_order)
         for name, row in self.parameters.items():
+            if name in NOISE_PARAMETERS and self.noise != "correlated" \
+                    and not row.free:
+                continue        # not used: whatever it holds blocks nothing
             message = self._row_issue(row)
             if message:
                 issues[name] = message
+        # The noise rows' own rules say more than a row's (a free nugget's
+        # "start value is empty": it is never free).
+        issues.update(self._noise_issues())
         if nfree == 0:
             issues["free"] = "no free parameter: tick at least one 'free' box"
         radii = {}
@@ -267,6 +313,48 @@ class SetupState(HasTraits):
                 FitSpec.parse(params, kwargs["p0"])
             except (ValueError, TypeError) as exc:
                 issues["model"] = str(exc)
+        return issues
+
+    def _noise_issues(self) -> dict:
+        """``{name: message}`` of the noise set-up, in the words of the row
+        or field they belong to (``spec._check_noise``'s rules, and the
+        kernel's ranges that the engine checks only once the run starts)."""
+        noise = self.noise
+        if noise not in NOISE_MODELS:
+            return {"noise": f"noise = {noise!r} is not a noise model: choose "
+                             f"'independent' or 'correlated'"}
+        issues = {}
+        for name in NOISE_PARAMETERS:
+            row = self.parameters[name]
+            if noise != "correlated":
+                if row.free:
+                    issues[name] = (f"{name} belongs to the correlated noise model: "
+                                    f"choose Noise: correlated, or untick free")
+                continue
+            if name in ESTIMATED_NOISE and row.free:
+                issues[name] = ("estimated from the residuals at the optimised start "
+                                "and fixed for the run, never free: untick free and "
+                                "give a number, or leave it empty to estimate it")
+                continue
+            value = None if row.free else as_float(row.value)
+            if value is None:
+                continue
+            if name == "noise_nugget" and not 0.0 < value <= 1.0:
+                issues[name] = (f"noise_nugget must lie in (0, 1] (the uncorrelated "
+                                f"share of the noise); got {format_number(value)}; "
+                                f"empty: estimated")
+            elif name == "noise_width" and not 0.0 < value < math.inf:
+                issues[name] = (f"noise_width must be a positive number (in units "
+                                f"of the beam); got {format_number(value)}; empty: "
+                                f"estimated")
+        if noise == "correlated":
+            clip = self.extra_params.get("noise_clip", MASK_SETTINGS["noise_clip"])
+            if clip is not None and (isinstance(clip, bool) or as_float(clip) is None
+                                     or not as_float(clip) > 1.0):
+                issues["noise_clip"] = (
+                    f"noise_clip must be a number above 1 (pixels whose dv0 exceeds "
+                    f"noise_clip x the median dv0 are left out), or off; got "
+                    f"{format_number(clip) if not isinstance(clip, bool) else clip}")
         return issues
 
     def _row_issue(self, row: ParameterSetting) -> str:

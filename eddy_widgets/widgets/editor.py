@@ -10,6 +10,13 @@ figures (:func:`display_number`), each parameter's few words from the table
 under its name, a fixed row's prior fields disabled and dimmed, and the table's
 ``rare`` rows folded under "more parameters" until one of them is used.
 Choosing another prior kind proposes numbers for it (:func:`proposed_prior`).
+
+The noise model (``params['noise']``, ``fit_map``'s ``noise=``) is chosen
+below the fitted region, with its ``noise_clip`` and the "Noise" rows: under
+the default independent pixels (astro-eddy's) those rows are disabled and
+unused; under correlated ``noise_scale`` can be free or fixed, and the
+kernel's ``noise_nugget`` / ``noise_width`` are fixed to a number or left
+empty (estimated from the residuals at the optimised start), never free.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ import ipywidgets as W
 from traitlets import dlink, link
 
 from ..inference.priors import PRIOR_KINDS
-from ..parameters import GROUPS, MASK_SETTINGS, PARAMETERS
+from ..parameters import GROUPS, MASK_SETTINGS, NOISE_PARAMETERS, PARAMETERS
 from ..session import FitSession, parse_number
+from ..session.state import ESTIMATED_NOISE
+from .noise_section import NoiseSection
 
 __all__ = ["ParameterEditor", "ParameterRow", "display_number", "proposed_prior"]
 
@@ -40,6 +49,11 @@ MORE_TITLE = "More parameters (velocity profiles, self-gravity)"
 #: this class for themes to dim further. Styles are inline (no <style>
 #: widget), so the editor adds no widget of its own for them.
 DIMMED_CLASS = "eddy-dimmed"
+
+#: The free box's tooltip of the noise kernel's rows.
+ESTIMATED_TIP = ("estimated from the residuals at the optimised start and fixed "
+                 "for the run: never free (give a number to fix it, leave it "
+                 "empty to estimate it)")
 
 
 def display_number(value) -> str:
@@ -157,7 +171,11 @@ class ParameterRow(W.VBox):
                             layout=W.Layout(width="160px", overflow="hidden"))
         self.free = W.Checkbox(description="free", indent=False,
                                layout=W.Layout(width="60px"))
-        self.value = _text("off" if p.default is None else "", width="125px")
+        #: A row of the noise model (used with noise='correlated' only).
+        self.noise_row = name in NOISE_PARAMETERS
+        empty = "estimated" if name in ESTIMATED_NOISE else \
+            "off" if p.default is None else ""
+        self.value = _text(empty, width="125px")
         self.kind = W.Dropdown(options=list(PRIOR_KINDS), layout=W.Layout(width="95px"))
         self.prior_a = _text(width="130px")
         self.prior_b = _text(width="130px")
@@ -180,6 +198,8 @@ class ParameterRow(W.VBox):
         super().__init__([fields, self.message_line])
         self.kind.observe(self._kind_chosen, names="value")
         setting.observe(self._relabel, names=["prior_kind", "free"])
+        if self.noise_row:
+            session.observe(self._relabel, names="extra_params")
         session.observe(self._show_checks, names=["issues", "prior_warnings"])
         self._relabel()
         self._show_checks()
@@ -205,16 +225,43 @@ class ParameterRow(W.VBox):
         """Whether the prior fields are disabled and dimmed (a fixed row)."""
         return self.prior_a.disabled
 
+    @property
+    def active(self) -> bool:
+        """Whether the row is used: every row but the noise model's, which
+        are used with ``noise='correlated'`` only (disabled otherwise)."""
+        return not self.noise_row or self.session.noise == "correlated"
+
     def _relabel(self, change=None) -> None:
         setting = self.session.parameters[self.name]
         low, high = PRIOR_WORDS[setting.prior_kind]
+        active = self.active
         self.prior_a.description, self.prior_b.description = low, high
         self.value.description = "p0" if setting.free else "fixed"
-        self.value.tooltip = ("start value (p0)" if setting.free else
-                              "fixed value (empty = off for optional components)")
+        if self.name in ESTIMATED_NOISE:
+            self.value.tooltip = ("fixed value (empty = estimated from the residuals "
+                                  "at the optimised start)")
+        else:
+            self.value.tooltip = ("start value (p0)" if setting.free else
+                                  "fixed value (empty = off for optional components)")
+        if self.noise_row:
+            # Free only where the noise model has it free: never the kernel's
+            # (a row made free from code can still be unticked).
+            can_free = active and self.name not in ESTIMATED_NOISE
+            self.free.disabled = not (can_free or setting.free)
+            self.value.disabled = not (active or setting.free)
+            self.free.tooltip = (ESTIMATED_TIP if self.name in ESTIMATED_NOISE
+                                 else "fit the noise scale" if active else
+                                 "used with Noise: correlated (beam) only")
+            if not active:
+                self.value.tooltip = "used with Noise: correlated (beam) only"
+            for field in (self.free, self.value):
+                if active:
+                    field.remove_class(DIMMED_CLASS)
+                else:
+                    field.add_class(DIMMED_CLASS)
         for field in (self.kind, self.prior_a, self.prior_b):
-            field.disabled = not setting.free
-            if setting.free:
+            field.disabled = not (setting.free and active)
+            if setting.free and active:
                 field.remove_class(DIMMED_CLASS)
             else:
                 field.add_class(DIMMED_CLASS)
@@ -268,6 +315,12 @@ class ParameterEditor(W.VBox):
         r_min, r_max: the mask fields [arcsec].
         phi_min, phi_max, exclude_phi: the azimuth range [deg] of the mask
             (``session.extra_params``; -180 / 180 when not set).
+        noise: the noise model's selector (``session.noise``, i.e.
+            ``params['noise']``), independent by default.
+        noise_clip: its low-S/N clip (``session.extra_params['noise_clip']``;
+            empty: the default 3, ``off``: no clip), used when correlated.
+        noise_note: one line on what the chosen model does.
+        noise_rows: the "Noise" rows, below the selector.
     """
 
     def __init__(self, session: FitSession, **kwargs):
@@ -275,6 +328,8 @@ class ParameterEditor(W.VBox):
         self.rows = {name: ParameterRow(session, name) for name in PARAMETERS}
         sections, rare = [], []
         for group, title in GROUPS.items():
+            if group == "noise":        # with its selector, below the mask
+                continue
             for target, is_rare in ((sections, False), (rare, True)):
                 rows = [row for name, row in self.rows.items()
                         if PARAMETERS[name].group == group
@@ -304,7 +359,15 @@ class ParameterEditor(W.VBox):
                 W.HBox([self.phi_min, self.phi_max, self.exclude_phi],
                        layout=W.Layout(align_items="center")),
                 self.mask_message]
-        super().__init__([self.summary, *sections, *mask], **kwargs)
+        #: The noise model's block (:mod:`.noise_section`), below the mask.
+        self.noise_section = NoiseSection(
+            session, [self.rows[name] for name in NOISE_PARAMETERS], text=_text,
+            number=_finite, display=display_number, dimmed=DIMMED_CLASS)
+        section = self.noise_section
+        self.noise, self.noise_clip = section.noise, section.noise_clip
+        self.noise_note, self.noise_message = section.noise_note, section.noise_message
+        self.noise_rows = section.noise_rows
+        super().__init__([self.summary, *sections, *mask, section], **kwargs)
         self._phi_typed: dict[str, str] = {}   # field text that is not a number
         self._show_phi()
         for name in PHI_FIELDS:
@@ -321,8 +384,10 @@ class ParameterEditor(W.VBox):
 
     @property
     def rare_rows(self) -> list[str]:
-        """Names of the rows folded under "more parameters"."""
-        return [name for name, p in PARAMETERS.items() if p.rare]
+        """Names of the rows folded under "more parameters" (the noise rows,
+        rare or not, sit with the noise selector)."""
+        return [name for name, p in PARAMETERS.items()
+                if p.rare and name not in NOISE_PARAMETERS]
 
     def _used(self, name: str) -> bool:
         """A rare row in use: free, or value / prior not the table's default,
@@ -411,6 +476,7 @@ class ParameterEditor(W.VBox):
         if change is not None:
             self._unfold_if_used()
         self._show_mask_checks()
+        self.noise_section.show_checks()
         others = {k: v for k, v in issues.items() if k in ("free", "model")}
         nrows = sum(1 for k in issues if k in self.rows)
         parts = []

@@ -34,10 +34,21 @@ import numpy as np
 
 from ..inference.spec import FitSpec, as_p0
 from ..model import emission_surface
-from ..parameters import GROUPS, MASK_SETTINGS, PARAMETERS
+from ..parameters import (
+    GROUPS,
+    MASK_SETTINGS,
+    MODEL_PARAMETERS,
+    NOISE_PARAMETERS,
+    PARAMETERS,
+)
 from .mapview import MapFigure
 
 __all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
+
+#: Settings of the likelihood, not of the model: the explorer draws the
+#: model, so it neither shows nor passes them (the noise parameters and the
+#: noise model with its clip; ``noise='correlated'``).
+LIKELIHOOD_ONLY = (*NOISE_PARAMETERS, "noise", "noise_clip")
 
 
 #: The emission surface line: a mid-tone orange that reads on the white of
@@ -78,8 +89,9 @@ def slider_range(name: str, value: float, map_radius: float) -> tuple[float, flo
 def _start_values(params: dict | None, p0) -> dict:
     """Values of every model parameter (table defaults, then ``params``, with
     astro-eddy's int indices into ``p0`` replaced by ``p0``'s values, as
-    :class:`~eddy_widgets.inference.spec.FitSpec` reads them)."""
-    values = {name: p.default for name, p in PARAMETERS.items()}
+    :class:`~eddy_widgets.inference.spec.FitSpec` reads them). The noise
+    parameters are the likelihood's, not the model's: left out."""
+    values = {name: PARAMETERS[name].default for name in MODEL_PARAMETERS}
     if params is None:
         return values
     spec = FitSpec.parse(params)
@@ -87,7 +99,7 @@ def _start_values(params: dict | None, p0) -> dict:
         raise ValueError(f"params marks {', '.join(spec.free)} as free (int index into "
                          f"p0): give p0 too, or give values.")
     theta = as_p0(p0, spec.free) if spec.free else np.zeros(0)
-    values.update({k: v for k, v in spec.to_params(theta).items() if k in PARAMETERS})
+    values.update({k: v for k, v in spec.to_params(theta).items() if k in values})
     return values
 
 
@@ -136,21 +148,24 @@ class ModelExplorer(W.VBox):
             raise ValueError(f"Unknown panel(s) {unknown}; choose from {PANELS}.")
         self.cube = cube
         self.start = _start_values(params, p0)
-        mask = {k: v for k, v in (params or {}).items() if k in MASK_SETTINGS}
+        mask = {k: v for k, v in (params or {}).items()
+                if k in MASK_SETTINGS and k not in LIKELIHOOD_ONLY}
         xaxis, yaxis = np.asarray(cube.xaxis), np.asarray(cube.yaxis)
         map_radius = float(np.hypot(np.abs(xaxis).max(), np.abs(yaxis).max()))
         if sliders is None:
             # Every parameter with a finite starting value; the rare ones
             # (velocity terms, self-gravity) only when given a value of
             # their own.
-            sliders = [n for n, p in PARAMETERS.items()
+            sliders = [n for n in MODEL_PARAMETERS
                        if self.start[n] is not None and math.isfinite(self.start[n])
-                       and (not p.rare or self.start[n] != p.default)]
-        bad = [n for n in sliders if n not in PARAMETERS or self.start[n] is None
+                       and (not PARAMETERS[n].rare
+                            or self.start[n] != PARAMETERS[n].default)]
+        bad = [n for n in sliders if n not in self.start or self.start[n] is None
                or not math.isfinite(self.start[n])]
         if bad:
             raise ValueError(f"No slider for {bad}: give each a finite starting value "
-                             f"(names from eddy_widgets.parameters.PARAMETERS).")
+                             f"(names from eddy_widgets.parameters.MODEL_PARAMETERS; "
+                             f"the noise parameters do not change the model).")
         self.names = tuple(sliders)
 
         # The package's model, compiled once for the parameters with sliders.
@@ -227,6 +242,8 @@ class ModelExplorer(W.VBox):
 
         tabs = []
         for group, title in GROUPS.items():
+            if group == "noise":    # the likelihood's: they do not move the model
+                continue
             names = [n for n in self.names if PARAMETERS[n].group == group]
             if names:
                 tabs.append((title, W.VBox([self.sliders[n] for n in names])))

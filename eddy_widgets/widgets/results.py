@@ -30,10 +30,11 @@ import numpy as np
 
 from ..formatting import fixed, round_posterior
 from ..inference import diagnostics as D
+from ..inference.noise import noise_sentence
 from ..parameters import PARAMETERS
 from ..session import FitSession
 
-__all__ = ["ResultsPanel", "posterior_table", "verdict_html", "COLOURS"]
+__all__ = ["ResultsPanel", "posterior_table", "verdict_html", "noise_html", "COLOURS"]
 
 #: Colours of the panel: good, problem (a run that did not converge), advice.
 COLOURS = {"good": "#2e7d32", "bad": "#c62828", "advice": "#b26a00"}
@@ -70,6 +71,21 @@ def verdict_html(converged: bool, notes: list[str]) -> str:
                f"{items}</ul>" if notes else "")
     # Widgets' HTML lines are 28 px apart unless told (ipywidgets' inline height).
     return f"<div class='eddy-verdict' style='line-height:1.4'>{head}{listing}</div>"
+
+
+def noise_html(result) -> str:
+    """The noise model of a ``noise='correlated'`` fit in one sentence
+    (:func:`~eddy_widgets.inference.noise.noise_sentence` of
+    ``result.settings['noise']``, what ``fit_map`` prints); ``''`` for
+    astro-eddy's independent pixels."""
+    info = (getattr(result, "settings", None) or {}).get("noise")
+    if not info:
+        return ""
+    try:
+        text = noise_sentence(info)
+    except (KeyError, TypeError, ValueError):     # a result file edited by hand
+        return ""
+    return f"<div class='eddy-noise' style='margin:2px 0'>{html.escape(text)}</div>"
 
 
 def _legend(result, truths: bool) -> list[str]:
@@ -174,7 +190,11 @@ def _facts(result) -> list[str]:
     if "max_tree_depth_hits" in summary:
         facts.append(f"{summary['max_tree_depth_hits']} draws at max_tree_depth")
     if "reduced_chi2" in summary:
-        facts.append(f"reduced chi2 {summary['reduced_chi2']:.3g} (want near 1)")
+        # Under correlated noise the fitted noise_scale takes up dv0's level:
+        # chi2 against dv0 is no check there (the verdict says nothing of it).
+        want = ("against dv0; noise_scale takes up its level"
+                if result.settings.get("noise") else "want near 1")
+        facts.append(f"reduced chi2 {summary['reduced_chi2']:.3g} ({want})")
     if result.stopped:
         facts.append("stopped early")
     return facts
@@ -239,6 +259,8 @@ class ResultsPanel(W.VBox):
     Attributes:
         verdict: HTML at the top: converged or not in words, then the
             warnings (``result.converged`` and ``result.warnings``).
+        noise: under ``noise='correlated'`` the noise model in one sentence
+            (:func:`noise_html`); empty and hidden for independent pixels.
         converged: the last drawn result's verdict (``None`` before any).
         warnings: its warning sentences.
         table: HTML posterior table.
@@ -255,6 +277,7 @@ class ResultsPanel(W.VBox):
         self.converged: bool | None = None
         self.warnings: list[str] = []
         self.verdict = W.HTML()
+        self.noise = W.HTML(layout=W.Layout(display="none"))
         self.note = W.HTML("<i>Results appear when a run stops or ends.</i>")
         self.table = W.HTML()
         # A corner plot of many parameters needs room: at 700 px its labels
@@ -270,7 +293,8 @@ class ResultsPanel(W.VBox):
         tabs = W.Tab([self.corner_output, self.maps_output],
                      titles=["corner", "residual maps"])
         super().__init__([W.HTML("<h4 style='margin:4px 0'>Results</h4>"), self.verdict,
-                          W.HBox([self.note, self.refresh_button]), self.table, tabs],
+                          self.noise, W.HBox([self.note, self.refresh_button]),
+                          self.table, tabs],
                          **kwargs)
         session.observe(self._on_status, names=["status"])
         if session.status in ("stopped", "done"):
@@ -314,12 +338,18 @@ class ResultsPanel(W.VBox):
     def _clear_verdict(self) -> None:
         self.converged, self.warnings = None, []
         self.verdict.value = ""
+        self._show_noise(None)
+
+    def _show_noise(self, result) -> None:
+        self.noise.value = noise_html(result) if result is not None else ""
+        self.noise.layout.display = None if self.noise.value else "none"
 
     def _draw(self, result, run) -> None:
         self._clear_verdict()
         converged, notes = result.converged, result.warnings
         self.converged, self.warnings = converged, list(notes)
         self.verdict.value = verdict_html(converged, notes)
+        self._show_noise(result)
         self.table.value = posterior_table(result, self.truths)
         self.note.value = ""
         if self.show_corner:
