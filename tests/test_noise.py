@@ -276,3 +276,17 @@ def test_emcee_batch_equals_one_walker_at_a_time():
     single = [float(post.log_prob_jit(jnp.asarray(w))) for w in walkers]
     np.testing.assert_allclose(batch, single, rtol=1e-6)
     assert batch[2] == -np.inf
+
+
+def test_a_kernel_estimated_at_an_unoptimised_start_is_flagged(correlated_cube):
+    """With optimize=False the kernel comes from the residuals at p0, where a
+    misfit looks like wide correlation: the run says so."""
+    with pytest.warns(UserWarning, match="estimated from the residuals at p0"):
+        run = correlated_cube.prepare_fit([40.0, 60.0, 5000.0], PARAMS,
+                                          optimize=False, verbose=False,
+                                          noise="correlated")
+    assert any("optimize=True" in m for m in run.messages)
+    fixed = {**PARAMS, "noise_nugget": 0.2, "noise_width": 1.0}
+    run = correlated_cube.prepare_fit([40.0, 60.0, 5000.0], fixed, optimize=False,
+                                      verbose=False, noise="correlated")
+    assert not any("estimated from the residuals" in m for m in run.messages)

@@ -189,6 +189,14 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 theta = estimate.theta
             if verbose:
                 print(noise_sentence(noise_info))
+            if not optimize and noise_info["estimated"]:
+                messages.append(
+                    "The noise kernel was estimated from the residuals at p0 "
+                    "(optimize=False): a start that misfits the map makes them "
+                    "look correlated over wider scales than the noise is. Fit "
+                    "with optimize=True, or fix noise_nugget and noise_width.")
+                if warn:
+                    warnings.warn(messages[-1], UserWarning, stacklevel=2)
         counts = {"nwalkers": nwalkers, "nburnin": nburnin, "nsteps": nsteps}
         counts = {k: backend.count_defaults[k] if v is None else int(v)
                   for k, v in counts.items()}
