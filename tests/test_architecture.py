@@ -6,7 +6,8 @@ module of the package it imports. The layers, bottom up (docs/architecture.md):
 
 - ``parameters``, ``atomic``, ``jax_cache``: the table and helpers;
 - ``model``: the JAX model and pixel coordinates;
-- ``data``: FITS in and out, the bundled examples;
+- ``data``: FITS in and out, the bundled examples; ``mock``: mock
+  observations (the model through a line cube and bettermoments) beside it;
 - ``inference`` and ``analysis``: side by side, neither imports the other;
 - the facade (``facade/``), ``plots``, ``products``, ``exercises``;
 - ``session``; then ``widgets``; the command line (``cli/``) and ``survey``
@@ -119,6 +120,9 @@ FORBIDDEN = {
     "eddy_widgets.inference": ("analysis", "session", "widgets", "facade", "cli",
                                "products"),
     "eddy_widgets.facade": ("session", "widgets", "cli"),
+    # Mock observations: the model and FITS out, beside the data layer.
+    "eddy_widgets.mock": ("inference", "analysis", "session", "widgets", "facade",
+                          "cli", "products", "plots"),
     "eddy_widgets.session": ("widgets", "cli"),
     "eddy_widgets.widgets": ("cli",),
     "eddy_widgets.products": ("widgets", "session", "cli"),
@@ -131,8 +135,8 @@ def test_the_top_level_is_grouped_by_job():
     import importlib
 
     loose = sorted(p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("_"))
-    assert loose == ["atomic", "exercises", "formatting", "jax_cache", "parameters",
-                     "plots", "products", "survey"]
+    assert loose == ["atomic", "exercises", "formatting", "jax_cache", "mock",
+                     "parameters", "plots", "products", "survey"]
     from eddy_widgets._aliases import MOVED
 
     for old, new in MOVED.items():
