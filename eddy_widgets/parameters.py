@@ -193,10 +193,11 @@ MASK_SETTINGS: dict[str, object] = {
     "user_mask": None,
     # The likelihood: 'independent' (astro-eddy's) or 'correlated' (over the
     # beam; eddy_widgets.inference.noise), and under 'correlated' the
-    # low-S/N clip: pixels whose dv0 exceeds noise_clip x the median dv0 of
-    # the fitted region are left out before sampling (None: no clip).
+    # low-S/N clip: pixels whose peak S/N (bettermoments' Fnu / dFnu, from
+    # the *_Fnu.fits and *_dFnu.fits beside the map) is below noise_clip are
+    # left out before sampling (None: no clip; no peak map: no clip, said).
     "noise": "independent",
-    "noise_clip": 3.0,
+    "noise_clip": 15.0,
 }
 
 

@@ -8,7 +8,7 @@
                      nwalkers=2, nburnin=500, nsteps=500)
 
 Each job is a dict: the map (``path``; optionally ``uncertainty``, ``FOV``,
-``downsample``, ``fill``, ``force_center`` as for :class:`rotationmap`),
+``downsample``, ``fill``, ``force_center``, ``peak`` as for :class:`rotationmap`),
 ``priors`` (``{name: ["flat", low, high] | ["gaussian", mean, sigma]}``, as
 the CLI's ``[priors]`` section), ``name`` (default: the map's file name
 without ``_v0.fits``) and any keyword of ``fit_map`` (``p0``, ``params``,
@@ -39,7 +39,8 @@ import time
 INSTALL_HINT = 'pip install "eddy_widgets[dask]"'
 
 #: Keys of a job that say which map to load and how (rotationmap's arguments).
-MAP_KEYS = ("path", "uncertainty", "FOV", "downsample", "fill", "force_center")
+MAP_KEYS = ("path", "uncertainty", "FOV", "downsample", "fill", "force_center",
+            "peak")
 #: fit_map keywords fit_many sets itself (a worker has no screen to plot on and
 #: returns only a row).
 MANAGED = ("plots", "returns", "pool", "callbacks", "verdict")

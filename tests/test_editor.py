@@ -200,7 +200,7 @@ def test_noise_selector_defaults_to_independent_with_the_noise_rows_disabled():
     assert editor.noise.value == "independent"
     assert [label for label, _ in editor.noise.options] == \
         ["independent (astro-eddy)", "correlated (beam)"]
-    assert editor.noise_clip.value == "3" and editor.noise_clip.disabled
+    assert editor.noise_clip.value == "15" and editor.noise_clip.disabled
     assert "not used" in html.unescape(editor.noise_note.value)
     for name in NOISE_ROWS:
         row = editor.rows[name]
@@ -242,7 +242,7 @@ def test_correlated_noise_frees_the_scale_and_never_the_kernel():
     editor.noise_clip.value = "off"
     assert session.extra_params["noise_clip"] is None and editor.noise_message.value == ""
     editor.noise_clip.value = ""
-    assert "noise_clip" not in session.extra_params and editor.noise_clip.value == "3"
+    assert "noise_clip" not in session.extra_params and editor.noise_clip.value == "15"
     # The engine's rules show on the row, as any invalid row: a kernel
     # parameter freed from code, a nugget out of range.
     session.set_parameter("noise_nugget", free=True)

@@ -48,7 +48,7 @@ def mock_map(n, kernel=None, seed=0, dv0=60.0, holes=False):
         data[(xx > 0.7 * n) & (yy > 0.5 * n) & (yy < 0.6 * n)] = np.nan
     return SimpleNamespace(data=data, error=np.full((n, n), dv0), xaxis=xaxis,
                            yaxis=yaxis, dpix=DPIX, bmaj=BEAM[0], bmin=BEAM[1],
-                           bpa=BEAM[2], path="mock.fits")
+                           bpa=BEAM[2], path="mock.fits", snr=None, snr_path=None)
 
 
 def posterior(data, noise="independent", kernel=None, r_max=0.9, free=FREE):
@@ -290,3 +290,39 @@ def test_a_kernel_estimated_at_an_unoptimised_start_is_flagged(correlated_cube):
     run = correlated_cube.prepare_fit([40.0, 60.0, 5000.0], fixed, optimize=False,
                                       verbose=False, noise="correlated")
     assert not any("estimated from the residuals" in m for m in run.messages)
+
+
+def test_the_low_snr_clip_uses_bettermoments_peak_map(tmp_path, capsys):
+    """The line centre jumps to noise spikes where the line is faint, and
+    dv0 does not see it: the clip takes the peak S/N from X_Fnu / X_dFnu
+    beside the map, and says when there is none."""
+    pytest.importorskip("bettermoments")
+    from eddy_widgets import rotationmap
+    from eddy_widgets.mock import mock_observation
+
+    truth = {"x0": 0.0, "y0": 0.0, "inc": 40.0, "PA": 60.0, "mstar": 1.5,
+             "vlsr": 5000.0, "dist": 100.0, "z0": 0.25, "psi": 1.25}
+    obs = mock_observation(truth, npix=64, rms=0.003, seed=3)
+    paths = obs.write(tmp_path, "faint")
+    cube = rotationmap(paths["v0"], uncertainty=paths["dv0"])
+    assert cube.map.snr_path == str(paths["Fnu"])
+    params = {"x0": 0.0, "y0": 0.0, "inc": 0, "PA": 1, "mstar": 2, "vlsr": 3,
+              "dist": 100.0, "z0": 0.25, "psi": 1.25, "r_min": 0.2, "r_max": 1.5}
+    run = cube.prepare_fit([40.0, 60.0, 1.5, 5000.0], params, noise="correlated",
+                           mcmc="numpyro")
+    info = run.result.settings["noise"]
+    kept = run.posterior.mask
+    region = cube.fit_mask({**params, "noise_clip": None, "noise": "correlated"},
+                           run.theta0[:4])
+    low = region & ~(cube.map.snr >= 15)
+    assert info["clipped"] == low.sum() > 20 and not (kept & low).any()
+    assert "with a peak S/N below 15 left out" in capsys.readouterr().out
+    # What the clip is for: outliers are far more common among the clipped.
+    z = np.abs(obs.v0 - obs.v0_true) / obs.dv0
+    assert np.mean(z[low] > 5) > 3 * np.mean(z[kept] > 5)
+    # No peak map: nothing clipped, and the sentence says so.
+    bare = rotationmap(paths["v0"], uncertainty=paths["dv0"], peak=False)
+    run = bare.prepare_fit([40.0, 60.0, 1.5, 5000.0], params, noise="correlated",
+                           mcmc="numpyro")
+    assert run.result.settings["noise"]["clipped"] == 0
+    assert "no peak map" in capsys.readouterr().out

@@ -59,6 +59,10 @@ class RotationMapData:
             ``None``.
         force_center: whether the axes are pixel offsets from the array
             centre (``dpix = 1``) instead of the header's grid.
+        snr: the line's peak S/N, bettermoments' ``Fnu / dFnu`` (NaN where
+            unknown), or ``None`` without a peak map; the correlated
+            likelihood's low-S/N clip uses it.
+        snr_path: the peak map (``*_Fnu.fits``) it came from.
     """
 
     data: np.ndarray
@@ -79,6 +83,8 @@ class RotationMapData:
     beamarea_arcsec: float = math.nan
     fill: float | None = None
     force_center: bool = False
+    snr: np.ndarray | None = None
+    snr_path: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -190,7 +196,8 @@ def clipped(data: RotationMapData, FOV: float) -> RotationMapData:
     rows, cols = fov_slices(data.xaxis, data.yaxis, data.dpix, FOV, data.path)
     return replace(data, data=_copy(data.data[rows, cols]),
                    error=_copy(data.error[rows, cols]), xaxis=_copy(data.xaxis[cols]),
-                   yaxis=_copy(data.yaxis[rows]), FOV=float(FOV))
+                   yaxis=_copy(data.yaxis[rows]), FOV=float(FOV),
+                   snr=None if data.snr is None else _copy(data.snr[rows, cols]))
 
 
 # -- Downsampling ----------------------------------------------------------- #
@@ -237,7 +244,8 @@ def downsampled(data: RotationMapData, downsample, offset=None) -> RotationMapDa
     return replace(data, data=_copy(data.data[y0::step, x0::step]),
                    error=_copy(data.error[y0::step, x0::step]),
                    xaxis=_copy(data.xaxis[x0::step]), yaxis=_copy(yaxis), dpix=dpix,
-                   downsample=record)
+                   downsample=record,
+                   snr=None if data.snr is None else _copy(data.snr[y0::step, x0::step]))
 
 
 def _copy(a) -> np.ndarray:

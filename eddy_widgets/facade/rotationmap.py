@@ -59,6 +59,10 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             they are never fitted.
         force_center: axes as pixel offsets from the array centre (for a
             header without a pixel grid).
+        peak: bettermoments' peak map ``X_Fnu.fits`` (with ``X_dFnu.fits``
+            beside it) for the line's peak S/N, which ``noise='correlated'``
+            clips on; by default the pair beside the map, if there;
+            ``False``: none.
 
     Attributes (astro-eddy's names and units):
         data, error: maps in m/s (NaN / 0 where unknown); assignable.
@@ -79,10 +83,10 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
     """
 
     def __init__(self, path, FOV=None, uncertainty=None, downsample=None, fill=None,
-                 force_center=False):
+                 force_center=False, peak=None):
         self.map = read_rotation_map(path, uncertainty=uncertainty, FOV=FOV,
                                      downsample=downsample, fill=fill,
-                                     force_center=force_center)
+                                     force_center=force_center, peak=peak)
         self.priors: dict[str, Prior] = default_priors()
         self.last_run: FitRun | None = None
         self.figures: dict = {}
@@ -268,9 +272,10 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 over the beam, its kernel estimated from the residuals at the
                 optimised start and a free noise scale ``noise_scale``
                 appended to the free parameters (start 1) unless ``params``
-                gives it; low-S/N pixels (dv0 above ``params['noise_clip']``
-                = 3 times the median) are left out
-                (:mod:`eddy_widgets.inference.noise`).
+                gives it; pixels whose peak S/N (``Fnu / dFnu``, see
+                ``peak``) is below ``params['noise_clip']`` (default 15) are
+                left out before sampling, where the line centre jumps to
+                noise spikes (:mod:`eddy_widgets.inference.noise`).
 
         Returns:
             The items of ``returns`` in that order (a single item alone).

@@ -302,8 +302,12 @@ def noise_sentence(info: dict) -> str:
     how = ("estimated from the residuals at the optimised start" if estimated
            else "as given")
     clipped = info.get("clipped", 0)
-    clip = (f"; {clipped} low-S/N pixel{'s' if clipped != 1 else ''} (dv0 > "
-            f"{info.get('noise_clip'):g} x median) left out" if clipped else "")
+    clip = (f"; {clipped} pixel{'s' if clipped != 1 else ''} with a peak S/N below "
+            f"{info.get('noise_clip'):g} left out" if clipped else "")
+    if info.get("noise_clip") is not None and info.get("peak_map", "") is None:
+        clip += ("; no peak map (X_Fnu.fits and X_dFnu.fits beside the map, or "
+                 "rotationmap(..., peak=...)), so no low-S/N pixel was left out: "
+                 "expect outliers where the line is faint")
     return (f"Noise correlated over the beam ({how}): uncorrelated share "
             f"{info['nugget']:.2f}, width {info['width']:.2f} x the beam, "
             f"~{info['correlated_pixels']:.1f} pixels share each pixel's noise"

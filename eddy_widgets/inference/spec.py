@@ -263,8 +263,8 @@ def _check_noise(mask: dict, free: tuple, fixed: dict) -> None:
     clip = mask.get("noise_clip")
     if clip is not None and not (isinstance(clip, (int, float)) and clip > 1):
         raise FitInputError(f"noise_clip = {clip!r}: give a number above 1 (pixels "
-                            f"whose dv0 exceeds noise_clip x the median dv0 are left "
-                            f"out) or None for no clip.")
+                            f"whose peak S/N, Fnu / dFnu, is below noise_clip are "
+                            f"left out) or None for no clip.")
 
 
 def with_noise(params: dict, p0, noise: str | None):

@@ -352,8 +352,8 @@ class SetupState(HasTraits):
             if clip is not None and (isinstance(clip, bool) or as_float(clip) is None
                                      or not as_float(clip) > 1.0):
                 issues["noise_clip"] = (
-                    f"noise_clip must be a number above 1 (pixels whose dv0 exceeds "
-                    f"noise_clip x the median dv0 are left out), or off; got "
+                    f"noise_clip must be a number above 1 (pixels whose peak S/N, "
+                    f"Fnu / dFnu, is below noise_clip are left out), or off; got "
                     f"{format_number(clip) if not isinstance(clip, bool) else clip}")
         return issues
 

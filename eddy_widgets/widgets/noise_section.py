@@ -32,8 +32,9 @@ NOISE_NOTES = {
                    "scale.",
     "correlated": "Residuals correlated over the beam, with scatter noise_scale x "
                   "dv0; an empty noise_nugget / noise_width is estimated from the "
-                  "residuals at the optimised start; pixels whose dv0 exceeds "
-                  "noise_clip x the median are left out (empty: 3, off: none).",
+                  "residuals at the optimised start; pixels whose peak S/N (the map's "
+                  "*_Fnu / *_dFnu) is below noise_clip are left out (empty: 15, "
+                  "off: none).",
 }
 
 
@@ -67,9 +68,9 @@ class NoiseSection(W.VBox):
                                 style={"description_width": "initial"},
                                 layout=W.Layout(width="300px"))
         self.noise_clip = text(width="150px", description="noise_clip")
-        self.noise_clip.tooltip = ("with correlated noise, pixels whose dv0 exceeds "
-                                   "noise_clip x the median dv0 are left out "
-                                   "(empty: 3; off: no clip)")
+        self.noise_clip.tooltip = ("with correlated noise, pixels whose peak S/N "
+                                   "(Fnu / dFnu) is below noise_clip are left out "
+                                   "(empty: 15; off: no clip)")
         self.noise_note = W.HTML(layout=W.Layout(margin="0 0 2px 0"))
         self.noise_message = W.HTML()
         self.noise_rows = list(rows)
