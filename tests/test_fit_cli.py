@@ -114,7 +114,7 @@ def test_an_earlier_run_is_never_overwritten(own_map, tmp_path, capsys, monkeypa
 
 @pytest.mark.parametrize("argv, words", [
     (["--free", "mstar"], "write NAME=VALUE"),
-    (["--free", "mass=2"], "unknown parameter(s) ['mass']"),
+    (["--free", "mass=2"], "unknown parameter 'mass'"),
     (["--prior", "mstar=flat:1"], "flat:LOW:HIGH"),
     (["--fixed", "inc=steep"], "is not a number"),
 ])
@@ -128,7 +128,7 @@ def test_bad_toml_names_the_file_and_section(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text("[maps]\npath = 'x.fits'\n")
     assert fit_cli.main(["--config", str(tmp_path / "bad.toml")]) == 2
     err = capsys.readouterr().err
-    assert "bad.toml" in err and "unknown section(s) ['maps']" in err
+    assert "bad.toml" in err and "unknown section 'maps'" in err
 
 
 BLOCK_WIDGETS = """

@@ -208,6 +208,36 @@ def test_save_model_from_samples_uses_the_fit(small_cube, example, tmp_path):
     assert np.nanmax(np.abs(fits.getdata(path) - expected)) < 5.0    # m/s
 
 
+# -- File names ----------------------------------------------------------------
+
+
+def test_a_map_with_a_non_ascii_name_writes_its_fits(example, tmp_path):
+    """A FITS header holds printable ASCII only: the map's name goes into the
+    HISTORY escaped; the files keep their own names (issue 19, item 11)."""
+    src = tmp_path / "Scheibe_ü_v0.fits"
+    shutil.copy(example.v0, src)
+    shutil.copy(example.dv0, tmp_path / "Scheibe_ü_dv0.fits")
+    cube = rotationmap(src, FOV=4.0, downsample=10)
+    written = cube.to_fits(tmp_path / "Kopie_ü.fits")
+    paths = cube.save_model(params=true_params(example, cube))
+    assert [p.name for p in paths] == ["Scheibe_ü_v0_model.fits",
+                                       "Scheibe_ü_v0_residual.fits"]
+    for path in (written, *paths):
+        history = str(fits.getheader(path)["HISTORY"])
+        assert "Scheibe_\\xfc_v0.fits" in history
+    np.testing.assert_array_equal(fits.getdata(written), cube.data)
+
+
+def test_a_bytes_path_reads_as_its_name(example, tmp_path):
+    """``rotationmap(b'...')`` as ``rotationmap('...')`` (issue 19, item 15)."""
+    shutil.copy(example.v0, tmp_path / "disk_v0.fits")
+    shutil.copy(example.dv0, tmp_path / "disk_dv0.fits")
+    cube = rotationmap(os.fsencode(tmp_path / "disk_v0.fits"), FOV=4.0, downsample=10,
+                       uncertainty=os.fsencode(tmp_path / "disk_dv0.fits"))
+    assert cube.path == str(tmp_path / "disk_v0.fits")
+    assert cube.map.uncertainty_path == str(tmp_path / "disk_dv0.fits")
+
+
 # -- to_arviz ------------------------------------------------------------------
 
 

@@ -159,7 +159,11 @@ def map_header(data: RotationMapData, bunit: str = "m/s",
         grid.append(f"FOV = {data.FOV:g} arcsec")
     if data.downsample not in (None, 1):
         grid.append(f"downsample = {data.downsample}")
-    header["HISTORY"] = (f"eddy_widgets: on the grid of {Path(data.path).name}"
+    # A header holds printable ASCII only: other characters of the file's
+    # name as Python escapes (Scheibe_\xfc_v0.fits).
+    name = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii")
+                   for c in Path(data.path).name)
+    header["HISTORY"] = (f"eddy_widgets: on the grid of {name}"
                          + (f" ({', '.join(grid)})" if grid else "") + ".")
     if history:
         header["HISTORY"] = history

@@ -20,7 +20,7 @@ or with every setting in a small TOML file (options on the command line win)::
     PA = 312.0
     mstar = 2.0
 
-    [fixed]
+    [fixed]                       # inc is required, here or in [free]
     inc = 46.7
     dist = 101.0
 
@@ -38,6 +38,12 @@ or with every setting in a small TOML file (options on the command line win)::
     nburnin = 500
     nsteps = 3000
     seed = 0
+    checkpoint_interval = 30.0    # seconds (--checkpoint-interval)
+
+An unknown section or key, a value of the wrong type, a map that cannot be
+read or a set-up the fit would refuse is one ``eddy-widgets-fit: ...`` line
+naming the file, section, key and value (:mod:`.config`), before anything is
+created.
 
 Without a map it fits the bundled example with the tutorial's set-up. Every
 run writes into a new folder (``fit-<map>-<n>`` unless ``--out`` names one;
@@ -50,19 +56,36 @@ Needs no JupyterLab (the widgets are an extra).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+import math
 from pathlib import Path
+import re
 import sys
 import time
+from typing import TYPE_CHECKING
 
+from eddy_widgets.cli.config import (  # noqa: F401  (public here too)
+    DEFAULT_CHECKPOINT_INTERVAL,
+    SECTIONS,
+    ConfigError,
+    check_value,
+    read_config,
+    unknown_message,
+)
 from eddy_widgets.inference.backends import BACKENDS, COUNT_ARGS
-from eddy_widgets.parameters import MASK_SETTINGS, PARAMETERS
+from eddy_widgets.parameters import PARAMETERS
 from eddy_widgets.products import PRODUCTS, save_figure, write_products  # noqa: F401  (public here too)
 
-SECTIONS = ("map", "free", "fixed", "priors", "mask", "fit")
+if TYPE_CHECKING:
+    from eddy_widgets.facade.rotationmap import rotationmap
 
-
-class ConfigError(ValueError):
-    """A fit set-up (TOML file or options) that cannot be used."""
+#: The option that sets each key of the set-up (for messages).
+OPTIONS = {("map", "path"): "MAP", ("map", "uncertainty"): "--uncertainty",
+           ("map", "FOV"): "--fov", ("map", "downsample"): "--downsample",
+           ("mask", "r_min"): "--r-min", ("mask", "r_max"): "--r-max",
+           ("mask", "noise"): "--noise",
+           ("fit", "checkpoint_interval"): "--checkpoint-interval",
+           **{("fit", key): f"--{key}" for key in ("mcmc", *COUNT_ARGS, "seed")}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--free", action="append", default=[], metavar="NAME=START",
                    help="a free parameter and its start value (repeat)")
     p.add_argument("--fixed", action="append", default=[], metavar="NAME=VALUE",
-                   help="a fixed parameter (repeat)")
+                   help="a fixed parameter (repeat); inc is required, free or fixed")
     p.add_argument("--prior", action="append", default=[],
                    metavar="NAME=flat:LOW:HIGH|gaussian:MEAN:SIGMA", help="(repeat)")
     p.add_argument("--r-min", type=float, help="inner radius of the fit [arcsec]")
@@ -94,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{arg}", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="output folder (new; default fit-<map>-<n>)")
-    p.add_argument("--checkpoint-interval", type=float, default=30.0)
+    p.add_argument("--checkpoint-interval", type=float,
+                   help=f"seconds between checkpoints (default: [fit] "
+                        f"checkpoint_interval, else {DEFAULT_CHECKPOINT_INTERVAL:g})")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -106,7 +131,11 @@ def _pairs(items, what: str) -> dict:
         if not sep:
             raise ConfigError(f"--{what} {item!r}: write NAME=VALUE, e.g. "
                               f"--{what} mstar=2.0.")
-        out[name.strip()] = value.strip()
+        name = name.strip()
+        if name not in PARAMETERS:
+            raise ConfigError(unknown_message(f"--{what} {item}:", "parameter",
+                                              [name], PARAMETERS))
+        out[name] = value.strip()
     return out
 
 
@@ -117,105 +146,157 @@ def _number(name: str, value, where: str) -> float:
         raise ConfigError(f"{where}: {name} = {value!r} is not a number.") from None
 
 
-def read_config(path) -> dict:
-    """The set-up in a TOML file, with paths made relative to the file."""
+def _option(section: str, key: str, value):
+    """``value`` of a command-line option, checked as the TOML's."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    path = Path(path)
-    try:
-        config = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"No config file {path}.") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err}).") from None
-    unknown = set(config) - set(SECTIONS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; the "
-                          f"sections are {', '.join(SECTIONS)}.")
-    for key in ("path", "uncertainty"):
-        value = config.get("map", {}).get(key)
-        if value and not Path(value).is_absolute():
-            config["map"][key] = str(path.parent / value)
-    return config
+        return check_value(section, key, value)
+    except ConfigError as err:
+        shown = f"{value:g}" if isinstance(value, float) else value
+        raise ConfigError(f"{OPTIONS[section, key]} {shown}: {err}") from None
 
 
 def merge(args: argparse.Namespace) -> dict:
-    """The TOML file's set-up with the command line's options on top."""
+    """The TOML file's set-up with the command line's options on top, each
+    value checked."""
     config = read_config(args.config) if args.config else {}
     config = {s: dict(config.get(s, {})) for s in SECTIONS}
-    m, fit = config["map"], config["fit"]
-    for key, value in (("path", args.map), ("uncertainty", args.uncertainty),
-                       ("FOV", args.fov), ("downsample", args.downsample)):
+    for section, key in OPTIONS:
+        dest = "map" if key == "path" else key.lower()
+        value = getattr(args, dest)
         if value is not None:
-            m[key] = value
-    for name, value in _pairs(args.free, "free").items():
-        config["free"][name] = _number(name, value, "--free")
-        config["fixed"].pop(name, None)
-    for name, value in _pairs(args.fixed, "fixed").items():
-        config["fixed"][name] = _number(name, value, "--fixed")
-        config["free"].pop(name, None)
+            config[section][key] = _option(section, key, value)
+    for what, other in (("free", "fixed"), ("fixed", "free")):
+        for name, value in _pairs(getattr(args, what), what).items():
+            number = _number(name, value, f"--{what}")
+            try:
+                config[what][name] = check_value(what, name, number)
+            except ConfigError as err:
+                raise ConfigError(f"--{what} {name}={value}: {err}") from None
+            config[other].pop(name, None)
     for name, value in _pairs(args.prior, "prior").items():
         kind, *numbers = value.split(":")
-        if len(numbers) != 2:
+        if len(numbers) != 2 or kind not in ("flat", "gaussian"):
             raise ConfigError(f"--prior {name}={value}: write flat:LOW:HIGH or "
                               f"gaussian:MEAN:SIGMA.")
         config["priors"][name] = [kind, *(_number(name, v, "--prior") for v in numbers)]
-    if args.r_min is not None:
-        config["mask"]["r_min"] = args.r_min
-    if args.r_max is not None:
-        config["mask"]["r_max"] = args.r_max
-    if args.noise is not None:
-        config["mask"]["noise"] = args.noise
-    for key in ("mcmc", *COUNT_ARGS, "seed"):
-        if getattr(args, key) is not None:
-            fit[key] = getattr(args, key)
     return config
 
 
 def check(config: dict) -> None:
-    """Raise :class:`ConfigError` naming what is wrong, before any work."""
-    names = set(PARAMETERS)
-    for section in ("free", "fixed", "priors"):
-        bad = sorted(set(config[section]) - names)
-        if bad:
-            raise ConfigError(f"[{section}] has unknown parameter(s) {bad}; known: "
-                              f"{', '.join(PARAMETERS)}.")
-    bad = sorted(set(config["mask"]) - set(MASK_SETTINGS))
-    if bad:
-        raise ConfigError(f"[mask] has unknown setting(s) {bad}; known: "
-                          f"{', '.join(MASK_SETTINGS)}.")
-    bad = sorted(set(config["fit"]) - {"mcmc", *COUNT_ARGS, "seed", "moves",
-                                       "max_tree_depth", "target_accept_prob",
-                                       "chain_method", "checkpoint_interval"})
-    if bad:
-        raise ConfigError(f"[fit] has unknown setting(s) {bad}.")
-    if config["map"].get("path") and not config["free"]:
+    """Raise :class:`ConfigError` naming what is wrong in a merged set-up
+    whose keys and values are each known to be right (:func:`merge`)."""
+    if not config["free"]:
         raise ConfigError("No free parameter: give start values with --free NAME=START "
                           "or in the [free] section.")
-    for name, prior in config["priors"].items():
-        if not (isinstance(prior, (list, tuple)) and len(prior) == 3):
-            raise ConfigError(f"[priors] {name} = {prior!r}: write "
-                              f"[\"flat\", low, high] or [\"gaussian\", mean, sigma].")
+    inc = config["fixed"].get("inc", config["free"].get("inc"))
+    if inc is None:
+        raise ConfigError("No inclination: give it with --fixed inc=DEG (or --free "
+                          "inc=START), or as inc in [fixed] or [free]; the model's "
+                          "default, 0, is a face-on disk, whose rotation is not seen.")
+    if "inc" in config["fixed"] and not math.isfinite(inc):
+        raise ConfigError(f"The fixed inc = {inc:g} is not an inclination: give it "
+                          f"in degrees.")
+    if "inc" in config["fixed"] and math.remainder(inc, 180.0) == 0.0:
+        raise ConfigError(f"The fixed inc = {inc:g} is a face-on disk, whose rotation "
+                          f"is not seen: fix or free the inclination the disk has.")
+
+
+@dataclass
+class FitSetup:
+    """A set-up checked against its map, ready to run (:func:`prepare`)."""
+
+    cube: rotationmap
+    free: list
+    p0: list
+    params: dict
+    mcmc: str
+    counts: dict
+    mcmc_kwargs: dict
+    checkpoint_interval: float
+
+
+def prepare(config: dict) -> FitSetup:
+    """Read the map and check the set-up against it (priors, start values,
+    fitted pixels, the sampler's counts and options) as the fit would, so
+    that nothing is created for a run that cannot start; a
+    :class:`ConfigError` naming what is wrong."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from eddy_widgets.facade.rotationmap import rotationmap
+    from eddy_widgets.inference.backends import (
+        check_count_values,
+        get_backend,
+        split_options,
+    )
+    from eddy_widgets.inference.posterior import fit_mask
+    from eddy_widgets.inference.spec import FitSpec, with_noise
+
+    m, fit = config["map"], dict(config["fit"])
+    try:
+        cube = rotationmap(m["path"], FOV=m.get("FOV"), uncertainty=m.get("uncertainty"),
+                           downsample=m.get("downsample"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(str(err)) from None
+    for name, (kind, a, b) in config["priors"].items():
+        try:
+            cube.set_prior(name, [a, b], kind)
+        except ValueError as err:
+            raise ConfigError(f"[priors] {name}: {err}") from None
+    free = list(config["free"])
+    p0 = [float(config["free"][name]) for name in free]
+    for name, value in zip(free, p0):
+        prior = cube.priors[name]
+        if not prior.contains(value):
+            raise ConfigError(f"The start {name} = {value:g} is outside its prior "
+                              f"{prior.describe()}: change the start, or the prior "
+                              f"(--prior {name}=flat:LOW:HIGH or [priors]).")
+    params = {name: i for i, name in enumerate(free)}
+    params.update({k: float(v) for k, v in config["fixed"].items()})
+    params.update(config["mask"])
+    mcmc = fit.pop("mcmc", "emcee")
+    counts = {a: fit.pop(a, None) for a in COUNT_ARGS}
+    interval = fit.pop("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
+    try:
+        backend = get_backend(mcmc)
+        all_params, start = with_noise(params, p0, None)
+        spec = FitSpec.parse(all_params, start)
+        spec.require_free()
+        split_options(backend, fit, spec.ndim)
+        for arg in COUNT_ARGS:
+            check_count_values(backend, arg, counts[arg], spec.ndim)
+        fitted = fit_mask(cube.map, spec, start)
+    except ValueError as err:
+        # The library's words for Python (mcmc_kwargs['seed']) in the file's.
+        raise ConfigError(re.sub(r"mcmc_kwargs\['(\w+)'\]", r"[fit] \1", str(err))
+                          ) from None
+    if not fitted.any():
+        raise ConfigError("No pixel is left to fit: check [mask] r_min / r_max "
+                          "(--r-min, --r-max), x0 / y0 and the uncertainty map.")
+    return FitSetup(cube, free, p0, params, mcmc, counts, fit, float(interval))
 
 
 def new_folder(out, map_path) -> Path:
     """A folder that holds no earlier run: ``out`` if it is new or empty,
     else (without ``out``) ``fit-<map>-<n>`` with the first free n."""
     if out is not None:
-        out = Path(out)
-        if out.exists() and any(out.iterdir()):
-            raise ConfigError(f"{out} exists and is not empty: choose another --out "
+        folder = Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--out {folder} is a file: name a new folder.")
+        if folder.exists() and any(folder.iterdir()):
+            raise ConfigError(f"{folder} exists and is not empty: choose another --out "
                               f"(an earlier run is never overwritten).")
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    stem = Path(map_path).name.removesuffix(".fits").removesuffix("_v0")
-    n = 1
-    while Path(f"fit-{stem}-{n}").exists():
-        n += 1
-    folder = Path(f"fit-{stem}-{n}")
-    folder.mkdir(parents=True)
+    else:
+        stem = Path(map_path).name.removesuffix(".fits").removesuffix("_v0")
+        n = 1
+        while Path(f"fit-{stem}-{n}").exists():
+            n += 1
+        folder = Path(f"fit-{stem}-{n}")
+    try:
+        folder.mkdir(parents=True, exist_ok=out is not None)
+    except OSError as err:
+        raise ConfigError(f"Cannot make the output folder {folder}: "
+                          f"{err.strerror or err}.") from None
     return folder
 
 
@@ -252,52 +333,39 @@ def main(argv=None) -> int:
                 base[section].update(config[section])
             config = base
         check(config)
+        setup = prepare(config)
         out = new_folder(args.out, config["map"]["path"])
     except ConfigError as err:
         print(f"eddy-widgets-fit: {err}", file=sys.stderr)
         return 2
-    return run(config, out, progress=not args.no_progress,
-               checkpoint_interval=args.checkpoint_interval)
+    return run(setup, out, progress=not args.no_progress)
 
 
-def run(config: dict, out: Path, progress: bool = True,
-        checkpoint_interval: float = 30.0, truths: dict | None = None) -> int:
-    """Fit as ``config`` says and write everything into ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from eddy_widgets.facade.rotationmap import rotationmap
-
-    m, fit = config["map"], dict(config["fit"])
-    downsample = m.get("downsample")
-    if isinstance(downsample, str) and downsample != "beam":
-        downsample = int(downsample)
+def run(config: dict | FitSetup, out: Path, progress: bool = True,
+        checkpoint_interval: float | None = None, truths: dict | None = None) -> int:
+    """Fit as ``config`` (a set-up, or one :func:`prepare` made) says and
+    write everything into ``out``; ``checkpoint_interval`` [s] over the
+    set-up's (``[fit] checkpoint_interval``, else 30)."""
+    setup = config if isinstance(config, FitSetup) else prepare(config)
+    if checkpoint_interval is None:
+        checkpoint_interval = setup.checkpoint_interval
+    cube, free = setup.cube, setup.free
     t0 = time.perf_counter()
-    cube = rotationmap(m["path"], FOV=m.get("FOV"), uncertainty=m.get("uncertainty"),
-                       downsample=downsample)
-    for name, (kind, a, b) in config["priors"].items():
-        cube.set_prior(name, [a, b], kind)
-    free = list(config["free"])
-    params = {name: i for i, name in enumerate(free)}
-    params.update({k: float(v) for k, v in config["fixed"].items()})
-    params.update(config["mask"])
-    p0 = [float(config["free"][name]) for name in free]
-    mcmc = fit.pop("mcmc", "emcee")
-    counts = {a: fit.pop(a, None) for a in COUNT_ARGS}
-    fit.pop("checkpoint_interval", None)
-    fit["progress"] = progress
-    print(f"Fitting {Path(m['path']).name} ({cube.data.shape[0]}x{cube.data.shape[1]} "
-          f"pixels) with {mcmc}; free: {', '.join(free)}; writing to {out}/")
-    result = cube.fit_map(p0, params, mcmc=mcmc, mcmc_kwargs=fit, returns="result",
+    print(f"Fitting {Path(cube.path).name} ({cube.data.shape[0]}x{cube.data.shape[1]} "
+          f"pixels) with {setup.mcmc}; free: {', '.join(free)}; writing to {out}/ "
+          f"(checkpoint every {checkpoint_interval:g} s)")
+    result = cube.fit_map(setup.p0, setup.params, mcmc=setup.mcmc,
+                          mcmc_kwargs={**setup.mcmc_kwargs, "progress": progress},
+                          returns="result",
                           plots=["walkers", "corner", "bestfit", "residual"],
                           checkpoint=out / "result.npz",
                           checkpoint_interval=checkpoint_interval, verdict=False,
-                          **counts)
+                          **setup.counts)
     wall = time.perf_counter() - t0
     written = write_products(cube, result, out)
     print()
     print(result.summary_table(truths))
-    print(f"\nwall time (load, optimise, compile, sample): {wall:.1f} s")
+    print(f"\nwall time (optimise, compile, sample): {wall:.1f} s")
     print(f"wrote to {out}/: {', '.join(written)}")
     return 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
+import os
 from pathlib import Path
 import re
 import warnings
@@ -87,7 +88,8 @@ class _Image:
 
 
 def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
-                      fill=None, force_center: bool = False) -> RotationMapData:
+                      fill=None, force_center: bool = False,
+                      peak=None) -> RotationMapData:
     """Read a rotation map and its uncertainty.
 
     Args:
@@ -120,12 +122,19 @@ def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
             The header's beam is converted to pixels when the header has a
             pixel scale. Applies to the uncertainty map too; ``FOV`` is then
             in pixels.
+        peak: bettermoments' peak map (``X_Fnu.fits``), whose uncertainty
+            ``X_dFnu.fits`` lies beside it: their ratio is the line's peak
+            S/N, which ``noise='correlated'`` clips on. ``None``: the pair
+            beside the map by bettermoments' naming (``X_v0.fits`` ->
+            ``X_Fnu.fits``, ``X_dFnu.fits``), if both are there; ``False``:
+            none. Must be on the map's pixel grid.
 
     Returns:
         :class:`RotationMapData` with velocities in m/s and axes in arcsec.
 
     Raises:
-        FileNotFoundError: ``path`` or a given ``uncertainty`` does not exist.
+        FileNotFoundError: ``path`` or a given ``uncertainty`` does not exist
+            (``IsADirectoryError``: is a folder).
         MapFormatError: a file is not a usable rotation map (not FITS, a cube,
             no pixel scale, no or unknown BUNIT, all NaN, uncertainty on
             another grid).
@@ -168,6 +177,7 @@ def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
     if uncertainty_path is not None:
         error = _read_uncertainty(uncertainty_path, path, image, unit, data.shape,
                                   force_center)
+    snr, snr_path = _read_snr(peak, path, image, force_center)
 
     # Field of view.
     if FOV is not None:
@@ -176,6 +186,8 @@ def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
         filled = filled[keep_y, keep_x]
         if error is not None:
             error = error[keep_y, keep_x]
+        if snr is not None:
+            snr = snr[keep_y, keep_x]
         if np.all(filled):
             raise MapFormatError(
                 f"{path}: every pixel inside FOV = {FOV:g} arcsec is NaN. Use a "
@@ -193,7 +205,9 @@ def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
         bpa=float(bpa), header=image.header, path=str(path),
         uncertainty_path=None if uncertainty_path is None else str(uncertainty_path),
         velocity_unit=unit, uncertainty_note=note, FOV=FOV, beamarea_arcsec=area,
-        fill=None if fill is None else float(fill), force_center=force_center)
+        fill=None if fill is None else float(fill), force_center=force_center,
+        snr=None if snr is None else _native(snr),
+        snr_path=None if snr_path is None else str(snr_path))
     out = downsampled(full, downsample)
     out.downsample = downsample
     return out
@@ -203,8 +217,12 @@ def read_rotation_map(path, uncertainty=None, FOV=None, downsample=None, *,
 
 
 def _existing_path(path, what: str) -> Path:
-    """``path`` as an absolute ``Path``; ``FileNotFoundError`` if it is missing."""
-    p = Path(path).expanduser()
+    """``path`` (text, bytes or path-like) as an absolute ``Path``;
+    ``FileNotFoundError`` if it is missing, ``IsADirectoryError`` if it is a
+    folder."""
+    p = Path(os.fsdecode(path)).expanduser()
+    if p.is_dir():
+        raise IsADirectoryError(f"{what} {p} is a folder, not a FITS file.")
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
     return p.resolve()
@@ -547,6 +565,42 @@ def _read_uncertainty(upath: Path, path: Path, image: _Image, unit: str,
             f"warning, e.g. astropy.io.fits.setval('{upath.name}', 'BUNIT', "
             f"value='{unit}').", stacklevel=3)
     return uimage.data * factor
+
+
+def _read_snr(peak, path: Path, image: _Image, force_center: bool):
+    """The peak S/N ``Fnu / dFnu`` on the grid of ``image`` and the peak
+    map's path, or ``(None, None)``: ``peak`` given, or bettermoments'
+    ``X_Fnu.fits`` and ``X_dFnu.fits`` beside ``path`` (both must exist)."""
+    if peak is False:
+        return None, None
+    if peak is None:
+        if "_" not in path.name:
+            return None, None
+        stem = path.name.rsplit("_", 1)[0]
+        fpath = path.with_name(f"{stem}_Fnu.fits")
+        if not (fpath.is_file() and path.with_name(f"{stem}_dFnu.fits").is_file()):
+            return None, None
+    else:
+        fpath = _existing_path(peak, "peak map")
+    dpath = _bettermoments_uncertainty(fpath)
+    if dpath is None or not dpath.is_file():
+        raise FileNotFoundError(
+            f"{fpath}: no uncertainty of the peak map beside it (bettermoments "
+            f"writes X_dFnu.fits next to X_Fnu.fits); the peak S/N needs both.")
+    maps = []
+    for p in (fpath, dpath):
+        pimage = _read_image(p, force_center)
+        if pimage.data.shape != image.data.shape or not (
+                np.allclose(pimage.xaxis, image.xaxis, rtol=1e-4, atol=1e-9)
+                and np.allclose(pimage.yaxis, image.yaxis, rtol=1e-4, atol=1e-9)):
+            raise MapFormatError(
+                f"{p}: the peak map is not on the pixel grid of {path.name} "
+                f"(shape {pimage.data.shape} against {image.data.shape}): pass the "
+                f"*_Fnu.fits made with the map, or peak=False.")
+        maps.append(pimage.data)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = maps[0] / np.abs(maps[1])
+    return np.where(np.isfinite(snr), snr, np.nan), fpath
 
 
 def _fallback_uncertainty(data: np.ndarray, finite: np.ndarray, path: Path):
