@@ -215,8 +215,14 @@ class FigureMethods:
 
         Returns:
             ``(model path, residual path)``. The residual is NaN where the
-            map has no data.
+            map has no data. The two are written both or neither: if one
+            cannot be written (a full disk), neither is, and files written
+            before are left as they were.
         """
+        from astropy.io import fits
+
+        from ..atomic import write_group
+
         model = self._model(samples, params, model, draws=50)
         if filename is None:
             path = Path(str(self.map.path))
@@ -228,13 +234,14 @@ class FigureMethods:
         residual_path = model_path.with_name(stem + "_residual.fits")
         output_paths([model_path, residual_path], overwrite)
         residual = np.where(np.isfinite(self.map.data), self.map.data - model, np.nan)
-        written = []
+        files = []
         for path, values, what in ((model_path, model, "v0 model"),
                                    (residual_path, residual, "v0 data - model")):
             header = map_header(self.map, "m/s", f"eddy_widgets: {what} [m/s].")
             header["BTYPE"] = "Velocity"
-            written.append(write_map(path, values, header, overwrite=overwrite))
-        return tuple(written)
+            hdu = fits.PrimaryHDU(np.asarray(values), header=header)
+            files.append((path, hdu.writeto))
+        return tuple(write_group(files, overwrite=overwrite))
 
     # -- Helpers ------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import json
 import math
 from pathlib import Path
 import threading
-import zipfile
 
 import numpy as np
 
@@ -15,13 +14,10 @@ from ..atomic import write_atomic
 from ..parameters import PARAMETERS
 from . import diagnostics as D
 from .backends import get_backend
+from .result_file import FORMAT, PHASES, ResultFileError, read_result_file
 from .samplers import Chunk, RunInfo
 
-PHASES = ("warmup", "sampling")
-
-
-class ResultFileError(ValueError):
-    """A result file that cannot be read: corrupt, truncated or inconsistent."""
+__all__ = ["FORMAT", "PHASES", "FitResult", "ResultFileError", "result_path"]
 
 
 class FitResult:
@@ -395,73 +391,36 @@ class FitResult:
         """Read a file written by :meth:`save` (``.npz`` may be left out).
 
         Raises ``FileNotFoundError`` for a missing file and
-        :class:`ResultFileError`, naming the file and the problem, for a
-        corrupt, truncated or inconsistent one.
+        :class:`ResultFileError`, naming the file and the field at fault, for
+        a corrupt, truncated, inconsistent or tampered one: sizes and the
+        schema are checked before any array is inflated, and nothing in the
+        file is ever unpickled (see :mod:`eddy_widgets.inference.result_file`).
         """
         path = Path(path)
         if not path.exists() and path.suffix != ".npz" and result_path(path).exists():
             path = result_path(path)
         if not path.exists():
             raise FileNotFoundError(f"No result file {path} (nor {result_path(path)}).")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                files = set(f.files)
-                if "meta" not in files:
-                    raise ResultFileError(f"{path}: not a result file of eddy_widgets "
-                                          f"(no 'meta' entry).")
-                meta = json.loads(str(f["meta"]))
-                data = {k: f[k] for k in files if k != "meta"}
-        except ResultFileError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-                json.JSONDecodeError) as err:
-            raise ResultFileError(f"{path}: the file is corrupt or truncated and cannot "
-                                  f"be read ({type(err).__name__}: {err}). Use an "
-                                  f"earlier copy or a checkpoint.") from None
-        return cls._from_arrays(meta, data, path)
+        meta, data = read_result_file(path)
+        return cls._from_arrays(meta, data)
 
     @classmethod
-    def _from_arrays(cls, meta: dict, data: dict, path) -> "FitResult":
-        def bad(problem):
-            return ResultFileError(f"{path}: inconsistent result file: {problem}.")
-
-        for key in ("names", "backend", "nchains", "settings", "stopped",
-                    "n_warmup_target", "n_samples_target"):
-            if key not in meta:
-                raise bad(f"'{key}' is missing from its metadata")
-        settings = meta["settings"]
+    def _from_arrays(cls, meta: dict, data: dict) -> "FitResult":
+        """The result of checked metadata and arrays (:func:`read_result_file`)."""
+        settings = dict(meta["settings"])
         if "user_mask" in data:
             settings["user_mask"] = data["user_mask"]
         result = cls(meta["names"], meta["backend"], meta["nchains"], settings)
-        ndim = len(result.names)
-        result.stopped = bool(meta["stopped"])
-        result.n_warmup_target = int(meta["n_warmup_target"])
-        result.n_samples_target = int(meta["n_samples_target"])
+        result.stopped = meta["stopped"]
+        result.n_warmup_target = meta["n_warmup_target"]
+        result.n_samples_target = meta["n_samples_target"]
         for phase in PHASES:
-            for key in (f"chain_{phase}", f"logp_{phase}"):
-                if key not in data:
-                    raise bad(f"'{key}' is missing")
-            chain, logp = data[f"chain_{phase}"], data[f"logp_{phase}"]
-            if chain.ndim != 3 or chain.shape[0] != result.nchains or \
-                    chain.shape[2] != ndim:
-                raise bad(f"{phase} chain has shape {chain.shape}, expected "
-                          f"({result.nchains}, n, {ndim}) for {result.nchains} chains "
-                          f"and {ndim} free parameters")
-            if logp.shape != chain.shape[:2]:
-                raise bad(f"{phase} log-probabilities have shape {logp.shape} but the "
-                          f"chain has {chain.shape[:2]}")
-            if not np.all(np.isfinite(chain)):
-                raise bad(f"the {phase} chain holds non-finite values")
-            result._chains[phase] = [chain]
-            result._log_prob[phase] = [logp]
+            result._chains[phase] = [data[f"chain_{phase}"]]
+            result._log_prob[phase] = [data[f"logp_{phase}"]]
             prefix = f"stat_{phase}_"
-            stats = {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
-            for key, value in stats.items():
-                if value.shape != chain.shape[:2]:
-                    raise bad(f"{phase} statistic '{key}' has shape {value.shape} but "
-                              f"the chain has {chain.shape[:2]}")
-            result._stats[phase] = {k: [v] for k, v in stats.items()}
-        result.sampler_state = {k[6:]: v for k, v in data.items()
+            result._stats[phase] = {k[len(prefix):]: [v] for k, v in data.items()
+                                    if k.startswith(prefix)}
+        result.sampler_state = {k[len("state_"):]: v for k, v in data.items()
                                 if k.startswith("state_")}
         return result
 
@@ -485,10 +444,6 @@ class FitResult:
         return (f"FitResult({self.backend}, {self.nchains} chains, "
                 f"{self.n_draws('warmup')} warmup + {self.n_draws('sampling')} draws, "
                 f"free: {', '.join(self.names)}{', stopped' if self.stopped else ''})")
-
-
-#: Version of the file layout written by :meth:`FitResult.save`.
-FORMAT = 2
 
 
 def result_path(path) -> Path:
