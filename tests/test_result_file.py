@@ -15,6 +15,7 @@ import pytest
 
 from eddy_widgets import FitResult
 from eddy_widgets.inference import result_file
+from eddy_widgets.inference.backends import get_backend
 from eddy_widgets.inference.result import ResultFileError
 
 from helpers import tutorial_params
@@ -84,7 +85,7 @@ def test_a_genuine_file_loads_as_it_was_saved(cube, genuine):
     result = FitResult.load(genuine)
     assert result.names == ("PA", "mstar", "vlsr") and result.nchains == 8
     assert result.n_draws("sampling") == 3
-    assert set(result.sampler_state) == set(result_file.STATE_ENTRIES["emcee"])
+    assert set(result.sampler_state) == set(get_backend("emcee").state_entries)
 
 
 # -- Sizes, read from the headers before anything is inflated ----------------------
@@ -179,7 +180,7 @@ def test_tampered_metadata_is_refused_naming_the_field(genuine, tmp_path, case):
 
 @pytest.mark.parametrize("entries, message", [
     ({"state_rng_key": None}, r"'state_rng_key' is missing"),
-    ({f"state_{k}": None for k in result_file.STATE_ENTRIES["emcee"]},
+    ({f"state_{k}": None for k in get_backend("emcee").state_entries},
      r"'state_coords' is missing"),
     ({"state_coords": _npy(np.zeros((8, 2)))},
      r"'state_coords' has shape \(8, 2\), expected \(8, 3\)"),
@@ -200,11 +201,11 @@ def test_missing_or_misshapen_arrays_are_refused_naming_the_entry(genuine, tmp_p
 
 
 def test_the_sampler_state_table_matches_what_the_samplers_write(cube, genuine):
-    # result_file.STATE_ENTRIES names what each sampler's export_state writes.
+    # Backend.state_entries names what each sampler's export_state writes.
     for backend, result in (("emcee", FitResult.load(genuine)),
                             ("zeus", _fit(cube, "zeus"))):
         state = result.sampler_state
-        table = result_file.STATE_ENTRIES[backend]
+        table = get_backend(backend).state_entries
         assert set(state) == set(table), backend
         shapes = {"n": result.nchains, "d": len(result.names)}
         for key, shape in table.items():
@@ -218,7 +219,7 @@ def test_a_numpyro_state_with_a_leaf_missing_is_refused(genuine, tmp_path):
                                 standardizer_scale=[1.0] * 3)
 
     leaves = {f"state_nuts_leaf_{i:03d}": _npy(np.zeros(3)) for i in (0, 1, 3)}
-    drop = {f"state_{k}": None for k in result_file.STATE_ENTRIES["emcee"]}
+    drop = {f"state_{k}": None for k in get_backend("emcee").state_entries}
     drop["stat_sampling_accepted"] = drop["stat_warmup_accepted"] = None
     bad = _tampered(genuine, tmp_path / "nuts.npz", {**drop, **leaves}, meta=numpyro)
     with pytest.raises(ResultFileError, match=r"nuts.npz: .*'state_nuts_leaf_002' "

@@ -32,7 +32,7 @@ import zlib
 import numpy as np
 from numpy.lib import format as npy
 
-__all__ = ["FORMAT", "PHASES", "STATE_ENTRIES", "ResultFileError", "available_memory",
+__all__ = ["FORMAT", "PHASES", "ResultFileError", "available_memory",
            "read_result_file"]
 
 #: Version of the file layout written by :meth:`FitResult.save`.
@@ -40,21 +40,12 @@ FORMAT = 2
 
 PHASES = ("warmup", "sampling")
 
-#: The sampler state that emcee's and zeus's samplers write (``state_<key>``
-#: entries): key -> shape, ``'n'`` standing for the number of chains and
-#: ``'d'`` for the free parameters. A backend that declares its own
-#: (``Backend.state_entries``) is checked against that instead; one with
-#: neither (a backend registered by a user) only for numbers or text. State
-#: written as numbered parts (NUTS: numpyro's state as ``nuts_leaf_000``,
-#: ``nuts_leaf_001``, ...) must have every part. ``tests/test_result_file.py``
-#: checks this table against the samplers.
-STATE_ENTRIES = {
-    "emcee": {"coords": ("n", "d"), "log_prob": ("n",), "rng_key": (624,),
-              "rng_pos": (), "rng_gauss": (2,)},
-    "zeus": {"coords": ("n", "d"), "log_prob": ("n",), "mu": (), "tune": (),
-             "balanced": (), "rng_key": (624,), "rng_pos": (), "rng_gauss": (2,),
-             "py_rng_version": (), "py_rng_key": (625,), "py_rng_gauss": ()},
-}
+#: A backend's sampler state is checked against its ``state_entries``
+#: (``Backend.state_entries``: key -> shape); one without them (a backend
+#: registered by a user) only for numbers or text. State written as numbered
+#: parts (NUTS: numpyro's state as ``nuts_leaf_000``, ``nuts_leaf_001``, ...)
+#: must have every part. ``tests/test_result_file.py`` checks the tables
+#: against the samplers.
 _LEAF = re.compile(r"nuts_leaf_(\d{3})")
 
 #: Deflate cannot shrink data more than about 1032 times: an entry claiming
@@ -337,7 +328,7 @@ def _check(meta: dict, entries: dict, path) -> list[str]:
         # session.continue_from), the sampler state included.
         _check_settings(settings, names, spec.unconstrained, path, need)
         sizes = {"n": nchains, "d": ndim}
-        declared = getattr(spec, "state_entries", None) or STATE_ENTRIES.get(spec.name)
+        declared = getattr(spec, "state_entries", None)
         for key, shape in (declared or {}).items():
             shaped(f"state_{spec.state_prefix}{key}",
                    tuple(sizes.get(s, s) for s in shape), "biufU", "numbers or text")

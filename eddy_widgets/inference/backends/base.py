@@ -89,6 +89,11 @@ class Backend:
     unconstrained: bool = False
     #: Prefix of the sampler state's keys in a result file.
     state_prefix: str = ""
+    #: The state entries ``export_state`` writes (``state_<key>``): key ->
+    #: shape, ``'n'`` for the chains and ``'d'`` for the free parameters;
+    #: a result file's state is checked against it before loading
+    #: (:mod:`..result_file`). ``None``: only for numbers or text.
+    state_entries: dict | None = None
     #: Statistics the live chain view draws: panel key -> :class:`ChainStat`.
     chain_stats: dict = {}
     #: The sampler reports divergent transitions (``stats['diverging']``),

@@ -33,6 +33,8 @@ _DEPRECATED = "deprecated by emcee 3, which ignores it"
 
 class EmceeBackend(Backend):
     name = "emcee"
+    state_entries = {"coords": ("n", "d"), "log_prob": ("n",), "rng_key": (624,),
+                     "rng_pos": (), "rng_gauss": (2,)}
     description = ("affine-invariant ensemble sampler (no gradients); all walkers "
                    "evaluated in one compiled call")
     counts = ENSEMBLE_COUNTS

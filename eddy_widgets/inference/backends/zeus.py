@@ -59,6 +59,10 @@ GLOBAL_RNG_LOCK = threading.Lock()
 
 class ZeusBackend(Backend):
     name = "zeus"
+    state_entries = {"coords": ("n", "d"), "log_prob": ("n",), "mu": (), "tune": (),
+                     "balanced": (), "rng_key": (624,), "rng_pos": (),
+                     "rng_gauss": (2,), "py_rng_version": (), "py_rng_key": (625,),
+                     "py_rng_gauss": ()}
     description = ("ensemble slice sampler (zeus; no gradients, no step size to "
                    "tune); the walkers' slices evaluated as one compiled batch")
     counts = ENSEMBLE_COUNTS
