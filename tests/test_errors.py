@@ -265,3 +265,41 @@ def test_counts_checked_in_prepare_fit(small_cube, no_work):
         _fit(small_cube, mcmc="numpyro", nwalkers=1,
              mcmc_kwargs={"max_tree_depth": 10, "target_accept_prob": 0.9,
                           "dense_mass": False, "chain_method": "vectorized"})
+
+
+# Values that make the model undefined (issue 19, 10). -------------------------
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("mstar", -1.0, "stellar mass [Msun] must be positive"),
+    ("dist", 0.0, "distance [pc] must be positive"),
+    ("dist", -101.0, "fixed value -101"),
+    ("vlsr", float("nan"), "params['vlsr'] is NaN"),
+])
+def test_fixed_values_that_make_the_model_undefined(small_cube, no_work, name, value,
+                                                    words):
+    params = {**tutorial_params(small_cube), name: value}
+    free = [n for n in FREE if n != name]
+    params.update({n: i for i, n in enumerate(free)})
+    p0 = [v for n, v in zip(FREE, P0) if n != name]
+    with pytest.raises(ValueError) as err:
+        _fit(small_cube, p0, params)
+    _words(str(err.value), f"params['{name}']", words)
+
+
+def test_a_start_where_the_model_is_undefined_is_named(small_cube):
+    """A start inside the prior where the model is NaN (here mstar < 0, its
+    prior widened by the user) stops before any run, naming the value."""
+    params = tutorial_params(small_cube)
+    p0 = list(P0)
+    p0[FREE.index("mstar")] = -1.0
+    with pytest.raises(ValueError) as err:
+        _fit(small_cube, p0, params)
+    _words(str(err.value), "params['mstar']", "p0 value -1")
+    # A value with no rule of its own (a negative disk mass for the
+    # self-gravity term): the model is NaN on every pixel; the message lists
+    # the values to check, and nothing runs.
+    with pytest.raises(ValueError) as err:
+        small_cube.prepare_fit(P0, {**params, "mdisk": -5.0}, verbose=False)
+    _words(str(err.value), "The model is not defined at p0", "NaN", "'mdisk': -5.0",
+           "Nothing was run")

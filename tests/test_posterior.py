@@ -53,6 +53,16 @@ def test_phi_velocity_and_user_masks(small_cube):
                                                       theta), base & user)
     with pytest.raises(ValueError, match="user_mask has shape"):
         small_cube.fit_mask({**params, "user_mask": user[:5]}, theta)
+    # 0 / 1 numbers are a mask; NaN or other values are refused, never read
+    # as True (NaN is truthy: a float mask with NaN once fitted every pixel).
+    np.testing.assert_array_equal(
+        small_cube.fit_mask({**params, "user_mask": user.astype(float)}, theta),
+        base & user)
+    for bad, words in ((np.where(user, 1.0, np.nan), "NaN"), (user * 0.5, "0.5"),
+                       (user.astype(str), "give booleans")):
+        with pytest.raises(ValueError, match="user_mask") as err:
+            small_cube.fit_mask({**params, "user_mask": bad}, theta)
+        assert words in str(err.value)
 
 
 def test_beam_convolved_fit_is_differentiable(small_cube, example):

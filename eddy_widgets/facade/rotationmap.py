@@ -30,7 +30,7 @@ from ..inference.backends import (
 from ..inference.diagnostics import sample_medians
 from ..inference.noise import noise_sentence
 from ..inference.optimize import find_map, optimizer_options
-from ..inference.posterior import Posterior, estimate_noise, fit_mask
+from ..inference.posterior import Posterior, check_defined, estimate_noise, fit_mask
 from ..inference.priors import Prior, PriorError, default_priors
 from ..inference.progress import ProgressBar
 from ..inference.result import FitResult
@@ -163,6 +163,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         priors = self._priors_with(priors)
         post = Posterior(self.map, spec, priors, p0)
         check_start(post, p0)
+        check_defined(post, p0)
         messages = []
         if backend.unconstrained:
             message = unbounded_prior_message(post)

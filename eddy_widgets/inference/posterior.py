@@ -45,6 +45,7 @@ from ..model import (
     v0_model,
 )
 from ..model.pixels import pixel_coords, region_mask
+from ..parameters import PARAMETERS
 from .noise import (
     NoiseKernel,
     beam_metric,
@@ -54,7 +55,7 @@ from .noise import (
     vecchia_quadratic_batch,
 )
 from .priors import Prior
-from .spec import FitSpec
+from .spec import FitInputError, FitSpec
 
 
 def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
@@ -82,12 +83,35 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     if clip is not None:
         mask &= ~clip
     if m["user_mask"] is not None:
-        user = np.asarray(m["user_mask"])
-        if user.shape != mask.shape:
-            raise ValueError(f"user_mask has shape {user.shape} but the map is "
-                             f"{mask.shape}.")
-        mask &= user.astype(bool)
+        mask &= user_mask(m["user_mask"], mask.shape)
     return mask
+
+
+def user_mask(user, shape) -> np.ndarray:
+    """``params['user_mask']`` as booleans (True: fit the pixel), checked:
+    booleans or numbers 0 and 1 on the map's grid. Anything else is refused
+    rather than read as True (a float mask with NaN once fitted every
+    pixel: NaN is truthy)."""
+    user = np.asarray(user)
+    if user.shape != tuple(shape):
+        raise ValueError(f"user_mask has shape {user.shape} but the map is "
+                         f"{tuple(shape)}.")
+    if user.dtype == bool:
+        return user
+    if user.dtype.kind not in "iuf":
+        raise ValueError(f"user_mask holds {user.dtype} values: give booleans "
+                         f"(True: fit the pixel) or 0 / 1.")
+    with np.errstate(invalid="ignore"):
+        bad = ~((user == 0) | (user == 1))
+    if bad.any():
+        nan = int(np.isnan(user).sum()) if user.dtype.kind == "f" else 0
+        example = user[bad].flat[0]
+        raise ValueError(
+            f"user_mask has {int(bad.sum())} value{'s' if bad.sum() > 1 else ''} "
+            f"that are neither 0 nor 1 (e.g. {example!r}"
+            f"{f'; {nan} NaN' if nan else ''}): give booleans (True: fit the "
+            f"pixel) or 0 / 1, e.g. np.isfinite(mask) & (mask > 0).")
+    return user == 1
 
 
 def noise_clip(data, spec: FitSpec, mask) -> np.ndarray | None:
@@ -584,3 +608,34 @@ def residual_map(posterior: Posterior, theta) -> np.ndarray:
     rows, cols = posterior._rows, posterior._cols
     z[rows, cols] = (posterior.data.data[rows, cols] - model) / posterior.data.error[rows, cols]
     return z
+
+
+def check_defined(posterior: "Posterior", theta, what: str = "p0") -> None:
+    """Raise :class:`FitInputError` if the model is undefined at the start
+    (a non-finite log-likelihood inside the prior), naming the free values
+    that make it so where setting one back to the table's default mends it,
+    instead of a run whose every log-probability is NaN."""
+    theta = np.asarray(theta, dtype=float)
+    ll = float(posterior.log_likelihood(theta, True))
+    if np.isfinite(ll):
+        return
+    model = np.asarray(posterior.model_pixels(theta))
+    nan = int(np.sum(~np.isfinite(model)))
+    culprits = []
+    for i, name in enumerate(posterior.names):
+        default = PARAMETERS[name].default if name in PARAMETERS else None
+        if default is None or default == theta[i]:
+            continue
+        trial = theta.copy()
+        trial[i] = default
+        if np.isfinite(float(posterior.log_likelihood(trial, True))):
+            culprits.append(f"{name} = {theta[i]:g}")
+    fixed = {k: v for k, v in posterior.spec.fixed.items() if v is not None}
+    raise FitInputError(
+        f"The model is not defined at {what} (log-likelihood {ll}; {nan} of "
+        f"{model.size} fitted pixels NaN): "
+        + (f"{' and '.join(culprits)} make{'s' if len(culprits) == 1 else ''} it so. "
+           if culprits else
+           f"check {what} = {dict(zip(posterior.names, theta.round(6).tolist()))} "
+           f"and the fixed values {fixed}. ")
+        + "Nothing was run.")

@@ -140,6 +140,7 @@ class FitSpec:
             bad = [name for name, v in zip(order, p0) if not math.isfinite(v)]
             if bad:
                 raise ValueError(f"p0 is not finite for {', '.join(bad)}.")
+        _check_physical(fixed, order, p0)
         if z_func is not None:
             unused = [name for name in SURFACE_PARAMETERS if name in order]
             if unused:
@@ -265,6 +266,33 @@ def _check_noise(mask: dict, free: tuple, fixed: dict) -> None:
         raise FitInputError(f"noise_clip = {clip!r}: give a number above 1 (pixels "
                             f"whose peak S/N, Fnu / dFnu, is below noise_clip are "
                             f"left out) or None for no clip.")
+
+
+#: Values for which the model is not defined, refused before anything runs:
+#: name -> (rule, what it is). Inclinations keep the model's convention
+#: (inc >= 90 is inc - 180), so they are not here.
+PHYSICAL = {"dist": (lambda v: v > 0.0, "the distance [pc] must be positive"),
+            "mstar": (lambda v: v > 0.0, "the stellar mass [Msun] must be positive")}
+
+
+def _check_physical(fixed: dict, order, p0) -> None:
+    """Refuse a fixed value (or a start) that makes the model undefined
+    (``dist = 0`` divides by zero, ``mstar <= 0`` has no Keplerian
+    velocity), naming it, instead of a run whose every log-probability is
+    NaN."""
+    values = {k: v for k, v in fixed.items() if v is not None}
+    nan = [k for k, v in values.items() if math.isnan(v)]
+    if nan:
+        raise FitInputError(f"params['{nan[0]}'] is NaN: give a number to fix it, an "
+                            f"int index into p0 to fit it, or leave it out for its "
+                            f"default.")
+    if p0 is not None:
+        values.update(zip(order, np.asarray(p0, dtype=float)))
+    for name, (ok, what) in PHYSICAL.items():
+        if name in values and not (math.isfinite(values[name]) and ok(values[name])):
+            where = "p0 value" if name in order else "fixed value"
+            raise FitInputError(f"params['{name}']: the {where} {values[name]:g} makes "
+                                f"the model undefined: {what}.")
 
 
 def with_noise(params: dict, p0, noise: str | None):
