@@ -276,9 +276,45 @@ def test_one_dimensional_is_rejected(tmp_path):
 def test_uncertainty_of_another_shape(tmp_path):
     path = pair(tmp_path)
     err = write(tmp_path / "small.fits", np.ones((8, 8), np.float32))
-    with pytest.raises(MapFormatError, match="same pixel grid") as info:
+    with pytest.raises(MapFormatError, match="map's pixels") as info:
         read_rotation_map(path, uncertainty=err)
     assert "(8, 8)" in str(info.value) and "(10, 12)" in str(info.value)
+
+
+def test_an_uncertainty_on_a_larger_aligned_grid_is_cut_to_the_map(tmp_path):
+    """A map written after a FOV cut (to_fits) with the original *_dv0.fits:
+    the same pixels on the sky, so the uncertainty is cut to the map."""
+    big = ramp(20, 24)
+    write(tmp_path / "big_dv0.fits", big + 0.5)
+    small = big[5:15, 6:18]            # the central 10 x 12 pixels
+    header = make_header(12, 10)
+    path = write(tmp_path / "cut_v0.fits", small, header=header)
+    d = read_rotation_map(path, uncertainty=tmp_path / "big_dv0.fits")
+    np.testing.assert_array_equal(d.error, small + 0.5)
+    # Off-centre too: a crop whose centre lies 2 columns east, 3 rows north.
+    # (East is to the left: RA grows as the column index falls.)
+    header = make_header(12, 10)
+    off = big[8:18, 4:16]
+    header["CRVAL2"] = -21.95615 + 3 * DPIX / 3600.0
+    header["CRVAL1"] = 269.08866 + 2 * DPIX / 3600.0 / np.cos(np.radians(-21.95615))
+    path = write(tmp_path / "off_v0.fits", off, header=header)
+    d = read_rotation_map(path, uncertainty=tmp_path / "big_dv0.fits")
+    np.testing.assert_array_equal(d.error, off + 0.5)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"CRVAL2": -21.95615 + 1.0 / 3600.0}, "another pointing"),
+    ({"CDELT2": -DPIX / 3600.0}, "CDELT2 has the other sign"),
+    ({"CDELT1": -2 * DPIX / 3600.0}, "another pixel scale"),
+])
+def test_an_uncertainty_of_another_sky_grid_is_refused(tmp_path, change, words):
+    path = write(tmp_path / "m_v0.fits", ramp())
+    header = make_header(12, 10)
+    header.update(change)
+    err = write(tmp_path / "other_dv0.fits", np.ones((10, 12), np.float32),
+                header=header)
+    with pytest.raises(MapFormatError, match=words):
+        read_rotation_map(path, uncertainty=err)
 
 
 def test_all_nan(tmp_path):
@@ -447,3 +483,17 @@ def test_example_residual_is_noise(example_data):
     assert abs(np.mean(normalised)) < 0.1
     assert np.std(normalised) == pytest.approx(1.0, abs=0.1)
     assert math.isfinite(float(np.max(np.abs(normalised))))
+
+
+def test_a_map_cut_by_fov_loads_with_its_original_uncertainty(tmp_path):
+    """to_fits after a FOV cut, then the original *_dv0.fits (astro-eddy
+    loads this pair): the uncertainty is cut to the map's pixels."""
+    from eddy_widgets import rotationmap
+    from eddy_widgets.data.example import example_paths
+
+    paths = example_paths()
+    cut = rotationmap(paths["v0"], FOV=8.0)
+    out = cut.to_fits(tmp_path / "cut_v0.fits")
+    again = rotationmap(out, uncertainty=paths["dv0"])
+    assert again.map.shape == cut.map.shape
+    np.testing.assert_array_equal(again.map.error, cut.map.error)

@@ -20,7 +20,7 @@ problems (no beam, no uncertainty map, a FOV larger than the map) give a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 import os
 from pathlib import Path
@@ -540,21 +540,18 @@ def _bettermoments_uncertainty(path: Path) -> Path | None:
 
 def _read_uncertainty(upath: Path, path: Path, image: _Image, unit: str,
                       shape, force_center: bool = False) -> np.ndarray:
-    """Uncertainty map [m/s] on the grid of ``image`` (before FOV clipping)."""
+    """Uncertainty map [m/s] on the grid of ``image`` (before FOV clipping):
+    the same grid, or a larger one with the same pixels (e.g. the original
+    ``*_dv0.fits`` of a map written by ``to_fits`` after a ``FOV`` cut), cut
+    to the map. Refused, saying why, when the pixels are not the map's: another
+    pixel scale, another pointing, or axes that run the other way."""
     uimage = _read_image(upath, force_center)
-    if uimage.data.shape != shape:
-        raise MapFormatError(
-            f"{upath}: the uncertainty map has shape {uimage.data.shape} but the map "
-            f"{path.name} has shape {shape}: the uncertainty must be on the same "
-            "pixel grid as the map. Pass the matching *_dv0.fits (same FOV and "
-            "pixel size), or regrid it first.")
-    same_x = np.allclose(uimage.xaxis, image.xaxis, rtol=1e-4, atol=1e-9)
-    same_y = np.allclose(uimage.yaxis, image.yaxis, rtol=1e-4, atol=1e-9)
-    if not (same_x and same_y):
-        raise MapFormatError(
-            f"{upath}: the uncertainty map has the same shape as {path.name} but a "
-            "different pixel scale (CDELT1/CDELT2): the uncertainty must be on the "
-            "same pixel grid as the map.")
+    rows, cols = _aligned(uimage, image, upath, path)
+    data = uimage.data[rows, cols]
+    uimage = replace(uimage, data=data)
+    if data.shape != shape:     # cannot happen after _aligned; kept as a guard
+        raise MapFormatError(f"{upath}: the uncertainty map is not on the grid of "
+                             f"{path.name}.")
     u_unit, factor = _velocity_unit(uimage.header, upath, required=False)
     if u_unit is None:
         factor = _VELOCITY_UNITS[unit][1]
@@ -590,17 +587,85 @@ def _read_snr(peak, path: Path, image: _Image, force_center: bool):
     maps = []
     for p in (fpath, dpath):
         pimage = _read_image(p, force_center)
-        if pimage.data.shape != image.data.shape or not (
-                np.allclose(pimage.xaxis, image.xaxis, rtol=1e-4, atol=1e-9)
-                and np.allclose(pimage.yaxis, image.yaxis, rtol=1e-4, atol=1e-9)):
-            raise MapFormatError(
-                f"{p}: the peak map is not on the pixel grid of {path.name} "
-                f"(shape {pimage.data.shape} against {image.data.shape}): pass the "
-                f"*_Fnu.fits made with the map, or peak=False.")
-        maps.append(pimage.data)
+        rows, cols = _aligned(pimage, image, p, path)
+        maps.append(pimage.data[rows, cols])
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = maps[0] / np.abs(maps[1])
     return np.where(np.isfinite(snr), snr, np.nan), fpath
+
+
+#: Pixel offsets below this share of a pixel count as the same pixel.
+_ALIGN_TOL = 0.01
+
+
+def _aligned(uimage: _Image, image: _Image, upath: Path, path: Path):
+    """``(rows, cols)`` slices of ``uimage`` (an uncertainty map) that hold
+    the pixels of ``image`` (the map), both as read (x decreasing, y
+    increasing); raises :class:`MapFormatError` naming what differs."""
+    scale_u = np.abs(np.diff(uimage.xaxis[:2])), np.abs(np.diff(uimage.yaxis[:2]))
+    scale_m = np.abs(np.diff(image.xaxis[:2])), np.abs(np.diff(image.yaxis[:2]))
+    if any(a.size and b.size and not np.allclose(a, b, rtol=1e-4)
+           for a, b in zip(scale_u, scale_m)):
+        raise MapFormatError(
+            f"{upath}: the uncertainty map has another pixel scale (CDELT1/CDELT2) "
+            f"than {path.name}: the uncertainty must be on the map's pixels. Pass "
+            f"the *_dv0.fits made with the map, or regrid it first.")
+    signs_u, centre_u = _orientation(uimage, upath)
+    signs_m, centre_m = _orientation(image, path)
+    if signs_u is not None and signs_m is not None and signs_u != signs_m:
+        axis = "CDELT1" if signs_u[0] != signs_m[0] else "CDELT2"
+        raise MapFormatError(
+            f"{upath}: its {axis} has the other sign from {path.name}'s, so one of "
+            f"the two files runs the other way (or its header says so wrongly): "
+            f"bettermoments writes both with the cube's header. Pass the "
+            f"uncertainty made with the map, or correct the header.")
+    dx = dy = 0.0
+    if centre_u is not None and centre_m is not None:
+        # The map's centre in the uncertainty's frame [arcsec]: x east, y north.
+        ra_u, dec_u = centre_u
+        ra_m, dec_m = centre_m
+        dra = (ra_m - ra_u + 180.0) % 360.0 - 180.0
+        dx = dra * np.cos(np.radians(dec_u)) * 3600.0
+        dy = (dec_m - dec_u) * 3600.0
+    index = []
+    for uaxis, maxis, shift in ((uimage.yaxis, image.yaxis, dy),
+                                (uimage.xaxis, image.xaxis, dx)):
+        step = uaxis[1] - uaxis[0] if uaxis.size > 1 else 1.0
+        where = (maxis + shift - uaxis[0]) / step
+        first = int(round(float(where[0])))
+        if (np.max(np.abs(where - np.round(where))) > _ALIGN_TOL or first < 0
+                or first + maxis.size > uaxis.size):
+            if uimage.data.shape == image.data.shape:
+                what = ("another pointing (CRVAL1/CRVAL2: its centre lies "
+                        f"{np.hypot(dx, dy):.3g} arcsec from the map's)")
+            else:
+                what = (f"a grid of shape {uimage.data.shape} that does not hold the "
+                        f"map's {image.data.shape} pixels on the same sky positions")
+            raise MapFormatError(
+                f"{upath}: the uncertainty map has {what}: the uncertainty must "
+                f"be on the map's pixels. Pass the *_dv0.fits made with "
+                f"{path.name}, or regrid it first.")
+        index.append(slice(first, first + maxis.size))
+    return tuple(index)
+
+
+def _orientation(image: _Image, path: Path):
+    """The signs of the header's pixel steps (CDELT1, CDELT2) and the sky
+    position (deg) of the image centre, or ``None`` for each where the
+    header has no celestial grid."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs2 = _spatial_wcs(image.header, path)
+            matrix = np.asarray(wcs2.pixel_scale_matrix, dtype=float)
+            signs = (bool(matrix[0, 0] > 0), bool(matrix[1, 1] > 0))
+            if not wcs2.has_celestial:
+                return signs, None
+            ny, nx = image.data.shape
+            centre = wcs2.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+            return signs, (float(centre[0]), float(centre[1]))
+    except Exception:  # no usable grid (force_center on a bare header)
+        return None, None
 
 
 def _fallback_uncertainty(data: np.ndarray, finite: np.ndarray, path: Path):
