@@ -198,7 +198,15 @@ MASK_SETTINGS: dict[str, object] = {
     # left out before sampling (None: no clip; no peak map: no clip, said).
     "noise": "independent",
     "noise_clip": 15.0,
+    # The scale of dv0 measured at the optimised start (a robust width of
+    # the residuals / dv0), set by the fit: bettermoments' dFnu is off by the
+    # same factor as dv0 (both come from the rms it was given), so the clip
+    # uses Fnu / (dFnu x this). None: not measured yet, no clip.
+    "noise_snr_scale": None,
 }
+#: The mask settings of the correlated noise model (absent from an
+#: independent fit's params).
+NOISE_SETTINGS = ("noise", "noise_clip", "noise_snr_scale")
 
 
 def label(name: str) -> str:

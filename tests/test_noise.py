@@ -314,12 +314,24 @@ def test_the_low_snr_clip_uses_bettermoments_peak_map(tmp_path, capsys):
     kept = run.posterior.mask
     region = cube.fit_mask({**params, "noise_clip": None, "noise": "correlated"},
                            run.theta0[:4])
-    low = region & ~(cube.map.snr >= 15)
+    assert 0.8 < info["snr_scale"] < 1.6          # dv0 about right here
+    low = region & ~(cube.map.snr / info["snr_scale"] >= 15)
     assert info["clipped"] == low.sum() > 20 and not (kept & low).any()
     assert "with a peak S/N below 15 left out" in capsys.readouterr().out
     # What the clip is for: outliers are far more common among the clipped.
     z = np.abs(obs.v0 - obs.v0_true) / obs.dv0
     assert np.mean(z[low] > 5) > 3 * np.mean(z[kept] > 5)
+    # bettermoments given a ~3x too large rms (its estimate from edge
+    # channels that hold line): dv0 and dFnu are both ~3x too large, the
+    # scale measured at the start says so, and the clip still finds the
+    # faint pixels instead of dropping every one.
+    edge = mock_observation(truth, npix=64, rms=0.003, seed=3, noise_channels=30)
+    epaths = edge.write(tmp_path, "edge")
+    ecube = rotationmap(epaths["v0"], uncertainty=epaths["dv0"])
+    run = ecube.prepare_fit([40.0, 60.0, 1.5, 5000.0], params, noise="correlated",
+                            mcmc="numpyro")
+    einfo = run.result.settings["noise"]
+    assert einfo["snr_scale"] < 0.6 and 0 < einfo["clipped"] < 0.5 * run.posterior.npix
     # No peak map: nothing clipped, and the sentence says so.
     bare = rotationmap(paths["v0"], uncertainty=paths["dv0"], peak=False)
     run = bare.prepare_fit([40.0, 60.0, 1.5, 5000.0], params, noise="correlated",

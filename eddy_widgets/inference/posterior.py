@@ -117,8 +117,10 @@ def user_mask(user, shape) -> np.ndarray:
 def noise_clip(data, spec: FitSpec, mask) -> np.ndarray | None:
     """Under ``noise='correlated'``, the pixels of ``mask`` left out as low
     S/N before sampling: those whose peak S/N (bettermoments' ``Fnu /
-    dFnu``, ``data.snr``) is below ``noise_clip`` or unknown (``None``
-    without a clip or without a peak map).
+    dFnu``, ``data.snr``), corrected by the scale of dv0 measured at the
+    start (``noise_snr_scale``: dFnu is off by the factor dv0 is, as both
+    come from the rms bettermoments was given), is below ``noise_clip`` or
+    unknown (``None`` without a clip, a peak map or that scale).
 
     The quadratic method's line centre jumps to a noise spike at low S/N: on
     mock maps (:mod:`eddy_widgets.mock`, 3-pixel beam, independent
@@ -129,11 +131,12 @@ def noise_clip(data, spec: FitSpec, mask) -> np.ndarray | None:
     map. Chosen by S/N, never by the residual, which would bias the noise
     scale low."""
     clip = spec.mask.get("noise_clip")
-    if spec.noise != "correlated" or clip is None or data.snr is None \
-            or not mask.any():
+    scale = spec.mask.get("noise_snr_scale")
+    if spec.noise != "correlated" or clip is None or scale is None \
+            or data.snr is None or not mask.any():
         return None
     with np.errstate(invalid="ignore"):
-        return mask & ~(data.snr >= clip)
+        return mask & ~(data.snr / scale >= clip)
 
 
 #: Above this many fitted pixels (no beam) the log-likelihood and its
@@ -590,11 +593,19 @@ def estimate_noise(posterior: Posterior, theta) -> tuple[FitSpec, dict]:
     fixed["noise_width"] = kernel.width if given["noise_width"] is None \
         else given["noise_width"]
     used = NoiseKernel(fixed["noise_nugget"], fixed["noise_width"], metric)
+    mask = dict(spec.mask)
+    if mask.get("noise_snr_scale") is None:
+        finite = z[np.isfinite(z)]
+        mask["noise_snr_scale"] = float(1.4826 * np.median(np.abs(
+            finite - np.median(finite))))
+    spec = replace(spec, mask=mask)
     region = fit_mask(data, replace(spec, mask={**spec.mask, "noise_clip": None}), theta)
+    clipped = fit_mask(data, spec, theta)
     info.update(model="correlated", nugget=float(used.nugget), width=float(used.width),
                 estimated=[k for k, v in given.items() if v is None],
                 correlated_pixels=used.correlated_pixels(),
-                clipped=int(region.sum() - posterior.npix),
+                clipped=int(region.sum() - clipped.sum()),
+                snr_scale=mask["noise_snr_scale"],
                 noise_clip=spec.mask.get("noise_clip"),
                 peak_map=None if data.snr_path is None else Path(data.snr_path).name)
     return replace(spec, fixed=fixed), info

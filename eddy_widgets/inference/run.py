@@ -15,6 +15,7 @@ import numpy as np
 
 from .backends import get_backend, options_to_json, sampler_kwargs, split_options
 from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
+from .interrupt import deferred_interrupt, pause_point, pause_requested
 from .noise import beam_metric, estimate_kernel
 from .posterior import Posterior
 from .result import FitResult
@@ -83,6 +84,12 @@ class FitRun:
         self._stop = threading.Event()
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.checkpoint_interval = float(checkpoint_interval)
+        #: Whether the last :meth:`run` wrote its result to ``checkpoint``
+        #: when it ended.
+        self.saved = False
+        # Test-only (interrupt.pause_point): just after the optimiser and the
+        # set-up, where JAX's callbacks would swallow a KeyboardInterrupt.
+        pause_point("before_sampling", swallow=True)
 
     @property
     def complete(self) -> bool:
@@ -110,23 +117,39 @@ class FitRun:
         Every chunk goes to the result first, then to ``callbacks`` in order.
         With a checkpoint file, the result is written there every
         ``checkpoint_interval`` seconds and when the run ends, however it ends.
+
+        Ctrl-C (:mod:`eddy_widgets.inference.interrupt`): the first stops the
+        run after the chunk in progress (also one pressed before this call,
+        under the command line's handler); a second interrupts a chunk at
+        once and the sampler is rolled back to the last kept draw. From the
+        moment the sampler returns until the result is saved a Ctrl-C waits:
+        ``KeyboardInterrupt`` is raised once the result is on disk.
         """
         self._stop.clear()
+        self.saved = False
         callbacks = list(callbacks)
+        if pause_requested("chunk"):          # test-only: after a chunk is kept
+            callbacks.append(lambda chunk, info: pause_point("chunk"))
         saver = None
         if self.checkpoint is not None:
             saver = Checkpoint(self, self.checkpoint, self.checkpoint_interval)
             callbacks.append(saver)
         finished = False
-        try:
-            finished = drive(self.sampler, self.info, [self.result, *callbacks],
-                             self._stop, target_seconds)
-        finally:
-            self.result.stopped = not finished
-            self.result.sampler_state = self._export_state()
-            self.record_fit_quality()
-            if saver is not None:
-                saver.save()
+        with deferred_interrupt() as ctrl_c, ctrl_c.holding():
+            ctrl_c.stoppable = True
+            try:
+                finished = drive(_Interruptible(self.sampler, ctrl_c), self.info,
+                                 [self.result, *callbacks],
+                                 _Stop(self._stop, ctrl_c.requested), target_seconds)
+            finally:
+                ctrl_c.stoppable = False
+                pause_point("after_sampling")        # test-only
+                self.result.stopped = not finished
+                self.result.sampler_state = self._export_state()
+                self.record_fit_quality()
+                if saver is not None:
+                    saver.save()
+                    self.saved = not saver.failed
         return self.result
 
     def record_fit_quality(self) -> None:
@@ -174,6 +197,32 @@ class FitRun:
     def _export_state(self) -> dict:
         prefix = self.backend.state_prefix
         return {f"{prefix}{k}": v for k, v in self.sampler.export_state().items()}
+
+
+class _Stop:
+    """The run's stop request: :meth:`FitRun.request_stop`'s or the first
+    Ctrl-C's."""
+
+    def __init__(self, *events):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
+
+
+class _Interruptible:
+    """The sampler as the driver sees it: a second Ctrl-C interrupts a chunk
+    at once (the driver then rolls the sampler back to the last kept draw)."""
+
+    def __init__(self, sampler, ctrl_c):
+        self._sampler, self._ctrl_c = sampler, ctrl_c
+
+    def __getattr__(self, name):
+        return getattr(self._sampler, name)
+
+    def advance(self, k):
+        with self._ctrl_c.interruptible():
+            return self._sampler.advance(k)
 
 
 def _model_pixels(posterior: Posterior):
@@ -259,7 +308,9 @@ def _noise_setup(spec) -> str:
     if spec.noise != "correlated":
         return "independent"
     return (f"correlated (nugget {spec.fixed.get('noise_nugget')}, width "
-            f"{spec.fixed.get('noise_width')})")
+            f"{spec.fixed.get('noise_width')}, S/N clip "
+            f"{spec.mask.get('noise_clip')} at dv0 scale "
+            f"{spec.mask.get('noise_snr_scale')})")
 
 
 def check_same_setup(result: FitResult, posterior: Posterior) -> None:

@@ -20,6 +20,7 @@ from ..parameters import (
     MASK_SETTINGS,
     MODEL_PARAMETERS,
     NOISE_PARAMETERS,
+    NOISE_SETTINGS,
     PARAMETERS,
     combination_error,
 )
@@ -208,7 +209,7 @@ class FitSpec:
             out[name] = float(theta[i]) if theta is not None else i
         out.update({k: v for k, v in self.mask.items()
                     if k != "user_mask" and (self.noise != "independent"
-                                             or k not in ("noise", "noise_clip"))})
+                                             or k not in NOISE_SETTINGS)})
         if self.z_func is not None:
             out["z_func"] = self.z_func
         return out
@@ -261,6 +262,11 @@ def _check_noise(mask: dict, free: tuple, fixed: dict) -> None:
         fixed.setdefault(name, None)
     if "noise_scale" not in free:
         fixed.setdefault("noise_scale", PARAMETERS["noise_scale"].default)
+    scale = mask.get("noise_snr_scale")
+    if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
+        raise FitInputError(f"noise_snr_scale = {scale!r}: a positive number (the "
+                            f"scale of dv0, by which bettermoments' Fnu / dFnu is "
+                            f"corrected) or None to measure it at the start.")
     clip = mask.get("noise_clip")
     if clip is not None and not (isinstance(clip, (int, float)) and clip > 1):
         raise FitInputError(f"noise_clip = {clip!r}: give a number above 1 (pixels "

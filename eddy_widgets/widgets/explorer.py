@@ -39,6 +39,7 @@ from ..parameters import (
     MASK_SETTINGS,
     MODEL_PARAMETERS,
     NOISE_PARAMETERS,
+    NOISE_SETTINGS,
     PARAMETERS,
 )
 from .mapview import MapFigure
@@ -48,7 +49,7 @@ __all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
 #: Settings of the likelihood, not of the model: the explorer draws the
 #: model, so it neither shows nor passes them (the noise parameters and the
 #: noise model with its clip; ``noise='correlated'``).
-LIKELIHOOD_ONLY = (*NOISE_PARAMETERS, "noise", "noise_clip")
+LIKELIHOOD_ONLY = (*NOISE_PARAMETERS, *NOISE_SETTINGS)
 
 
 #: The emission surface line: a mid-tone orange that reads on the white of
