@@ -497,3 +497,32 @@ def test_a_map_cut_by_fov_loads_with_its_original_uncertainty(tmp_path):
     again = rotationmap(out, uncertainty=paths["dv0"])
     assert again.map.shape == cut.map.shape
     np.testing.assert_array_equal(again.map.error, cut.map.error)
+
+
+def test_a_downsample_larger_than_the_map_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="keeps no pixel of the 10 x 12 map"):
+        read_rotation_map(pair(tmp_path), downsample=30)
+
+
+def test_pixels_without_a_usable_dv0_are_counted(tmp_path):
+    """dv0 = 0 (or NaN) leaves a pixel out of the fit, as in astro-eddy; the
+    run says how many of the fitted region's pixels that was."""
+    from eddy_widgets import rotationmap
+    from eddy_widgets.data.example import example_paths
+
+    paths = example_paths()
+    with fits.open(paths["dv0"]) as hdul:
+        error, header = hdul[0].data.astype(float), hdul[0].header
+    ny, nx = error.shape
+    error[ny // 2 - 20:ny // 2 + 20, nx // 2 + 10:nx // 2 + 30] = 0.0   # 800 pixels
+    error[ny // 2 - 20:ny // 2 + 20, nx // 2 - 30:nx // 2 - 10] = np.nan
+    fits.PrimaryHDU(error, header).writeto(tmp_path / "disk_dv0.fits")
+    with fits.open(paths["v0"]) as hdul:
+        hdul.writeto(tmp_path / "disk_v0.fits")
+    cube = rotationmap(str(tmp_path / "disk_v0.fits"), FOV=8.0)
+    params = {"x0": 0.0, "y0": 0.0, "inc": 46.7, "PA": 312.0, "mstar": 0,
+              "vlsr": 5760.0, "dist": 101.0, "r_max": 3.0}
+    with pytest.warns(UserWarning, match="1600 pixels of the fitted region have a v0 "
+                                         "but no usable uncertainty"):
+        run = cube.prepare_fit([2.0], params, optimize=False, verbose=False)
+    assert "disk_dv0.fits" in run.messages[0]

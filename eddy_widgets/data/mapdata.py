@@ -235,6 +235,11 @@ def downsampled(data: RotationMapData, downsample, offset=None) -> RotationMapDa
         return data
     x0, y0 = (step // 2, step // 2) if offset is None else (int(offset[0]),
                                                            int(offset[1]))
+    if x0 >= data.nxpix or y0 >= data.nypix:
+        raise ValueError(f"downsample = {downsample!r} (every {step}th pixel from "
+                         f"pixel {max(x0, y0)}) keeps no pixel of the "
+                         f"{data.nypix} x {data.nxpix} map: use a step below "
+                         f"{2 * min(data.nxpix, data.nypix)}, or none.")
     yaxis = data.yaxis[y0::step]
     dpix = float(np.mean(np.diff(yaxis))) if yaxis.size > 1 else data.dpix * step
     # What the map went through, for the result's record of its set-up.

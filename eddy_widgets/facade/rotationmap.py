@@ -13,6 +13,7 @@ astro-eddy 3.2's ``rotationmap`` and where each lives here.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -30,7 +31,13 @@ from ..inference.backends import (
 from ..inference.diagnostics import sample_medians
 from ..inference.noise import noise_sentence
 from ..inference.optimize import find_map, optimizer_options
-from ..inference.posterior import Posterior, check_defined, estimate_noise, fit_mask
+from ..inference.posterior import (
+    Posterior,
+    check_defined,
+    estimate_noise,
+    fit_mask,
+    unusable_error_pixels,
+)
 from ..inference.priors import Prior, PriorError, default_priors
 from ..inference.progress import ProgressBar
 from ..inference.result import FitResult
@@ -165,6 +172,17 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         check_start(post, p0)
         check_defined(post, p0)
         messages = []
+        unusable = unusable_error_pixels(self.map, spec, p0)
+        if unusable:
+            where = os.path.basename(self.map.uncertainty_path or "") or \
+                "the uncertainty map"
+            messages.append(
+                f"{unusable} pixel{'s' if unusable > 1 else ''} of the fitted region "
+                f"{'have' if unusable > 1 else 'has'} a v0 but no usable uncertainty "
+                f"(dv0 = 0 or NaN in {where}) and {'are' if unusable > 1 else 'is'} "
+                f"left out of the fit.")
+            if warn:
+                warnings.warn(messages[-1], UserWarning, stacklevel=2)
         if backend.unconstrained:
             message = unbounded_prior_message(post)
             if message:

@@ -87,6 +87,21 @@ def fit_mask(data, spec: FitSpec, theta) -> np.ndarray:
     return mask
 
 
+def unusable_error_pixels(data, spec: FitSpec, theta) -> int:
+    """How many pixels of the fitted region have a v0 but no usable dv0 (0,
+    negative or NaN: left out of the fit, as astro-eddy does), filled
+    pixels (``fill``) aside."""
+    bad = ~(np.isfinite(data.error) & (data.error > 0.0)) & np.isfinite(data.data)
+    if getattr(data, "fill", None) is not None:
+        bad &= data.data != data.fill * (1000.0 if data.velocity_unit == "km/s"
+                                         else 1.0)
+    if not bad.any():
+        return 0
+    ones = replace(data, error=np.where(bad, 1.0, data.error)) \
+        if hasattr(data, "__dataclass_fields__") else data
+    return int((fit_mask(ones, spec, theta) & bad).sum())
+
+
 def user_mask(user, shape) -> np.ndarray:
     """``params['user_mask']`` as booleans (True: fit the pixel), checked:
     booleans or numbers 0 and 1 on the map's grid. Anything else is refused
