@@ -156,6 +156,9 @@ def test_workers_share_the_cores_and_get_the_jax_cache(client):
     ({"path": "a_v0.fits"}, ["job 1 ('a')", "job 0", "same name 'a'"]),
     ({"path": "y_v0.fits", "priors": {"mstar": [0, 5]}}, ["job 1 ('y')",
                                                             "priors['mstar']"]),
+    # its result would be job a's checkpoint, a.checkpoint.npz
+    ({"path": "z_v0.fits", "name": "a.checkpoint"}, ["job 1 ('a.checkpoint')",
+                                                     "ends like a checkpoint"]),
 ])
 def test_jobs_are_checked_before_anything_runs(tmp_path, job, words):
     jobs = [{"path": "a_v0.fits"}, job]
@@ -203,3 +206,149 @@ def test_a_survey_fits_with_correlated_noise(client, example, tmp_path):
     result = FitResult.load(table["result"][0])
     assert result.names[-1] == "noise_scale"
     assert result.settings["noise"]["model"] == "correlated"
+
+
+# -- Nothing lost (issue 19, item 4) -----------------------------------------------
+
+
+def _writable(folder) -> bool:
+    """Whether a file can be made in ``folder`` (tried, then removed)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.remove(probe)
+    return True
+
+
+@contextlib.contextmanager
+def read_only_folder(folder):
+    """A real folder no file can be made in: mode 0o555; as root, whom the mode
+    does not stop, the immutable attribute (``chattr +i``, which stops root
+    too) instead. Skips where neither stops a write (checked by a write)."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if _writable(folder):  # root
+        folder.chmod(0o755)
+        try:
+            immutable = subprocess.run(["chattr", "+i", str(folder)],
+                                       capture_output=True).returncode == 0
+        except FileNotFoundError:
+            pass
+        if not immutable or _writable(folder):
+            if immutable:
+                subprocess.run(["chattr", "-i", str(folder)], check=True)
+            pytest.skip("cannot make a read-only folder here (root, and no "
+                        "chattr +i)")
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def test_an_unwritable_out_dir_is_refused_before_anything_runs(example, tmp_path):
+    out = tmp_path / "read_only"
+    job = {"path": example.v0, "uncertainty": example.dv0, "name": "disk"}
+    with read_only_folder(out):
+        t0 = time.perf_counter()
+        with pytest.raises(JobError) as err:
+            fit_many([job], out, params=params(example.truths), **COMMON)
+        # found before a cluster starts or a fit runs
+        assert time.perf_counter() - t0 < 5.0
+        assert isinstance(err.value, PermissionError)
+        assert f"out_dir '{out}' is not writable" in str(err.value)
+        assert "Nothing was run" in str(err.value)
+        assert os.listdir(out) == []
+
+
+def test_an_out_dir_that_is_a_file_is_refused(example, tmp_path):
+    out = tmp_path / "results"
+    out.write_text("not a folder")
+    with pytest.raises(JobError) as err:
+        fit_many([{"path": example.v0}], out, params=params(example.truths), **COMMON)
+    assert isinstance(err.value, PermissionError)
+    assert f"out_dir '{out}' cannot be made as a folder" in str(err.value)
+    assert out.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("where", ["fit_many's keywords", "job 1 ('b')"])
+def test_a_checkpoint_for_every_job_is_refused(tmp_path, where):
+    jobs = [{"path": "a_v0.fits"}, {"path": "b_v0.fits"}]
+    common = dict(p0=[1.0], params={"mstar": 0})
+    if where.startswith("job"):
+        jobs[1]["checkpoint"] = str(tmp_path / "mine.npz")
+    else:
+        common["checkpoint"] = str(tmp_path / "mine.npz")
+    with pytest.raises(JobError) as err:
+        fit_many(jobs, tmp_path / "out", **common)
+    message = str(err.value)
+    assert message.startswith(f"'checkpoint' in {where}: fit_many gives each job "
+                              f"its own checkpoint automatically")
+    assert "out_dir/<name>.checkpoint.npz" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_continues_an_interrupted_fit_from_its_checkpoint(client, example,
+                                                                   tmp_path):
+    from eddy_widgets.inference.samplers import StopRequested
+    from eddy_widgets.rotationmap import rotationmap
+    from eddy_widgets.survey import prepare_jobs, run_job
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = {"path": example.v0, "uncertainty": example.dv0, "name": "disk_c",
+           "mcmc_kwargs": {"seed": 3}}
+    setup = dict(FOV=8.0, downsample=8, p0=COMMON["p0"], nwalkers=8, nburnin=40,
+                 nsteps=60, optimize=False, params=params(example.truths))
+    checkpoint = out / "disk_c.checkpoint.npz"
+
+    # The job's fit, writing the checkpoint fit_many gives it, cut short after
+    # some post-warmup draws: the checkpoint a killed worker leaves.
+    def cut_short(chunk, info):
+        if info.done_samples >= 10:
+            raise StopRequested
+
+    cube = rotationmap(example.v0, uncertainty=example.dv0, FOV=8.0, downsample=8)
+    fit = {k: v for k, v in setup.items() if k not in ("FOV", "downsample")}
+    with contextlib.redirect_stdout(io.StringIO()):
+        cube.fit_map(**fit, mcmc_kwargs={"seed": 3, "progress": False},
+                     plots="none", returns="result", verdict=False,
+                     checkpoint=checkpoint, checkpoint_interval=30.0,
+                     callbacks=[cut_short])
+    saved = FitResult.load(checkpoint)
+    k = saved.n_draws("sampling")
+    assert saved.stopped and saved.n_draws("warmup") == 40 and 10 <= k < 60
+    assert not (out / "disk_c.npz").exists()
+
+    # A job changed since (another fixed inc) is not continued: it fails,
+    # naming the difference, and the checkpoint is kept.
+    changed = prepare_jobs([{**job, **setup,
+                             "params": {**setup["params"], "inc": 40.0}}])[0]
+    row = run_job(changed, str(out / "disk_c.npz"))
+    assert row["status"] == "failed"
+    assert "inc: 46.7 in the checkpoint, 40.0 now" in row["error"]
+    assert f"delete {checkpoint} to fit this job from the start" in row["error"]
+    assert FitResult.load(checkpoint) == saved
+
+    # The rerun of the job continues the checkpoint to the job's counts.
+    table, printed, _ = run([job], out, client, **setup)
+    row = table.iloc[0]
+    assert row.status == "done", row.error
+    assert row.resumed == 40 + k
+    assert "disk_c: done in " in printed
+    assert f"(continued from its checkpoint's {40 + k} draws per chain)" in printed
+    result = FitResult.load(out / "disk_c.npz")
+    assert not result.stopped
+    assert (result.n_draws("warmup"), result.n_draws("sampling")) == (40, 60)
+    # the checkpoint's draws, warmup not made again, then the rest
+    np.testing.assert_array_equal(result.chains["warmup"], saved.chains["warmup"])
+    np.testing.assert_array_equal(result.chains["sampling"][:, :k],
+                                  saved.chains["sampling"])
+    # the checkpoint is removed once the result is written
+    assert sorted(p.name for p in out.iterdir()) == ["disk_c.npz"]

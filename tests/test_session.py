@@ -697,3 +697,115 @@ def test_a_correlated_session_runs_saves_and_continues(tiny_cube, tmp_path,
     post = other.fit_run.posterior
     assert post.correlated and post.kernel.nugget == pytest.approx(info["nugget"])
     assert setup_fingerprint(post)["noise"] == fingerprint["noise"]
+
+
+# -- Default checkpoint names (issue 19, item 3) --------------------------------
+
+#: A child process: waits at a file barrier until the parent says go, then
+#: asks for a default checkpoint name and, once both have one, writes its own
+#: pid into that file, as its run would write its checkpoint.
+NAME_CHILD = """
+import os, sys, time
+from pathlib import Path
+from eddy_widgets.session import new_checkpoint_path
+folder, barrier, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+(barrier / f"ready-{me}").touch()
+go = barrier / "go"
+while not go.exists():
+    time.sleep(0.001)
+start = float(go.read_text())       # a whole second, so both ask in the same one
+while time.time() < start:
+    pass
+path = new_checkpoint_path(folder)
+# A run writes its first checkpoint much later (after an interval or at its
+# end): write only once the other process has its name too.
+(barrier / f"named-{me}").touch()
+while len(list(barrier.glob("named-*"))) < 2:
+    time.sleep(0.001)
+os.makedirs(os.path.dirname(path), exist_ok=True)   # as the run does
+with open(path, "w") as fh:
+    fh.write(str(os.getpid()))
+print(path)
+"""
+
+
+def test_two_processes_asking_at_once_get_different_checkpoints(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    folder, barrier = tmp_path / "eddy_widgets_checkpoints", tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**os.environ, "EDDY_WIDGETS_JAX_CACHE": "off"}
+    children = [subprocess.Popen([sys.executable, "-c", NAME_CHILD, str(folder),
+                                  str(barrier), str(i)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=env,
+                                 cwd=tmp_path)
+                for i in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((barrier / f"ready-{i}").exists() for i in range(2)):
+            assert time.monotonic() < deadline, "the children did not start"
+            assert all(c.poll() is None for c in children), children[0].stderr.read()
+            time.sleep(0.01)
+        # Both are waiting: release them together at a whole second at least
+        # 0.3 s away, so that both ask within the same second.
+        (barrier / "go.tmp").write_text(str(float(int(time.time() + 1.3))))
+        (barrier / "go.tmp").rename(barrier / "go")
+        outs = [c.communicate(timeout=60) for c in children]
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.kill()
+    assert [c.returncode for c in children] == [0, 0], [err for _, err in outs]
+    paths = [out.strip() for out, _ in outs]
+    stamps = {os.path.basename(p)[:15] for p in paths}
+    assert len(stamps) == 1, paths            # the same second ...
+    assert paths[0] != paths[1]               # ... and yet two files
+    assert sorted(os.listdir(folder)) == sorted(os.path.basename(p) for p in paths)
+    # Neither overwrote the other's checkpoint.
+    assert {open(p).read() for p in paths} == {str(c.pid) for c in children}
+
+
+def test_checkpoint_names_in_one_process_are_reserved_on_disk(tmp_path, monkeypatch):
+    import os
+    import re
+    import threading
+
+    from eddy_widgets.session import CHECKPOINT_FOLDER, new_checkpoint_path
+
+    folder = tmp_path / "ckpt"
+    barrier = threading.Barrier(6)
+    names = []
+
+    def ask():
+        barrier.wait()
+        names.append(new_checkpoint_path(folder))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(set(names)) == 6
+    for name in names:
+        assert re.fullmatch(r"\d{8}-\d{6}(-\d+)?\.npz", os.path.basename(name))
+        assert os.path.isfile(name)           # on disk, for other processes to see
+    # A preview reserves nothing.
+    preview = new_checkpoint_path(folder, reserve=False)
+    assert preview not in names and not os.path.exists(preview)
+    # A run that fails before it has a run to continue leaves no empty file.
+
+    class FailingCube:
+        priors: dict = {}
+
+        def prepare_fit(self, **kwargs):
+            raise ValueError("stop here")
+
+    monkeypatch.chdir(tmp_path)
+    session = FitSession(cube=FailingCube())
+    session.start()
+    assert session.wait(10) and session.status == "error"
+    assert session.checkpoint_file.startswith(str(tmp_path / CHECKPOINT_FOLDER))
+    assert not os.path.exists(session.checkpoint_file)

@@ -4,6 +4,7 @@ continue and wait for a fit in a background thread, with its checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from pathlib import Path
@@ -27,8 +28,8 @@ BUSY = ("optimising", "running", "stopping")
 #: working directory when the run starts).
 CHECKPOINT_FOLDER = "eddy_widgets_checkpoints"
 
-#: Checkpoint paths handed out in this process (two runs started within the
-#: same second get different files).
+#: Checkpoint paths handed out in this process without a file on disk (a
+#: folder that cannot be written: the run reports that when it starts).
 _HANDED_OUT: set[str] = set()
 _HANDED_OUT_LOCK = threading.Lock()
 
@@ -37,19 +38,41 @@ def new_checkpoint_path(folder=None, reserve: bool = True) -> str:
     """A checkpoint file for a new run, ``<folder>/<YYYYmmdd-HHMMSS>.npz``
     (default folder :data:`CHECKPOINT_FOLDER`), with ``-2``, ``-3``, ... added
     when that name is taken; ``reserve=False`` only shows what the name
-    would be."""
+    would be.
+
+    The name is reserved on disk: the folder is made and the file created
+    empty, exclusively (``open(path, 'x')``), so two runs started in the same
+    second, in this process or in two (two kernels in one folder, even on a
+    shared file system), never get the same file. The run writes its
+    checkpoint over the empty file; an empty file is a run that has written
+    none yet."""
     folder = Path(CHECKPOINT_FOLDER if folder is None else folder)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     with _HANDED_OUT_LOCK:
+        on_disk = reserve
+        if reserve:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:  # the run says why when it makes the folder
+                on_disk = False
         n = 1
         while True:
             name = stamp if n == 1 else f"{stamp}-{n}"
             path = str(folder / f"{name}.npz")
-            if path not in _HANDED_OUT and not os.path.exists(path):
-                if reserve:
-                    _HANDED_OUT.add(path)
-                return path
             n += 1
+            if path in _HANDED_OUT or os.path.exists(path):
+                continue
+            if on_disk:
+                try:
+                    with open(path, "x"):
+                        pass
+                except FileExistsError:  # another process took it just now
+                    continue
+                except OSError:  # not writable: the run will say so
+                    on_disk = False
+            if reserve and not on_disk:
+                _HANDED_OUT.add(path)
+            return path
 
 
 class FitThread(HasTraits):
@@ -81,6 +104,8 @@ class FitThread(HasTraits):
         self._stop_flag = threading.Event()
         self._lock = threading.RLock()
         self._auto_checkpoint: str | None = None
+        #: The checkpoint file reserved (created empty) for the current run.
+        self._reserved_checkpoint: Path | None = None
         self.fit_run = None
 
     @property
@@ -174,6 +199,7 @@ class FitThread(HasTraits):
                 if Path(os.path.abspath(result_path(result))) == checkpoint:
                     checkpoint = Path(os.path.abspath(new_checkpoint_path(
                         checkpoint.parent)))
+                    self._reserved_checkpoint = checkpoint
             self._begin(checkpoint)
             self.run_script = ""
             self._launch(self._work_continue, result, nsteps, checkpoint)
@@ -270,15 +296,32 @@ class FitThread(HasTraits):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "error"
+            self._release_checkpoint()
+
+    def _release_checkpoint(self, replaced: bool = False) -> None:
+        """Remove the empty file reserved for a run that never wrote there:
+        one that failed before it had a run to continue, or (``replaced``)
+        the last run, as a new one starts."""
+        path = self._reserved_checkpoint
+        if path is None or (self.fit_run is not None and not replaced):
+            return
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:
+                path.unlink()
 
     def _next_checkpoint(self) -> Path | None:
         """The absolute checkpoint path of a new run (``None``: off). The
         default gives every run a new file; a path set by hand is kept."""
+        self._release_checkpoint(replaced=True)
+        self._reserved_checkpoint = None
         if self.checkpoint is None:
             return None
         if self.checkpoint == self._auto_checkpoint:
             self._auto_checkpoint = new_checkpoint_path()
             self.checkpoint = self._auto_checkpoint
+            path = Path(os.path.abspath(self.checkpoint))
+            self._reserved_checkpoint = path
+            return path
         return Path(os.path.abspath(result_path(self.checkpoint)))
 
     @default("checkpoint")
