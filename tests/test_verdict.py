@@ -258,6 +258,8 @@ def _quality(**fields):
     (dict(reduced_chi2=0.04), "overestimated (by ~5x)"),
     (dict(reduced_chi2=8.6e4, robust_reduced_chi2=9.4e3, outlier_share=0.11),
      "many pixels lie far from any model"),                          # unclipped map
+    (dict(reduced_chi2=7.3, robust_reduced_chi2=1.96, outlier_share=0.3),
+     "coherent region rather than scattered pixels, the fit took a wrong mode"),
 ])
 def test_reduced_chi2_sentences(fields, words):
     rng = np.random.default_rng(8)

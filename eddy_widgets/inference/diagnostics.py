@@ -312,7 +312,11 @@ def _quality_notes(result, judged: bool = True) -> list[str]:
                 f"the disk, unclipped channels, a bad uncertainty, another "
                 f"component). The parameters are biased, not just too narrow: mask "
                 f"those pixels (a smaller r_max, a clipped map, a user mask) and fit "
-                f"again before using any parameter."]
+                f"again before using any parameter. If the residual map shows them "
+                f"as one coherent region rather than scattered pixels, the fit took "
+                f"a wrong mode instead (PA off by 180 deg, a nearly edge-on disk's "
+                f"surface on the other side, a wrong vlsr): start from a better p0 "
+                f"or narrower priors rather than masking."]
     if chi2 > hi:
         return [f"{head} (want {lo}-{hi}): the model does not describe the map or "
                 f"the uncertainties are underestimated (by ~{math.sqrt(chi2):.2g}x); "
