@@ -809,3 +809,42 @@ def test_checkpoint_names_in_one_process_are_reserved_on_disk(tmp_path, monkeypa
     assert session.wait(10) and session.status == "error"
     assert session.checkpoint_file.startswith(str(tmp_path / CHECKPOINT_FOLDER))
     assert not os.path.exists(session.checkpoint_file)
+
+
+def test_a_mistyped_path_or_a_failed_start_keeps_the_good_run(tiny_cube, tmp_path,
+                                                              monkeypatch):
+    """continue_from('nope.npz') raises in the cell, saying where it looked,
+    before anything changes; a continuation that fails in its thread gives
+    the earlier run back: Continue and Export still work on it."""
+    from eddy_widgets import rotationmap
+    from eddy_widgets.data import load_example
+    from eddy_widgets.inference.result import FitResult
+
+    monkeypatch.chdir(tmp_path)
+    session = tiny_session(tiny_cube, nsteps=10)
+    session.start()
+    assert session.wait(60) and session.status == "done", session.error
+    good = session.result
+    session.result.save(tmp_path / "kept.npz")
+    with pytest.raises(FileNotFoundError) as err:
+        session.continue_from("eddy_widgets_checkpoints/nope.npz")
+    message = str(err.value)
+    assert str(tmp_path / "eddy_widgets_checkpoints" / "nope.npz") in message
+    assert f"working directory is {tmp_path}" in message
+    assert session.status == "done" and session.error == "" and session.can_resume
+    assert session.result is good
+    # A saved run of another field of view fails in the thread (set-up
+    # mismatch); the earlier run is the session's again.
+    other = rotationmap(load_example().v0, FOV=3.0, downsample=8)
+    elsewhere = tiny_session(other, nsteps=5)
+    elsewhere.start()
+    assert elsewhere.wait(60)
+    session.continue_from(elsewhere.result)
+    assert session.wait(60) and session.status == "error"
+    assert session.error.startswith("SetupMismatchError")
+    assert session.result is good and session.can_resume
+    assert any("earlier run" in m for m in session.messages)
+    session.resume(5)
+    assert session.wait(60) and session.status == "done", session.error
+    assert session.result.n_draws("sampling") == 15
+    assert FitResult.load(tmp_path / "kept.npz").n_draws("sampling") == 10

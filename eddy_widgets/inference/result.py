@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 import threading
 
@@ -400,7 +401,7 @@ class FitResult:
         if not path.exists() and path.suffix != ".npz" and result_path(path).exists():
             path = result_path(path)
         if not path.exists():
-            raise FileNotFoundError(f"No result file {path} (nor {result_path(path)}).")
+            raise FileNotFoundError(missing_result_message(path))
         meta, data = read_result_file(path)
         return cls._from_arrays(meta, data)
 
@@ -444,6 +445,24 @@ class FitResult:
         return (f"FitResult({self.backend}, {self.nchains} chains, "
                 f"{self.n_draws('warmup')} warmup + {self.n_draws('sampling')} draws, "
                 f"free: {', '.join(self.names)}{', stopped' if self.stopped else ''})")
+
+
+def missing_result_message(path) -> str:
+    """Why ``path`` cannot be loaded, with what would help: the absolute
+    path, the working directory and the result files near it."""
+    path = Path(path)
+    full = Path(os.path.abspath(path))
+    tried = full if full.suffix == ".npz" else f"{full} (nor {result_path(full)})"
+    folder = full.parent
+    if folder.is_dir():
+        near = sorted(p.name for p in folder.glob("*.npz") if not p.name.startswith("."))
+        found = (f" Result files in {folder}: {', '.join(near[-8:])}"
+                 f"{' (the last 8 of ' + str(len(near)) + ')' if len(near) > 8 else ''}."
+                 if near else f" {folder} holds no .npz file.")
+    else:
+        found = f" There is no folder {folder}."
+    return (f"No result file {tried}; the working directory is {os.getcwd()}."
+            f"{found}")
 
 
 def result_path(path) -> Path:

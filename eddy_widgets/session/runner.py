@@ -107,6 +107,11 @@ class FitThread(HasTraits):
         #: The checkpoint file reserved (created empty) for the current run.
         self._reserved_checkpoint: Path | None = None
         self.fit_run = None
+        #: The last run (run, result), kept while a new one starts.
+        self._earlier = None
+        #: Whether the last start failed before it had a run of its own (the
+        #: session's run is then the earlier one, if any).
+        self.start_failed = False
 
     @property
     def busy(self) -> bool:
@@ -116,8 +121,15 @@ class FitThread(HasTraits):
     @property
     def can_resume(self) -> bool:
         """Whether :meth:`resume` can continue the last run."""
-        return (not self.busy and self.fit_run is not None
-                and self.status in ("stopped", "done"))
+        run = self.fit_run
+        if self.busy or run is None:
+            return False
+        if self.status in ("stopped", "done"):
+            return True
+        # A failed run that kept draws (or a failed start that left the
+        # earlier run in place) can go on from the last kept draw.
+        return self.status == "error" and run.result.n_draws("warmup") \
+            + run.result.n_draws("sampling") > 0
 
     def continue_label(self) -> str:
         """What Continue continues, in words, e.g. ``'Continue emcee run (32
@@ -190,13 +202,19 @@ class FitThread(HasTraits):
         The run writes a new checkpoint (``checkpoint_file``), never over the
         file it was loaded from. The editor's set-up is left as it is.
         """
+        source = result
+        if not isinstance(result, FitResult):
+            # Read here, before anything changes: a mistyped path raises in
+            # the cell (with the working directory and the result files
+            # nearby) and the last run stays continuable and exportable.
+            result = FitResult.load(source)
         with self._lock:
             if self.cube is None:
                 raise RuntimeError("No map to fit: set session.cube = rotationmap(...).")
             self._claim_thread()
             checkpoint = self._next_checkpoint()
-            if checkpoint is not None and not isinstance(result, FitResult):
-                if Path(os.path.abspath(result_path(result))) == checkpoint:
+            if checkpoint is not None and not isinstance(source, FitResult):
+                if Path(os.path.abspath(result_path(source))) == checkpoint:
                     checkpoint = Path(os.path.abspath(new_checkpoint_path(
                         checkpoint.parent)))
                     self._reserved_checkpoint = checkpoint
@@ -205,8 +223,13 @@ class FitThread(HasTraits):
             self._launch(self._work_continue, result, nsteps, checkpoint)
 
     def _begin(self, checkpoint) -> None:
-        """Clear the last run's state for a new one (under the lock)."""
+        """Clear the last run's state for a new one (under the lock); the
+        last run is kept aside, restored if the new one fails before it has
+        a run of its own."""
         self._stop_flag.clear()
+        if self.fit_run is not None:
+            self._earlier = (self.fit_run, self.result)
+        self.start_failed = False
         self.fit_run = None
         self.error = ""
         self.messages = []
@@ -294,6 +317,15 @@ class FitThread(HasTraits):
         try:
             target(*args)
         except Exception as exc:  # noqa: BLE001 - shown to the user
+            earlier = self._earlier
+            self.start_failed = self.fit_run is None
+            if self.fit_run is None and earlier is not None:
+                # Failed before it had a run: the earlier run stays the
+                # session's, continuable and exportable (the progress line
+                # shows this run's failure, not the earlier run's count).
+                self.fit_run, self.result = earlier
+                self.messages = [*self.messages, "This run failed before it started; "
+                                 "Continue and Export still use the earlier run."]
             self.error = f"{type(exc).__name__}: {exc}"
             self.status = "error"
             self._release_checkpoint()

@@ -366,12 +366,16 @@ class ChainView(W.VBox):
     def _show_progress(self) -> None:
         status = self.session.status
         info = self._info if self._info is not None else self.session.info
-        if status == "error" and self.session.fit_run is None:
+        if status == "error" and (self.session.fit_run is None
+                                  or getattr(self.session, "start_failed", False)):
             # Failed before its first draw: the line of the run before it
             # would mislead.
             error = self.session.error.splitlines()[0] if self.session.error else ""
+            earlier = ("; Continue and Export use the earlier run"
+                       if self.session.fit_run is not None else "")
             self.progress.value = ("<span style='color:#c62828'><b>failed</b> before "
-                                   f"the first draw: {html.escape(error[:300])}</span>")
+                                   f"the first draw: {html.escape(error[:300])}"
+                                   f"{earlier}</span>")
             return
         if status == "optimising":
             self.progress.value = ("<i>preparing the fit: masking the map, optimising "
