@@ -5,7 +5,7 @@
         [--prior r_taper=flat:0:50 ...] [--r-min 0.2] [--r-max 4]
         [--mcmc emcee|numpyro] [--nwalkers N] [--nburnin N] [--nsteps N]
         [--noise independent|correlated]
-        [--config fit.toml] [--out DIR]
+        [--config fit.toml] [--out DIR] [--products-only]
 
 or with every setting in a small TOML file (options on the command line win)::
 
@@ -51,6 +51,15 @@ an existing, non-empty ``--out`` is an error, never overwritten): the result
 (also the run's checkpoint), the figures, the model and residual as FITS, the
 residual deprojected onto (r, phi), and the rotation curve in annuli.
 Needs no JupyterLab (the widgets are an extra).
+
+Ctrl-C (:mod:`eddy_widgets.inference.interrupt`): the first, from the
+optimiser on, stops the sampling after the chunk in progress; the result is
+saved and the products written. A second interrupts at once: a chunk is
+rolled back to the last kept draw (the products are then written); while the
+result is being saved it waits until the result is on disk, and then ends the
+run without products. A Ctrl-C while the products are written stops them,
+leaving the saved result. Either way the command prints how to write the
+products again: the same command with ``--out DIR --products-only``.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from dataclasses import dataclass
 import math
 from pathlib import Path
 import re
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -73,11 +83,19 @@ from eddy_widgets.cli.config import (  # noqa: F401  (public here too)
     unknown_message,
 )
 from eddy_widgets.inference.backends import BACKENDS, COUNT_ARGS
+from eddy_widgets.inference.interrupt import deferred_interrupt, pause_point
 from eddy_widgets.parameters import PARAMETERS
 from eddy_widgets.products import PRODUCTS, save_figure, write_products  # noqa: F401  (public here too)
 
 if TYPE_CHECKING:
     from eddy_widgets.facade.rotationmap import rotationmap
+
+#: The figures every run writes.
+FIGURES = ("walkers", "corner", "bestfit", "residual")
+
+#: What :func:`run` returns for a run ended by Ctrl-C (128 + SIGINT, a
+#: shell's number for it); the command itself ends killed by SIGINT.
+INTERRUPTED = 130
 
 #: The option that sets each key of the set-up (for messages).
 OPTIONS = {("map", "path"): "MAP", ("map", "uncertainty"): "--uncertainty",
@@ -121,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds between checkpoints (default: [fit] "
                         f"checkpoint_interval, else {DEFAULT_CHECKPOINT_INTERVAL:g})")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--products-only", action="store_true",
+                   help="fit nothing: write the products of the run in --out again "
+                        "from its result.npz (after a run interrupted while writing "
+                        "them); the same set-up as the run")
     return p
 
 
@@ -333,19 +355,109 @@ def main(argv=None) -> int:
                 base[section].update(config[section])
             config = base
         check(config)
+        if args.products_only and not args.out:
+            raise ConfigError("--products-only needs --out: the folder of the run "
+                              "whose products to write.")
         setup = prepare(config)
+        if args.products_only:
+            return products_only(setup, Path(args.out))
         out = new_folder(args.out, config["map"]["path"])
     except ConfigError as err:
         print(f"eddy-widgets-fit: {err}", file=sys.stderr)
         return 2
-    return run(setup, out, progress=not args.no_progress)
+    code = run(setup, out, progress=not args.no_progress,
+               again=products_command(sys.argv[1:] if argv is None else argv, out))
+    if code == INTERRUPTED and argv is None:
+        _end_by_sigint()
+    return code
+
+
+def _end_by_sigint() -> None:
+    """End the process as Ctrl-C ends a program (killed by SIGINT, as Python
+    does for an uncaught ``KeyboardInterrupt``), so that a calling shell
+    script stops too; the command line only (``main()`` without ``argv``)."""
+    import os
+    import signal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def products_command(argv, out: Path) -> str:
+    """The command that writes the products of the run ``argv`` made in
+    ``out`` again (``--out out --products-only``)."""
+    kept, args = [], iter(argv)
+    for arg in args:
+        if arg == "--out":
+            next(args, None)              # and its value
+        elif arg != "--products-only" and not arg.startswith("--out="):
+            kept.append(arg)
+    return shlex.join(["eddy-widgets-fit", *kept, "--out", str(out), "--products-only"])
+
+
+def products_only(setup: FitSetup, out: Path) -> int:
+    """Write the products of the run in ``out`` from its ``result.npz``
+    (the figures, model and residual FITS, the disk-frame products), on the
+    map and set-up of ``setup``, which must be the run's."""
+    from eddy_widgets.inference.result import FitResult
+
+    cube = setup.cube
+    try:
+        result = FitResult.load(out / "result.npz")
+        run = cube.resume(result)
+    except (OSError, ValueError) as err:
+        print(f"eddy-widgets-fit: {err}", file=sys.stderr)
+        return 2
+    cube.last_run = run
+    written = _write_products(cube, result, out, overwrite=True,
+                              parts=tuple(p for p in PRODUCTS if p != "result"))
+    print(f"wrote to {out}/: {', '.join(written)}")
+    return 0
+
+
+def _write_products(cube, result, out: Path, overwrite: bool = False,
+                    parts=PRODUCTS) -> list[str]:
+    """The run's figures and products (:func:`write_products`); only the
+    result when the run was stopped before its first draw."""
+    if not result.n_draws("warmup") + result.n_draws("sampling"):
+        return write_products(cube, result, out,
+                              parts=[p for p in parts if p == "result"])
+    cube.figures = cube.make_plots(cube.last_run, FIGURES)
+    return write_products(cube, result, out, overwrite=overwrite, parts=parts)
+
+
+def _interrupted(cube, out: Path, again: str | None) -> int:
+    """Say what a Ctrl-C that ended the run left, and how to go on."""
+    run = cube.last_run
+    path = out / "result.npz"
+    if run is None or not run.saved:
+        drawn = run is not None and (run.result.n_draws("warmup")
+                                     + run.result.n_draws("sampling")) > 0
+        print("\neddy-widgets-fit: interrupted; " + (
+            f"the result could not be written to {path} (see the warning above)."
+            if drawn else "nothing was sampled."), file=sys.stderr)
+        return INTERRUPTED
+    result = run.result
+    again = again or (f"eddy-widgets-fit <the same set-up> --out {shlex.quote(str(out))} "
+                      f"--products-only")
+    print(f"\neddy-widgets-fit: interrupted. The result is saved in {path} "
+          f"({result.n_draws('warmup')} warmup and {result.n_draws('sampling')} "
+          f"post-warmup draws); the products (figures, FITS, rotation curve) "
+          f"were not written, or not all. Write them with:\n    {again}",
+          file=sys.stderr)
+    return INTERRUPTED
 
 
 def run(config: dict | FitSetup, out: Path, progress: bool = True,
-        checkpoint_interval: float | None = None, truths: dict | None = None) -> int:
+        checkpoint_interval: float | None = None, truths: dict | None = None,
+        again: str | None = None) -> int:
     """Fit as ``config`` (a set-up, or one :func:`prepare` made) says and
     write everything into ``out``; ``checkpoint_interval`` [s] over the
-    set-up's (``[fit] checkpoint_interval``, else 30)."""
+    set-up's (``[fit] checkpoint_interval``, else 30). Ended by Ctrl-C (see
+    the module's help), it returns :data:`INTERRUPTED` after saying what was
+    kept and how to write the products (``again``: the command that does)."""
     setup = config if isinstance(config, FitSetup) else prepare(config)
     if checkpoint_interval is None:
         checkpoint_interval = setup.checkpoint_interval
@@ -354,17 +466,31 @@ def run(config: dict | FitSetup, out: Path, progress: bool = True,
     print(f"Fitting {Path(cube.path).name} ({cube.data.shape[0]}x{cube.data.shape[1]} "
           f"pixels) with {setup.mcmc}; free: {', '.join(free)}; writing to {out}/ "
           f"(checkpoint every {checkpoint_interval:g} s)")
-    result = cube.fit_map(setup.p0, setup.params, mcmc=setup.mcmc,
-                          mcmc_kwargs={**setup.mcmc_kwargs, "progress": progress},
-                          returns="result",
-                          plots=["walkers", "corner", "bestfit", "residual"],
-                          checkpoint=out / "result.npz",
-                          checkpoint_interval=checkpoint_interval, verdict=False,
-                          **setup.counts)
-    wall = time.perf_counter() - t0
-    written = write_products(cube, result, out)
+    # From the optimiser until the result is on disk, the first Ctrl-C is a
+    # stop request that the run honours at its next chunk boundary, even if
+    # JAX swallows the KeyboardInterrupt.
+    try:
+        with deferred_interrupt():
+            result = cube.fit_map(setup.p0, setup.params, mcmc=setup.mcmc,
+                                  mcmc_kwargs={**setup.mcmc_kwargs,
+                                               "progress": progress},
+                                  returns="result", plots="none",
+                                  checkpoint=out / "result.npz",
+                                  checkpoint_interval=checkpoint_interval,
+                                  verdict=False, **setup.counts)
+        wall = time.perf_counter() - t0
+        pause_point("products")                   # test-only
+        written = _write_products(cube, result, out)
+    except KeyboardInterrupt:
+        return _interrupted(cube, out, again)
     print()
-    print(result.summary_table(truths))
+    if result.n_draws("sampling"):
+        print(result.summary_table(truths))
+    else:
+        # Stopped (Ctrl-C) before the first post-warmup draw: nothing to sum up.
+        print(f"No post-warmup draw yet: the result and the sampler's state are in "
+              f"{out / 'result.npz'}; continue it with cube.continue_fit(result="
+              f"FitResult.load(...)).")
     print(f"\nwall time (optimise, compile, sample): {wall:.1f} s")
     print(f"wrote to {out}/: {', '.join(written)}")
     return 0
