@@ -82,6 +82,8 @@ class Fit:
                 self.proc.wait()
         for reader in self.readers:
             reader.join(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
         return self.proc.returncode
 
 

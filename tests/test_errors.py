@@ -303,3 +303,16 @@ def test_a_start_where_the_model_is_undefined_is_named(small_cube):
         small_cube.prepare_fit(P0, {**params, "mdisk": -5.0}, verbose=False)
     _words(str(err.value), "The model is not defined at p0", "NaN", "'mdisk': -5.0",
            "Nothing was run")
+
+
+def test_a_start_on_a_wide_priors_bound_moves_by_its_own_scale(small_cube):
+    """r_cavity free at its default p0 = 0 on its default prior [0, 1000]:
+    the start moves inward by a step small against r_cavity's own width
+    there (it was 1 arcsec, a quarter of this disk), and says so."""
+    params = {**tutorial_params(small_cube), "r_cavity": len(FREE)}
+    p0 = [*P0, 0.0]
+    with pytest.warns(UserWarning, match=r"edge of the prior for r_cavity 0 -> "):
+        run = small_cube.prepare_fit(p0, params, optimize=False, verbose=False)
+    moved = run.theta0[-1]
+    assert 0.0 < moved < 1e-2
+    assert np.allclose(run.theta0[:-1], P0)

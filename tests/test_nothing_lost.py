@@ -51,7 +51,7 @@ def test_nuts_start_on_the_edge_of_a_flat_prior_gives_finite_draws(small_cube):
     run = small_cube.prepare_fit([*P0, 0.0], params, optimize=False, nwalkers=1,
                                  nburnin=20, nsteps=20, mcmc="numpyro", verbose=False,
                                  mcmc_kwargs={"seed": 0, "max_tree_depth": 4})
-    assert any("edge of its prior" in m and "r_cavity" in m for m in run.messages)
+    assert any("edge of the prior for r_cavity" in m for m in run.messages)
     result = run.run()
     assert np.all(np.isfinite(_all_draws(result)))
     assert result.samples[:, -1].min() > 0.0

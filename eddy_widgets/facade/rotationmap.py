@@ -29,6 +29,7 @@ from ..inference.backends import (
     split_options,
 )
 from ..inference.diagnostics import sample_medians
+from ..inference.interrupt import deferred_interrupt
 from ..inference.noise import noise_sentence
 from ..inference.optimize import find_map, optimizer_options
 from ..inference.posterior import (
@@ -235,6 +236,9 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         run = FitRun(post, theta, backend.name, counts["nwalkers"], counts["nburnin"],
                      counts["nsteps"], mcmc_kwargs, settings, checkpoint=checkpoint,
                      checkpoint_interval=checkpoint_interval)
+        if warn:   # the run's own notes (a start moved inside its prior)
+            for message in run.messages:
+                warnings.warn(message, UserWarning, stacklevel=2)
         run.messages[:0] = messages
         self._fit_mask = post.mask
         return run
@@ -323,6 +327,24 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             values = np.atleast_1d(value) if value is not None else [None]
             counts[arg] = values
         p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        # Ctrl-C is recorded from here on (the optimiser and compilation
+        # included, where JAX could swallow the exception): the first one
+        # stops the run before its next chunk, every draw kept.
+        with deferred_interrupt():
+            run, result = self._fit_iterations(
+                p0, params, r_min, r_max, optimize, counts, niter, mcmc, mcmc_kwargs,
+                checkpoint, checkpoint_interval, optimize_kwargs, spec, progress,
+                callbacks)
+        if verdict and result.n_draws("sampling"):
+            print(result.verdict_text())
+        self.figures = self.make_plots(run, plots)
+        return self._returns(run, returns)
+
+    def _fit_iterations(self, p0, params, r_min, r_max, optimize, counts, niter, mcmc,
+                        mcmc_kwargs, checkpoint, checkpoint_interval, optimize_kwargs,
+                        spec, progress, callbacks):
+        """``fit_map``'s ``niter`` runs, each from the last one's medians;
+        returns the last run and its result."""
         for n in range(int(niter)):
             run = self.prepare_fit(
                 p0, params, r_min, r_max, optimize if n == 0 else False,
@@ -344,10 +366,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 break
             if result.n_draws("sampling"):
                 p0 = result.percentiles([50])[0]
-        if verdict and result.n_draws("sampling"):
-            print(result.verdict_text())
-        self.figures = self.make_plots(run, plots)
-        return self._returns(run, returns)
+        return run, result
 
     def continue_fit(self, nsteps: int = 0, result: FitResult | None = None,
                      callbacks=(), progress: bool = True, checkpoint=None,

@@ -52,8 +52,10 @@ class FitRun:
             self.theta0, moved = inside_support(posterior, theta0)
             if moved:
                 self.messages.append(
-                    f"The start of {', '.join(moved)} lay on the edge of its prior; "
-                    f"the chains start just inside it.")
+                    f"The start lay on the edge of the prior for "
+                    f"{'; '.join(moved)}: moved inside by 1% of the posterior's "
+                    f"width there (at most 0.1% of the prior's), as NUTS' space "
+                    f"ends at a bound.")
         nwalkers, nburnin, nsteps = int(nwalkers), int(nburnin), int(nsteps)
         if nwalkers < 1 or nburnin < 0 or nsteps < 0:
             raise ValueError("nwalkers must be >= 1 and nburnin, nsteps >= 0.")
@@ -350,25 +352,59 @@ def check_same_setup(result: FitResult, posterior: Posterior) -> None:
             "new fit.")
 
 
+#: A start on a prior's bound moves inward by this share of the parameter's
+#: own scale there (the posterior's width along it, from its curvature).
+INWARD_STEP = 0.01
+
+
 def inside_support(posterior: Posterior, theta) -> tuple[np.ndarray, list[str]]:
     """``theta`` moved strictly inside each flat prior where it lies on a
-    bound (where NUTS' transformed space is infinite), by 0.1% of the prior's
-    width (or of the bound's size for a one-sided prior). Returns the new
-    values and the names of those moved."""
+    bound (where NUTS' transformed space is infinite). The step is small
+    against the parameter's own scale: 1% of the posterior's width along it
+    (``1 / sqrt(-d2 log p / d theta2)``, from the gradient's change over a
+    tiny step inside the bound), and never more than 0.1% of the prior's
+    width; a fixed share of a wide prior (r_cavity's [0, 1000]) could move a
+    start by a quarter of the disk. Returns the new values and a note per
+    parameter moved (``'r_cavity 0 -> 2.1e-05'``)."""
     theta = np.array(theta, dtype=float)
     moved = []
     for i, (name, prior) in enumerate(zip(posterior.names, posterior.priors)):
         if prior.kind != "flat":
             continue
         lo, hi = prior.a, prior.b
-        width = hi - lo if np.isfinite(hi - lo) else None
-        if np.isfinite(lo) and theta[i] <= lo:
-            theta[i] = lo + 1e-3 * (width or max(abs(lo), 1.0))
-            moved.append(name)
-        elif np.isfinite(hi) and theta[i] >= hi:
-            theta[i] = hi - 1e-3 * (width or max(abs(hi), 1.0))
-            moved.append(name)
+        side = +1.0 if np.isfinite(lo) and theta[i] <= lo else \
+            -1.0 if np.isfinite(hi) and theta[i] >= hi else 0.0
+        if not side:
+            continue
+        bound = lo if side > 0 else hi
+        width = hi - lo if np.isfinite(hi - lo) else max(abs(bound), 1.0)
+        step = 1e-3 * width
+        scale = _posterior_width(posterior, theta, i, bound, side, 1e-6 * width)
+        if scale is not None:
+            step = min(step, INWARD_STEP * scale)
+        before = theta[i]
+        theta[i] = bound + side * step
+        moved.append(f"{name} {before:.4g} -> {theta[i]:.4g}")
     return theta, moved
+
+
+def _posterior_width(posterior: Posterior, theta, i: int, bound: float, side: float,
+                     h: float) -> float | None:
+    """The posterior's width along parameter ``i`` just inside ``bound``, from
+    the change of the gradient over ``h`` (``None`` where it is not curved
+    down there or cannot be evaluated)."""
+    try:
+        points = []
+        for k in (1.0, 2.0):
+            t = np.array(theta, dtype=float)
+            t[i] = bound + side * k * h
+            points.append(float(posterior.value_and_grad(t)[1][i]))
+        curvature = (points[1] - points[0]) / (side * h)
+    except Exception:  # noqa: BLE001 - the prior's share is the fallback
+        return None
+    if not (np.isfinite(curvature) and curvature < 0.0):
+        return None
+    return float(1.0 / np.sqrt(-curvature))
 
 
 def check_start(posterior: Posterior, theta, what: str = "p0") -> None:

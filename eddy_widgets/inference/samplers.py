@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from .interrupt import deferred_interrupt
 from .posterior import Posterior
 
 #: Environment variable whose integer value is added to every sampler seed.
@@ -160,7 +161,8 @@ def drive(sampler, info: RunInfo, callbacks=(), stop: threading.Event | None = N
     info.started = time.perf_counter()
     info.draws_this_call = 0
     keep, *others = list(callbacks) or [lambda chunk, info: None]
-    with _deferred_interrupt() as interrupted:
+    with deferred_interrupt() as ctrl_c:
+        interrupted = ctrl_c.requested
         while info.done < info.total:
             if (stop is not None and stop.is_set()) or interrupted.is_set():
                 return False
@@ -219,35 +221,3 @@ def _check_finite(draws, names, phase: str, start: int) -> None:
             f"draws before it are kept. This usually means a start on the edge of "
             f"a prior or a model that cannot be evaluated there: check p0 and the "
             f"priors of {', '.join(which)}.")
-
-
-class _deferred_interrupt:  # noqa: N801 - used as a context manager
-    """Turn the first Ctrl-C (SIGINT) into a stop request for the duration of
-    a run; a second Ctrl-C raises ``KeyboardInterrupt`` as usual. Only in the
-    main thread and only over Python's default handler (elsewhere, e.g. a
-    widget's run thread, it is a no-op)."""
-
-    def __enter__(self) -> threading.Event:
-        import signal
-
-        self.event = threading.Event()
-        self._previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.default_int_handler
-
-            def handler(signum, frame):
-                if self.event.is_set():
-                    raise KeyboardInterrupt
-                self.event.set()
-                print("\nStopping after the chunk in progress (every draw is kept); "
-                      "press Ctrl-C again to interrupt at once.", flush=True)
-
-            signal.signal(signal.SIGINT, handler)
-        return self.event
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            import signal
-
-            signal.signal(signal.SIGINT, self._previous)
