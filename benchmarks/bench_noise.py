@@ -52,7 +52,7 @@ def mock(side: int, truths: dict, seed: int = 0):
     noise = correlated_noise((side, side), kernel, np.random.default_rng(seed))
     return SimpleNamespace(data=model + NOISE * noise, error=np.full_like(model, NOISE),
                            xaxis=xaxis, yaxis=yaxis, dpix=dpix, bmaj=bmaj, bmin=bmin,
-                           bpa=bpa, path="bench.fits"), kernel
+                           bpa=bpa, path="bench.fits", snr=None, snr_path=None), kernel
 
 
 def median_ms(f, *args, calls: int) -> float:
