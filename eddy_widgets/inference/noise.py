@@ -50,6 +50,11 @@ MAX_LAG = 3
 #: Below this improvement of the fit to the lag correlations (the 0.1% point
 #: of chi2 with 2 degrees of freedom) the residuals count as white: K = I.
 WHITE_CHI2 = 13.8
+#: What the coverage benchmark measured (benchmarks/bench_coverage.py,
+#: docs/noise.md), said with every correlated fit.
+CALIBRATION_NOTE = ("On mock bettermoments maps the 68% intervals of this model "
+                    "held the truth ~40% of the time (docs/noise.md): read them "
+                    "as ~2x too narrow.")
 #: Tile side [pixels] and conditioning pixels per tile of the Vecchia factor
 #: (tests/test_noise.py: log-likelihood differences within 1% of the dense
 #: evaluation's, Laplace widths within 2%, for a 3 x 2.4 pixel beam).
@@ -311,7 +316,7 @@ def noise_sentence(info: dict) -> str:
     return (f"Noise correlated over the beam ({how}): uncorrelated share "
             f"{info['nugget']:.2f}, width {info['width']:.2f} x the beam, "
             f"~{info['correlated_pixels']:.1f} pixels share each pixel's noise"
-            f"{clip}.")
+            f"{clip}. {CALIBRATION_NOTE}")
 
 
 def correlated_noise(shape, kernel: NoiseKernel, rng) -> np.ndarray:
