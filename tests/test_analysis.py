@@ -532,3 +532,66 @@ def test_polar_residual_is_blank_beyond_the_data_and_finds_the_kink():
     j, i = np.unravel_index(np.argmax(smooth), smooth.shape)
     assert rgrid[i] == pytest.approx(kink["r"], abs=0.1)
     assert phi[j] == pytest.approx(kink["phi"], abs=10.0)
+
+
+# -- Tiny annuli (issue 20, item 7) ------------------------------------------------
+
+#: astro-eddy's default annuli (a quarter beam wide from half a beam) out to
+#: 0.45": on 0.1" pixels they hold 0 to 9 pixels each.
+TINY = np.arange(0.052, 0.45, 0.026)
+
+
+def test_annuli_with_no_more_pixels_than_components_are_nan_and_named(
+        cube, truths, model, coords):
+    """An annulus of exactly 3 pixels fitted with v_phi, v_r and v_lsr is
+    solved exactly (zero residual, its uncertainties untested): NaN, as
+    fewer are, and a warning names each with its pixel count; with v_r left
+    out 3 pixels are fitted and 2 are NaN."""
+    r, _, _ = coords
+    geometry = DiskGeometry.from_params(truths)
+    usable = np.isfinite(model) & (cube.error > 0)
+    counts = np.array([np.sum(usable & (r >= lo) & (r <= hi))
+                       for lo, hi in zip(TINY[:-1], TINY[1:])])
+    assert {0, 1, 2, 3} <= set(counts) and counts.max() > 4
+    rpnts = 0.5 * (TINY[1:] + TINY[:-1])
+    for fit_vrad, ncomp in ((True, 3), (False, 2)):
+        with pytest.warns(UserWarning, match="annuli are NaN") as caught:
+            fit = annuli.fit_annuli(model, cube.error, cube.xaxis, cube.yaxis,
+                                    geometry, TINY, fit_vrad=fit_vrad)
+        np.testing.assert_array_equal(fit.npix, counts)
+        assert np.all(np.isnan(fit.velo[:, counts <= ncomp]))
+        assert np.all(np.isfinite(fit.velo[:, counts > ncomp]))
+        message = str(caught[-1].message)
+        assert f"{np.sum(counts <= ncomp)} of {counts.size} annuli are NaN" in message
+        for k in np.flatnonzero(counts <= ncomp):
+            n = counts[k]
+            assert f'{rpnts[k]:.3g}" ({n} pixel{"" if n == 1 else "s"})' in message
+        for k in np.flatnonzero(counts > ncomp):
+            assert f'{rpnts[k]:.3g}"' not in message
+    # Annuli that all hold enough pixels fit silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        annuli.fit_annuli(model, cube.error, cube.xaxis, cube.yaxis, geometry,
+                          RBINS)
+
+
+def test_three_pixels_for_three_components_leave_no_residual():
+    # Why 3 pixels are not fitted: whatever the data, the solution passes
+    # through every pixel (chi2 = 0 for any noise), so neither the model nor
+    # the uncertainties are tested; a fourth pixel leaves one residual.
+    rng = np.random.default_rng(5)
+    phi = np.radians([-141.0, -29.0, 144.0, 41.0])
+    dv = np.full(4, 20.0)
+    design = np.stack([np.cos(phi), np.sin(phi), np.ones(4)], axis=1)
+    for _ in range(3):      # any noise, even 25 times dv0, is fitted exactly
+        v = 5763.0 + 7000.0 * np.cos(phi) + rng.normal(size=4) * 500.0
+        coef = np.linalg.solve(design[:3], v[:3])
+        np.testing.assert_allclose(design[:3] @ coef, v[:3], rtol=1e-12)
+    assert np.all(np.isnan(annuli.fit_annulus(v[:3], dv[:3], phi[:3], 46.7)[0]))
+    assert np.all(np.isnan(annuli.fit_annulus(v[:2], dv[:2], phi[:2], 46.7, False)[0]))
+    assert np.all(np.isfinite(annuli.fit_annulus(v, dv, phi, 46.7)[0]))
+    assert np.all(np.isfinite(annuli.fit_annulus(v[:3], dv[:3], phi[:3], 46.7,
+                                                 False)[0]))
+    # Enough pixels at one angle do not separate the components: named too.
+    message = annuli.unfitted_message(np.array([0.2]), np.array([5]), np.array([0]))
+    assert "angles do not separate" in message and '0.2" (5 pixels)' in message

@@ -18,7 +18,9 @@ import pytest
 import eddy_widgets  # noqa: F401  (enables JAX x64)
 from eddy_widgets.model import (
     beam_kernel,
+    beam_padding,
     convolve_fft,
+    convolve_padded,
     disk_coords,
     disk_frame,
     effective_inclination,
@@ -26,6 +28,7 @@ from eddy_widgets.model import (
     enclosed_disk_mass,
     keplerian,
     midplane_coords,
+    padded_axes,
     power_law,
     v0_map,
     v0_model,
@@ -432,14 +435,22 @@ def test_convolve_is_linear():
 
 
 def test_v0_map_with_kernel_is_convolved_map():
-    # v0_map(kernel=...) is the model map convolved with the beam.
+    # v0_map(kernel=...) is the model map convolved with the beam: the model
+    # on the grid padded by the kernel's half-width, convolved and cropped
+    # (the border against a larger grid: tests/test_beam_border.py). Away
+    # from the border any convolution of the map agrees.
     xaxis = np.linspace(2.0, -2.0, 24)
     yaxis = np.linspace(-2.0, 2.0, 20)
     k = beam_kernel(0.4, 0.25, 30.0, abs(xaxis[1] - xaxis[0]))
     raw = v0_map(xaxis, yaxis, FLARED)
     assert raw.shape == (20, 24)
-    np.testing.assert_allclose(v0_map(xaxis, yaxis, FLARED, kernel=k),
-                               convolve_fft(raw, k), rtol=1e-14)
+    ours = v0_map(xaxis, yaxis, FLARED, kernel=k)
+    padded = v0_map(*padded_axes(xaxis, yaxis, beam_padding(k)), FLARED)
+    np.testing.assert_allclose(ours, convolve_padded(padded, k), rtol=1e-14)
+    py, px = beam_padding(k)
+    inner = (slice(py, 20 - py), slice(px, 24 - px))
+    np.testing.assert_allclose(np.asarray(ours)[inner],
+                               np.asarray(convolve_fft(raw, k))[inner], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,12 @@ star. Weights are ``1 / error^2`` from the uncertainty map, and the
 uncertainties are the covariance of the estimate (``curve_fit`` with
 ``absolute_sigma=True`` would give the same). Optionally each annulus is
 sampled with emcee instead.
+
+An annulus needs more pixels than the components it fits (3, or 2 without
+``v_r``): with as many pixels as components the "fit" passes through every
+pixel, leaves no residual and so nothing that tests the model or its
+uncertainties (astro-eddy reports such annuli; here they are NaN, and
+:func:`fit_annuli` warns, naming them with their pixel counts).
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ class AnnuliFit:
         rpnts: annulus centres [arcsec]; ``rbins``: their edges [arcsec].
         velo: ``(4, n)`` array of ``v_phi``, ``v_r``, ``v_z``, ``v_lsr``
             [m/s] (``v_z = 0`` unless ``fix_vlsr`` was given, then ``v_lsr``
-            is that value); NaN where an annulus could not be fitted.
+            is that value); NaN where an annulus could not be fitted (no
+            more pixels than fitted components, or angles that do not
+            separate them: :func:`fit_annuli` warns).
         dvelo: their 1-sigma uncertainties [m/s], same shape.
         npix: pixels used in each annulus (of the last iteration).
         inc: inclination [deg].
@@ -122,7 +130,9 @@ def fit_annulus(v, dv, phi, inc: float, fit_vrad: bool = True, fix_vlsr=None,
 
     Returns:
         ``(velo, dvelo)``: four values each, in :data:`COMPONENTS` order;
-        NaN if the annulus cannot constrain them.
+        NaN if the annulus cannot constrain them: no more pixels than
+        fitted coefficients (an exactly determined system has no residual
+        to test the fit), or angles that do not separate them (rank).
     """
     v, dv, phi = (np.asarray(a, float) for a in (v, dv, phi))
     columns = [np.cos(phi), np.sin(phi), np.ones_like(phi)] if fit_vrad else [
@@ -196,6 +206,9 @@ def fit_annuli(data, error, xaxis, yaxis, geometry: DiskGeometry, rbins,
 
     Returns:
         An :class:`AnnuliFit`.
+
+    Warns:
+        UserWarning: naming the annuli left NaN and their pixel counts.
     """
     data = np.asarray(data, float)
     error = np.asarray(error, float)
@@ -263,8 +276,43 @@ def fit_annuli(data, error, xaxis, yaxis, geometry: DiskGeometry, rbins,
             errors.append(res[1])
         velo[:, k] = np.mean(values, axis=0)
         dvelo[:, k] = np.median(errors, axis=0)
+    unfitted = np.flatnonzero(np.isnan(velo[0]))
+    if unfitted.size:
+        warnings.warn(unfitted_message(0.5 * (rbins[1:] + rbins[:-1]), npix, unfitted,
+                                       fit_vrad, fix_vlsr), UserWarning, stacklevel=2)
     return AnnuliFit(0.5 * (rbins[1:] + rbins[:-1]), rbins, velo, dvelo, npix,
                      float(geometry.inc))
+
+
+def unfitted_message(rpnts, npix, unfitted, fit_vrad: bool = True, fix_vlsr=None,
+                     listed: int = 12) -> str:
+    """Why the annuli ``unfitted`` (indices) are NaN, each with its radius and
+    pixel count (the first ``listed`` of them)."""
+    names = ["v_phi"] + (["v_r"] if fit_vrad else []) + [
+        "v_lsr" if fix_vlsr is None else "v_z"]
+    ncomp = len(names)
+    few = [k for k in unfitted if npix[k] <= ncomp]
+    rank = [k for k in unfitted if npix[k] > ncomp]
+
+    def where(ks):
+        items = [f'{rpnts[k]:.3g}" ({npix[k]} pixel{"" if npix[k] == 1 else "s"})'
+                 for k in ks[:listed]]
+        more = f" and {len(ks) - listed} more" if len(ks) > listed else ""
+        return ", ".join(items) + more
+
+    parts = []
+    if few:
+        parts.append(
+            f"{len(few)} with no more pixels than the {ncomp} components fitted "
+            f"({', '.join(names)}) at r = {where(few)}: {ncomp} pixels would be "
+            f"solved exactly, leaving no residual to test the fit or its "
+            f"uncertainties (astro-eddy reports them), fewer cannot be solved")
+    if rank:
+        parts.append(f"{len(rank)} whose pixels' angles do not separate the "
+                     f"components at r = {where(rank)}")
+    return (f"fit_annuli: {unfitted.size} of {len(rpnts)} annuli are NaN: "
+            + "; ".join(parts) + ". Use wider annuli there (rbins or rpnts)"
+            + (" or fit_vrad=False." if fit_vrad else "."))
 
 
 def keplerian_profile(r, params: dict) -> np.ndarray:

@@ -3,8 +3,9 @@
 A :class:`Posterior` binds a map, a :class:`FitSpec` and priors. It keeps only
 the fitted pixels (``r_min <= r <= r_max``, finite data, error > 0, optional
 azimuth and velocity limits, user mask), so one evaluation costs what those
-pixels cost. With ``beam=True`` the model is evaluated on the whole grid,
-convolved with the beam and then read at the fitted pixels.
+pixels cost. With ``beam=True`` the model is evaluated on the whole grid
+padded by the beam kernel's half-width, convolved with the beam, cropped and
+then read at the fitted pixels.
 
 The map's arrays (:attr:`Posterior.arrays`) reach the compiled programs as
 arguments, never as constants: a program depends on the fit set-up and the
@@ -38,9 +39,10 @@ import numpy as np
 
 from ..model import (
     FLARED_NITER,
-    beam_coverage,
     beam_kernel,
-    convolve_fft,
+    beam_padding,
+    convolve_padded,
+    padded_axes,
     v0_map,
     v0_model,
 )
@@ -256,10 +258,13 @@ class Posterior:
             self.logdet = factor.pop("logdet")
             self.arrays["vecchia"] = {k: jnp.asarray(v) for k, v in factor.items()}
         if self.beam:
+            # The model on the grid padded by the kernel's half-width, so that
+            # the border is convolved with the model beyond the field.
             kernel = jnp.asarray(beam_kernel(data.bmaj, data.bmin, data.bpa, data.dpix))
-            self.arrays.update(x_grid=jnp.asarray(x_sky), y_grid=jnp.asarray(y_sky),
+            x_grid, y_grid = np.meshgrid(*padded_axes(data.xaxis, data.yaxis,
+                                                      beam_padding(kernel)))
+            self.arrays.update(x_grid=jnp.asarray(x_grid), y_grid=jnp.asarray(y_grid),
                                kernel=kernel,
-                               coverage=beam_coverage(x_sky.shape, kernel),
                                rows=jnp.asarray(rows), cols=jnp.asarray(cols))
             del self.arrays["x"], self.arrays["y"]
         self._bijections = None
@@ -315,7 +320,7 @@ class Posterior:
         else:
             v0 = model_points(x, y, params, self.niter)
         if self.beam:
-            return convolve_fft(v0, a["kernel"], a["coverage"])[a["rows"], a["cols"]]
+            return convolve_padded(v0, a["kernel"])[a["rows"], a["cols"]]
         return v0
 
     def log_likelihood(self, theta, value_only: bool = False, arrays=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..parameters import PARAMETERS, combination_error, velocity_switches
-from .beam import convolve_fft
+from .beam import beam_padding, convolve_padded, padded_axes
 from .geometry import (
     FLARED_NITER,
     effective_inclination,
@@ -106,10 +106,14 @@ def v0_map(xaxis, yaxis, params: dict, kernel=None, niter: int = FLARED_NITER):
             ``None`` for no convolution.
 
     Returns:
-        ``(len(yaxis), len(xaxis))`` array.
+        ``(len(yaxis), len(xaxis))`` array. With a ``kernel`` the model is
+        evaluated on the grid padded by the kernel's half-width, convolved
+        and cropped (:func:`~eddy_widgets.model.beam.convolve_padded`), so
+        the border pixels see the model beyond the field.
     """
-    x_sky, y_sky = jnp.meshgrid(jnp.asarray(xaxis), jnp.asarray(yaxis))
-    v0 = v0_model(x_sky, y_sky, params, niter)
-    if kernel is not None:
-        v0 = convolve_fft(v0, kernel)
-    return v0
+    if kernel is None:
+        x_sky, y_sky = jnp.meshgrid(jnp.asarray(xaxis), jnp.asarray(yaxis))
+        return v0_model(x_sky, y_sky, params, niter)
+    xpad, ypad = padded_axes(xaxis, yaxis, beam_padding(kernel))
+    x_sky, y_sky = jnp.meshgrid(jnp.asarray(xpad), jnp.asarray(ypad))
+    return convolve_padded(v0_model(x_sky, y_sky, params, niter), kernel)
