@@ -48,10 +48,9 @@ from ..parameters import PARAMETERS
 from .after_fit import AfterFitMethods
 from .figures import FigureMethods
 from .map_methods import MapMethods, choices
+from .returns import RETURNS, fit_map_returns, with_fit_map_defaults
 
 PLOTS = ("mask", "walkers", "corner", "bestfit", "residual", "none")
-RETURNS = ("samples", "sampler", "lnprob", "percentiles", "dict", "model",
-           "residual", "residuals", "result", "none")
 
 
 class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - astro-eddy's name
@@ -258,7 +257,9 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 a float is fixed; mask settings (``r_min``, ``r_max``,
                 ``phi_min``, ..., ``beam``) and a user surface ``z_func``
                 (JAX-traceable, r [arcsec] -> z [arcsec]) may also go here.
-            r_min, r_max: radial range to fit [arcsec].
+            r_min, r_max: radial range to fit [arcsec]; as in astro-eddy,
+                ``r_max`` is 10 and v0 is fitted between ``v_min`` = -10 and
+                ``v_max`` = 30 km/s unless ``params`` gives them.
             optimize: find the maximum a posteriori start first (JAX gradient).
             nwalkers, nburnin, nsteps: emcee walkers, burn-in and steps; for
                 ``mcmc='numpyro'`` num_chains, num_warmup, num_samples.
@@ -268,10 +269,11 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 ``'mask'``, as astro-eddy).
             returns: any of ``'samples'``, ``'sampler'``, ``'lnprob'``,
                 ``'percentiles'``, ``'dict'``, ``'model'``, ``'residual'``,
-                ``'result'`` or ``'none'`` (default ``'samples'``).
+                ``'result'`` or ``'none'`` (default ``'samples'``); see
+                Returns.
             pool: not supported (the walker batch is one compiled call); must
                 be ``None``.
-            mcmc: ``'emcee'`` (default) or ``'numpyro'``.
+            mcmc: ``'emcee'`` (default), ``'numpyro'`` or ``'zeus'``.
             mcmc_kwargs: our options (``seed``, ``progress``; emcee:
                 ``scatter``, ``moves``; numpyro: ``max_tree_depth``,
                 ``chain_method``, ``dense_mass``, ``target_accept_prob``) and
@@ -301,7 +303,23 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 noise spikes (:mod:`eddy_widgets.inference.noise`).
 
         Returns:
-            The items of ``returns`` in that order (a single item alone).
+            The items of ``returns`` in astro-eddy's order, whatever the
+            list's: ``samples``, ``sampler``, ``lnprob``, ``percentiles``,
+            ``dict``, ``model``, ``residual``, then ``result`` (a single item
+            alone; :mod:`eddy_widgets.facade.returns`):
+
+            - ``samples``: ``(n, ndim)`` post-burn-in draws, flat as
+              astro-eddy's sampler flattens them;
+            - ``sampler``: what astro-eddy returns: emcee's or zeus's own
+              ``EnsembleSampler`` holding the run, for numpyro astro-eddy's
+              adapter (``chain``, ``lnprobability``, ``get_chain``);
+            - ``lnprob``: ``(nsteps, nwalkers)`` post-burn-in
+              log-probabilities;
+            - ``percentiles``: ``(3, ndim)``, the 16th, 50th and 84th;
+            - ``dict``: astro-eddy's ``params`` (all 52 keys) at the medians;
+            - ``model``, ``residual``: the model at the medians and
+              ``data - model`` [m/s];
+            - ``result``: the :class:`FitResult` (ours).
         """
         if pool is not None:
             raise FitInputError(f"pool cannot be used: {REFUSED['emcee']['pool']}.")
@@ -316,6 +334,9 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             mcmc_kwargs.setdefault("scatter", scatter)
         progress = split_options(backend, mcmc_kwargs)["progress"]
         mcmc_kwargs.pop("progress", None)
+        # astro-eddy's fit_map fits r <= 10 arcsec, -10 <= v0 <= 30 km/s
+        # unless params says otherwise.
+        params = with_fit_map_defaults(params, r_max)
         # Every run's counts are checked before the first one starts.
         params, p0 = with_noise(params, p0, noise)
         spec = self._spec(params, p0, r_min, r_max)
@@ -481,26 +502,8 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
         return figures
 
     def _returns(self, run: FitRun, returns):
-        if "none" in returns:
-            return None
-        result = run.result
-        out = []
-        model = None
-        for item in returns:
-            if item == "samples":
-                out.append(result.samples)
-            elif item in ("sampler", "result"):
-                out.append(result)
-            elif item == "lnprob":
-                out.append(result.log_prob["sampling"].T)
-            elif item == "percentiles":
-                out.append(result.percentiles())
-            elif item == "dict":
-                out.append(run.posterior.spec.to_params(result.percentiles([50])[0]))
-            elif item in ("model", "residual", "residuals"):
-                model = self.median_model(run) if model is None else model
-                out.append(model if item == "model" else self.map.data - model)
-        return out if len(out) > 1 else out[0]
+        """``fit_map``'s return value (:mod:`eddy_widgets.facade.returns`)."""
+        return fit_map_returns(self, run, returns)
 
     def fit_mask(self, params, theta) -> np.ndarray:
         """Pixels that a fit with ``params`` at ``theta`` would use."""

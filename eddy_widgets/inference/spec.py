@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import difflib
 import math
+import warnings
 
 import numpy as np
 
@@ -62,6 +63,24 @@ def as_p0(p0, free=None) -> np.ndarray:
 #: The analytic surface's parameters, which a user ``z_func`` replaces.
 SURFACE_PARAMETERS = ("z0", "psi", "r_cavity", "r_taper", "q_taper")
 
+#: astro-eddy 3.2's ``params`` that this model does not have (warps, the
+#: pressure term, the velocity tapers, the vortex), with astro-eddy's
+#: defaults (its ``default_parameters.yml``). Its ``fit_map(returns='dict')``
+#: holds every one, and so does ours: they are accepted at these values, so
+#: that such a dict goes back into ``evaluate_models`` or ``fit_map``, and
+#: refused at any other.
+ASTRO_EDDY_UNMODELLED: dict = {
+    "w_i": None, "w_r": None, "w_t": None,
+    "r_pressure": None, "w_pressure": None,
+    "vp_rtaper": None, "vp_qtaper": None, "vr_rtaper": None, "vr_qtaper": None,
+    "r0_vortex": None, "p0_vortex": None, "chi_vortex": 5.0, "r_vortex": 0.1,
+    "w_vortex": 0.05, "v_vortex": 20.0,
+}
+#: Entries astro-eddy's ``verify_params_dictionary`` derives from the others
+#: (the rotation law, whether there is a vortex, a radial velocity): ignored
+#: here, where the same is read from the parameters themselves.
+ASTRO_EDDY_DERIVED = ("vfunc", "vortex", "vradial")
+
 
 def is_index(value) -> bool:
     """Whether a ``params`` value marks a free parameter (an int, not a bool)."""
@@ -90,7 +109,8 @@ class FitSpec:
         """
         if not isinstance(params, dict):
             raise TypeError("params must be a dict such as {'mstar': 0, 'inc': 46.7}.")
-        known = set(PARAMETERS) | set(MASK_SETTINGS) | {"z_func", "shadowed"}
+        known = (set(PARAMETERS) | set(MASK_SETTINGS) | {"z_func", "shadowed"}
+                 | set(ASTRO_EDDY_UNMODELLED) | set(ASTRO_EDDY_DERIVED))
         free: dict[int, str] = {}
         fixed: dict = {}
         mask = dict(MASK_SETTINGS)
@@ -105,6 +125,9 @@ class FitSpec:
                                  f"model parameters: {', '.join(MODEL_PARAMETERS)}.")
             if key in MASK_SETTINGS:
                 mask[key] = value
+                continue
+            if key in ASTRO_EDDY_UNMODELLED or key in ASTRO_EDDY_DERIVED:
+                _check_unmodelled(key, value)
                 continue
             if is_index(value):
                 index = int(value)
@@ -316,6 +339,33 @@ def with_noise(params: dict, p0, noise: str | None):
         params["noise_scale"] = int(p0.size)
         p0 = np.append(p0, PARAMETERS["noise_scale"].default)
     return params, p0
+
+
+def _check_unmodelled(key: str, value) -> None:
+    """An astro-eddy key of :data:`ASTRO_EDDY_UNMODELLED` at its default, or
+    of :data:`ASTRO_EDDY_DERIVED` (``vortex`` only False); else an error."""
+    if key in ASTRO_EDDY_DERIVED:
+        if key == "vortex" and value:
+            raise FitInputError("params['vortex'] = True: astro-eddy's vortex is not "
+                                "modelled here; leave 'vortex' out (or False).")
+        return
+    default = ASTRO_EDDY_UNMODELLED[key]
+    if key in ("w_i", "w_r", "w_t") and isinstance(value, (float, np.floating)):
+        # As disk_coords: astro-eddy 3.2 accepts a warp and ignores it.
+        warnings.warn(f"{key}: warps are not modelled (astro-eddy 3.2 ignores them "
+                      f"too); the disk is not warped.", UserWarning, stacklevel=4)
+        return
+    same = (value is None if default is None else
+            not is_index(value) and isinstance(value, (int, float, np.floating))
+            and float(value) == default)
+    if not same:
+        term = ("the vortex" if key.endswith("_vortex") else
+                "the pressure term" if key.endswith("_pressure") else
+                "a warp" if key.startswith("w_") else "a velocity taper")
+        raise FitInputError(
+            f"params['{key}'] = {value!r}: astro-eddy's {key} ({term}) is not "
+            f"modelled here; leave it out of params (or at astro-eddy's default, "
+            f"{default!r}, as fit_map(returns='dict') gives it).")
 
 
 def _surface_settings(params: dict):

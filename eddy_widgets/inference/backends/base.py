@@ -170,6 +170,21 @@ class Backend:
     def warm_up(self, sampler) -> None:
         """Compile the sampler's chunk before the first draw (if it compiles)."""
 
+    # -- astro-eddy's returns -----------------------------------------------------
+
+    def astro_eddy_sampler(self, run):
+        """What astro-eddy 3.2's ``fit_map(returns='sampler')`` gives for this
+        backend, built from ``run`` (a finished or stopped
+        :class:`~eddy_widgets.inference.run.FitRun`); by default the run's
+        :class:`~eddy_widgets.inference.result.FitResult`."""
+        return run.result
+
+    def astro_eddy_samples(self, result) -> np.ndarray:
+        """astro-eddy's ``returns='samples'``: its sampler's
+        ``get_chain(discard=nburnin, flat=True)``, PA in [0, 360). By default
+        ``result.samples`` (emcee's step-major order, NUTS' chain-major)."""
+        return result.samples
+
     # -- Diagnostics ----------------------------------------------------------------
 
     def parameter_diagnostics(self, x: np.ndarray) -> dict:

@@ -112,6 +112,48 @@ class EmceeBackend(Backend):
             return {"acceptance_fraction": float(stats["accepted"].mean())}
         return {}
 
+    def astro_eddy_sampler(self, run):
+        """emcee's own ``EnsembleSampler`` with its backend filled with the
+        run (astro-eddy returns the one it ran): ``acceptance_fraction``,
+        ``get_autocorr_time()``, ``get_log_prob()``, ``get_chain()``,
+        ``chain`` and ``lnprobability`` (``(nwalkers, nsteps)``) are emcee's.
+        Its log-probability is the run's posterior and its random state the
+        run's last, so ``run_mcmc(None, n)`` continues the chain (outside the
+        run's ``FitResult``)."""
+        return filled_emcee_sampler(run)
+
+
+def filled_emcee_sampler(run):
+    """An ``emcee.EnsembleSampler`` over ``run``'s posterior (vectorised, the
+    run's moves) whose backend holds the run's chain, log-probabilities and
+    acceptances, warmup first, and the run's random state."""
+    import emcee
+
+    result, posterior = run.result, run.posterior
+    nwalkers, ndim = result.nchains, posterior.spec.ndim
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, posterior.log_prob_numpy,
+                                    vectorize=True, moves=run.options.get("moves"))
+    chains, log_prob, stats = result.chains, result.log_prob, result.stats
+    chain = np.concatenate([chains["warmup"], chains["sampling"]], axis=1)
+    lnprob = np.concatenate([log_prob["warmup"], log_prob["sampling"]], axis=1)
+    accepted = sum(np.asarray(stats[p]["accepted"], dtype=float).sum(axis=1)
+                   for p in ("warmup", "sampling") if "accepted" in stats[p])
+    backend = sampler.backend
+    backend.grow(chain.shape[1], None)
+    backend.chain[:] = np.swapaxes(chain, 0, 1)
+    backend.log_prob[:] = lnprob.T
+    backend.accepted = np.zeros(nwalkers) + accepted
+    backend.iteration = chain.shape[1]
+    inner = getattr(run.sampler, "sampler", None)
+    if inner is not None:
+        sampler.random_state = inner.random_state
+        backend.random_state = inner.random_state
+    if chain.shape[1]:
+        # What emcee keeps after run_mcmc, for run_mcmc(None, n) to go on.
+        sampler._previous_state = emcee.State(chain[:, -1], log_prob=lnprob[:, -1],
+                                              random_state=backend.random_state)
+    return sampler
+
 
 def ensemble_diagnostics(x: np.ndarray) -> dict:
     """tau (emcee's integrated autocorrelation time, in steps), the chain

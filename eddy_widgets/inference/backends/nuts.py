@@ -117,6 +117,9 @@ class NutsBackend(Backend):
     def warm_up(self, sampler):
         sampler.advance(0)
 
+    def astro_eddy_sampler(self, run):
+        return NumpyroSampler.from_result(run.result)
+
     def parameter_diagnostics(self, x):
         return independent_chain_diagnostics(x)
 
@@ -496,6 +499,53 @@ class NutsSampler:
         new = [np.asarray(saved[f"leaf_{i:03d}"], dtype=leaf.dtype)
                for i, leaf in enumerate(leaves)]
         self.state = jax.tree_util.tree_unflatten(treedef, new)
+
+
+class NumpyroSampler:
+    """What astro-eddy 3.2's ``fit_map(mcmc='numpyro', returns='sampler')``
+    gives: its NUTS adapter (``eddy.helper_functions._NumpyroSampler``),
+    the part of emcee's sampler that its post-processing reads, with
+    astro-eddy's shapes.
+
+    Attributes:
+        chain: ``(num_chains, num_warmup + num_samples, ndim)``, NaN over the
+            warmup as astro-eddy's (its adapter never sees warmup draws).
+        lnprobability: ``(num_warmup + num_samples, num_chains)``, NaN over
+            the warmup: steps first, unlike emcee's. The log-posterior of
+            each draw; astro-eddy's is minus numpyro's potential energy, in
+            numpyro's unconstrained space, which adds the log-Jacobian of the
+            priors' transforms.
+        result: the run's :class:`~eddy_widgets.inference.result.FitResult`,
+            warmup draws included (not in astro-eddy).
+
+    ``get_chain(discard=0, flat=False)`` as astro-eddy's: ``chain[:,
+    discard:]``, flat chain-major. astro-eddy's adapter has nothing else: no
+    ``acceptance_fraction``, ``get_log_prob`` or ``get_autocorr_time``
+    (``result.diagnostics()`` has the effective sample sizes and R-hat).
+    """
+
+    def __init__(self, chain, lnprobability, result=None):
+        self.chain = np.array(chain, dtype=float)
+        self.lnprobability = np.array(lnprobability, dtype=float)
+        self.result = result
+
+    @classmethod
+    def from_result(cls, result) -> "NumpyroSampler":
+        nchains, ndim = result.nchains, len(result.names)
+        warm = result.n_draws("warmup")
+        chain = np.concatenate([np.full((nchains, warm, ndim), np.nan),
+                                result.chains["sampling"]], axis=1)
+        lnprob = np.concatenate([np.full((warm, nchains), np.nan),
+                                 result.log_prob["sampling"].T], axis=0)
+        return cls(chain, lnprob, result)
+
+    def get_chain(self, discard=0, flat=False):
+        out = self.chain[:, discard:, :]
+        return out.reshape(-1, out.shape[-1]) if flat else out
+
+    def __repr__(self) -> str:
+        return (f"<NumpyroSampler: {self.chain.shape[0]} chain(s) x "
+                f"{self.chain.shape[1]} draws x {self.chain.shape[2]} parameters>")
 
 
 def _key_count(n: int) -> int:

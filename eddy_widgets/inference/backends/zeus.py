@@ -135,12 +135,84 @@ class ZeusBackend(Backend):
         notes, unsettled = autocorrelation_notes(result, diag)
         return notes, [], unsettled
 
+    def astro_eddy_sampler(self, run):
+        """zeus's own ``EnsembleSampler`` holding the run (astro-eddy returns
+        the one it ran): ``chain`` and ``get_chain()`` ``(nsteps, nwalkers,
+        ndim)``, ``get_log_prob()``, ``act``, ``ess``, ``ncall``,
+        ``efficiency``, ``scale_factor``, ``summary`` are zeus's. zeus has no
+        ``lnprobability`` or ``acceptance_fraction`` (nor has astro-eddy's)."""
+        return filled_zeus_sampler(run)
+
+    def astro_eddy_samples(self, result):
+        """zeus flattens walker-major (``get_chain(flat=True)`` reshapes in
+        Fortran order): every step of the first walker, then of the second,
+        ..."""
+        samples = result.samples
+        n, ndim = result.n_draws("sampling"), len(result.names)
+        return np.ascontiguousarray(
+            samples.reshape(n, result.nchains, ndim).swapaxes(0, 1).reshape(-1, ndim))
+
     def summary(self, stats, settings):
         out = {}
         if "evaluations" in stats and stats["evaluations"].size:
             out["evaluations_per_step"] = float(stats["evaluations"].mean())
             out["scale_factor"] = float(stats["mu"][0, -1])
         return out
+
+
+def zeus_sampler(nwalkers: int, ndim: int, log_prob, **kwargs):
+    """``zeus.EnsembleSampler`` (vectorised, quiet) with the root logger's
+    handlers and level put back as they were (zeus replaces them)."""
+    import zeus
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return zeus.EnsembleSampler(nwalkers, ndim, log_prob, vectorize=True,
+                                    verbose=False, **kwargs)
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def filled_zeus_sampler(run):
+    """A ``zeus.EnsembleSampler`` over ``run``'s posterior holding the run as
+    zeus's own ``run_mcmc(p0, nburnin + nsteps)`` leaves it: the chain and
+    log-probabilities (warmup first), the last state, the evaluations per
+    step (``neval``), the scale factor ``mu`` and the values it took while
+    tuning (``mus``, read from the run's per-step ``mu``)."""
+    result, zs = run.result, run.sampler
+    nwalkers, ndim = result.nchains, len(result.names)
+    native = {k: v for k, v in zs._native.items() if k not in ("mu", "tune")}
+    mu0 = float(zs._native.get("mu", 1.0))
+    sampler = zeus_sampler(nwalkers, ndim, zs._log_prob, mu=mu0, **native)
+    chains, log_prob, stats = result.chains, result.log_prob, result.stats
+    chain = np.concatenate([chains["warmup"], chains["sampling"]], axis=1)
+    lnprob = np.concatenate([log_prob["warmup"], log_prob["sampling"]], axis=1)
+    n = chain.shape[1]
+    per_step = {key: np.concatenate([np.asarray(stats[p][key], dtype=float)[0]
+                                     for p in ("warmup", "sampling")
+                                     if key in stats[p]] or [np.empty(0)])
+                for key in ("mu", "evaluations")}
+    store = sampler.samples
+    if n:
+        store.extend(n, None)
+        store.samples[:] = np.swapaxes(chain, 0, 1)
+        store.logp[:] = lnprob.T
+        store.index = n
+        sampler.state_X, sampler.state_Z = chain[:, -1].copy(), lnprob[:, -1].copy()
+    sampler.iteration = sampler.nsteps = n
+    sampler.thin = sampler.thin_by = sampler.ncheckpoint = 1
+    sampler.neval = np.rint(per_step["evaluations"] * nwalkers).astype(int)
+    mus = per_step["mu"]
+    changed = np.flatnonzero(np.diff(np.concatenate([[mu0], mus])))
+    sampler.mus = [mu0, *mus[:changed[-1] + 1].tolist()] if changed.size else [mu0]
+    sampler.mu = float(zs._mu)
+    sampler.tune = bool(zs._tune)
+    return sampler
 
 
 class _NoStore:
@@ -212,21 +284,9 @@ class ZeusSampler:
                 self._tune = bool(native["tune"])
 
     def _make(self):
-        import zeus
-
-        root = logging.getLogger()
-        handlers, level = root.handlers[:], root.level
-        try:
-            kwargs = {k: v for k, v in self._native.items() if k not in ("mu", "tune")}
-            sampler = zeus.EnsembleSampler(self.nchains, self.posterior.spec.ndim,
-                                           self._log_prob, vectorize=True,
-                                           verbose=False, mu=self._mu, **kwargs)
-        finally:
-            for handler in root.handlers[:]:
-                root.removeHandler(handler)
-            for handler in handlers:
-                root.addHandler(handler)
-            root.setLevel(level)
+        kwargs = {k: v for k, v in self._native.items() if k not in ("mu", "tune")}
+        sampler = zeus_sampler(self.nchains, self.posterior.spec.ndim, self._log_prob,
+                               mu=self._mu, **kwargs)
         sampler.samples = _NoStore()
         return sampler
 
