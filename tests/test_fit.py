@@ -67,7 +67,7 @@ def test_backend_table_maps_counts():
 
 
 def test_fit_map_returns(small_cube):
-    # astro-eddy's returns, in the order asked, from one short run.
+    # astro-eddy's returns, in its fixed order, from one short run.
     params = tutorial_params(small_cube)
     out = small_cube.fit_map(
         P0, params, nwalkers=20, nburnin=5, nsteps=10, mcmc="emcee",

@@ -115,8 +115,9 @@ class FitResult:
         the order astro-eddy returns them, ``get_chain(discard=nburnin,
         flat=True)``: emcee's step-major order (all walkers of the first
         step, then of the second, ...), and numpyro's chain-major one (as
-        ``MCMC.get_samples()``). PA is wrapped into [0, 360) as astro-eddy
-        does."""
+        ``MCMC.get_samples()``); for zeus ``fit_map``'s returns reorder them
+        walker-major, as zeus flattens its chain. PA is wrapped into [0, 360)
+        as astro-eddy does."""
         flat = self.get_chain(discard=self.n_draws("warmup"), flat=True).copy()
         for i, name in enumerate(self.names):
             if name in D.CIRCULAR:

@@ -152,7 +152,9 @@ for ax, (title, settings) in zip(axes, masks.items()):
 # starting ball (relative, default 1e-3), `progress` the progress bar.
 #
 # `plots` picks the figures to draw (`'walkers'`, `'corner'`, `'bestfit'`,
-# `'residual'`, or `'none'`), `returns` what to hand back, in that order.
+# `'residual'`, or `'none'`), `returns` what to hand back (in astro-eddy's
+# fixed order: samples, sampler, lnprob, percentiles, dict, model, residual,
+# whatever the order of the list).
 #
 # This first run is **short on purpose**: 300 burn-in and 300 kept steps with
 # emcee's default (stretch) move, as in astro-eddy's tutorials. It takes a few
