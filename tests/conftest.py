@@ -3,9 +3,18 @@ session (short chains, fixed seeds)."""
 
 from __future__ import annotations
 
+import signal
+
 import matplotlib
 
 matplotlib.use("Agg")
+
+# A suite started in the background by a shell without job control (nohup
+# ... &) inherits SIGINT ignored, and so would every process it starts: the
+# Ctrl-C tests send real SIGINTs, so give this process (and through exec its
+# children) Python's own handler back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 
