@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.patches import Ellipse
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 import numpy as np
 
 from .formatting import decimals_for, fixed, plural, round_posterior  # noqa: F401  (here too)
@@ -88,31 +90,29 @@ def plot_walkers(result, truths: dict | None = None):
     """One panel per free parameter (plus ln p): every walker or chain against
     draw number, burn-in/warmup shaded, true values in red. The ln p panel
     spans the post-warmup values (1st percentile to maximum)."""
-    warm = result.chains["warmup"]
-    samp = result.chains["sampling"]
-    chains = np.concatenate([warm, samp], axis=1)
-    nwarm = warm.shape[1]
+    chains = np.concatenate([result.chains["warmup"], result.chains["sampling"]],
+                            axis=1)
+    nwarm = result.chains["warmup"].shape[1]
     ndim = len(result.names)
-    fig, axes = plt.subplots(ndim + 1, 1, figsize=(7, 1.2 * (ndim + 1) + 0.7),
-                             sharex=True, constrained_layout=True)
-    alpha = max(0.05, min(0.6, 3.0 / max(result.nchains, 1)))
-    steps = np.arange(chains.shape[1])
+    # Fixed margins [inches] instead of a layout engine, which would measure
+    # every label again at each draw.
+    height = 1.2 * (ndim + 1) + 0.7
+    fig, axes = plt.subplots(ndim + 1, 1, figsize=(7, height), sharex=True,
+                             gridspec_kw=dict(left=1.0 / 7, right=1 - 0.15 / 7,
+                                              bottom=0.5 / height, top=1 - 0.4 / height,
+                                              hspace=0.12))
     logp = np.concatenate([result.log_prob["warmup"], result.log_prob["sampling"]],
                           axis=1)
-    centres = np.median(display_samples(result), axis=0) if samp.shape[1] else \
+    centres = np.median(display_samples(result), axis=0) if result.n_draws() else \
         np.median(chains.reshape(-1, ndim), axis=0)
     series = [chains[:, :, i] for i in range(ndim)] + [logp]
     names = [label_with_unit(n) for n in result.names] + [r"$\ln p$"]
     truth_values = _truths_near(truths, result.names, centres) + [None]
     for ax, values, name, truth in zip(axes, series, names, truth_values):
-        for c in range(values.shape[0]):
-            ax.plot(steps, values[c], color="k", lw=0.6, alpha=alpha)
-        if nwarm:
-            ax.axvspan(0, nwarm, color="0.88", zorder=0, lw=0)
-        if truth is not None:
-            ax.axhline(truth, color=TRUTH_COLOR, lw=1.2, label="truth")
+        draw_chains(ax, values, nwarm, truth)
         ax.set_ylabel(name, fontsize=9)
         ax.tick_params(labelsize=8)
+    fig.align_ylabels(axes)
     axes[-1].set_xlabel("draw (shaded: burn-in / warmup)", fontsize=9)
     axes[-1].set_ylim(*_logp_range(result.log_prob))
     word = result.backend_spec.unit
@@ -121,6 +121,28 @@ def plot_walkers(result, truths: dict | None = None):
         title += " (red: true values)"
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def draw_chains(ax, values, nwarm: int = 0, truth: float | None = None) -> None:
+    """Every chain (rows of ``values``) against draw number, as one
+    collection (one artist, not one line per walker), warmup shaded, the
+    true value (if known) as a red line; the y range shows them all."""
+    values = np.asarray(values, dtype=float)
+    nchains, nsteps = values.shape
+    alpha = max(0.05, min(0.6, 3.0 / max(nchains, 1)))
+    steps = np.broadcast_to(np.arange(nsteps, dtype=float), values.shape)
+    ax.add_collection(LineCollection(np.stack([steps, values], axis=-1), colors="k",
+                                     linewidths=0.6, alpha=alpha))
+    finite = values[np.isfinite(values)]
+    if truth is not None:
+        ax.axhline(truth, color=TRUTH_COLOR, lw=1.2, label="truth")
+        finite = np.append(finite, truth)
+    lo, hi = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5 * max(abs(hi), 1.0)
+    ax.set_xlim(0, max(nsteps - 1, 1))
+    ax.set_ylim(lo - pad, hi + pad)
+    if nwarm:
+        ax.axvspan(0, nwarm, color="0.88", zorder=0, lw=0)
 
 
 def _logp_range(log_prob: dict) -> tuple[float, float]:
@@ -138,11 +160,28 @@ def _logp_range(log_prob: dict) -> tuple[float, float]:
     return float(lo - pad), float(hi + pad)
 
 
+#: The most draws a corner plot shows as points (outside its contours):
+#: drawing an emcee run's 48,000 in each of 36 panels is most of the
+#: figure's cost. Histograms, contours, titles and quantiles use every draw.
+CORNER_POINTS = 6000
+
+
+def thinned(samples, most: int = CORNER_POINTS) -> np.ndarray:
+    """Every k-th row of ``samples``, k the smallest that leaves at most
+    ``most`` rows (all of them if there are no more)."""
+    return samples[::max(1, -(-len(samples) // most))]
+
+
 def plot_corner(result, truths: dict | None = None):
     """Corner plot of the post-warmup samples with units on the axes, the
     16/50/84 percentiles as titles (to two significant figures of the
-    smaller error) and the true values as red lines when ``truths`` is
-    given."""
+    smaller error) and dashed lines, and the true values as red lines when
+    ``truths`` is given.
+
+    corner's look (its ``hist2d`` in every pair's panel) on a grid of the
+    lower triangle only, from every draw; of the points outside the
+    contours at most :data:`CORNER_POINTS` evenly spaced ones are drawn
+    (:func:`thinned`)."""
     import corner
 
     samples = display_samples(result)
@@ -160,35 +199,78 @@ def plot_corner(result, truths: dict | None = None):
             lo, hi = min(lo, t), max(hi, t)
         pad = 0.05 * (hi - lo) if hi > lo else 0.5
         ranges.append((lo - pad, hi + pad))
-    panel = 1.7
-    left, bottom, top, right = 1.3, 1.2, 0.8, 0.2
-    size = panel * ndim
-    fig = plt.figure(figsize=(size + left + right, size + bottom + top))
-    # corner draws in black unless told: follow the text colour, so that the
+    axes = _triangle(ndim)
+    fig = axes[0, 0].figure
+    # Drawn in the text colour (corner's default is black), so that the
     # histograms read on a dark page under SCREEN_STYLE.
-    fig = corner.corner(samples, fig=fig, color=plt.rcParams["text.color"], labels=[label_with_unit(n) for n in names],
-                        truths=truth_values if truths else None,
-                        truth_color=TRUTH_COLOR, quantiles=[0.16, 0.5, 0.84],
-                        show_titles=False, range=ranges, max_n_ticks=4,
-                        label_kwargs={"fontsize": "medium"}, labelpad=0.12, quiet=True)
-    fig.subplots_adjust(left=left / fig.get_figwidth(),
-                        bottom=bottom / fig.get_figheight(),
-                        right=1 - right / fig.get_figwidth(),
-                        top=1 - top / fig.get_figheight())
-    axes = np.array(fig.axes).reshape(ndim, ndim)
-    renderer = fig.canvas.get_renderer()
+    color = plt.rcParams["text.color"]
+    shown = thinned(samples)
+    quantiles = np.percentile(samples, [16, 50, 84], axis=0)
+    # A figure made in a fit's thread may have a plain FigureCanvasBase (no
+    # renderer): measure on an explicit Agg canvas then.
+    renderer = (fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer")
+                else FigureCanvasAgg(fig).get_renderer())
     for i, name in enumerate(names):
+        ax = axes[i, i]
+        counts, _, _ = ax.hist(samples[:, i], bins=np.linspace(*ranges[i], 21),
+                               histtype="step", color=color)
+        ax.set_ylim(0, 1.1 * max(counts.max(), 1))
+        ax.yaxis.set_major_locator(NullLocator())
+        for q in quantiles[:, i]:
+            ax.axvline(q, ls="dashed", color=color)
+        for j in range(i):
+            # corner's points (its data_kwargs), thinned; the rest from all.
+            axes[i, j].plot(shown[:, j], shown[:, i], "o", zorder=-1, rasterized=True,
+                            color=color, ms=2.0, mec="none", alpha=0.1)
+            corner.hist2d(samples[:, j], samples[:, i], ax=axes[i, j],
+                          range=[ranges[j], ranges[i]], color=color, quiet=True,
+                          plot_datapoints=False)
+        for j in range(i + 1):
+            panel = axes[i, j]
+            panel.set_xlim(ranges[j])
+            if j < i:
+                panel.set_ylim(ranges[i])
+                panel.yaxis.set_major_locator(_InnerLocator(5))
+            panel.xaxis.set_major_locator(_InnerLocator(5))
+            panel.tick_params(labelsize="small", labelrotation=45,
+                              labelbottom=i == ndim - 1, labelleft=j == 0 < i)
+            tj, ti = truth_values[j], truth_values[i]
+            if tj is not None:
+                panel.axvline(tj, color=TRUTH_COLOR)
+            if j < i and ti is not None:
+                panel.axhline(ti, color=TRUTH_COLOR)
+                if tj is not None:
+                    panel.plot(tj, ti, "s", color=TRUTH_COLOR)
         value = format_posterior(p16[i], p50[i], p84[i])
-        title = axes[i, i].set_title(f"{label(name)} = {value}", fontsize="medium")
-        if title.get_window_extent(renderer).width > axes[i, i].bbox.width:
+        title = ax.set_title(f"{label(name)} = {value}", fontsize="medium")
+        if title.get_window_extent(renderer).width > ax.bbox.width:
             # Wider than its panel (large type): the value on a line of its own.
             title.set_text(f"{label(name)} =\n{value}")
-        for ax in axes[i, : i + 1]:
-            ax.tick_params(labelsize="small")
-            ax.xaxis.set_major_locator(_InnerLocator(5))
-            if ax is not axes[i, i]:
-                ax.yaxis.set_major_locator(_InnerLocator(5))
+    for k, name in enumerate(names):
+        axes[-1, k].set_xlabel(label_with_unit(name), fontsize="medium")
+        axes[-1, k].xaxis.set_label_coords(0.5, -0.42)
+        if k:
+            axes[k, 0].set_ylabel(label_with_unit(name), fontsize="medium")
+            axes[k, 0].yaxis.set_label_coords(-0.42, 0.5)
     return fig
+
+
+def _triangle(ndim: int, panel: float = 1.7) -> np.ndarray:
+    """A figure of ``ndim`` x ``ndim`` square panels [inches], made only in
+    the lower triangle and on the diagonal (``None`` above): corner's layout
+    without the empty axes it makes, measures and draws."""
+    left, bottom, top, right = 1.3, 1.2, 0.8, 0.2
+    size = panel * ndim
+    width, height = size + left + right, size + bottom + top
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(ndim, ndim, left=left / width, right=1 - right / width,
+                            bottom=bottom / height, top=1 - top / height,
+                            wspace=0.05, hspace=0.05)
+    axes = np.full((ndim, ndim), None, dtype=object)
+    for i in range(ndim):
+        for j in range(i + 1):
+            axes[i, j] = fig.add_subplot(grid[i, j])
+    return axes
 
 
 class _InnerLocator(MaxNLocator):
@@ -251,7 +333,7 @@ def velocity_limits(values, centre: float | None = None) -> tuple[float, float]:
 
 def show_map(ax, data, values, unit: str = "m/s", vmin=None, vmax=None,
              cb_label: str | None = None, symmetric_about=None,
-             imshow_kwargs: dict | None = None, colorbar: bool = True):
+             imshow_kwargs: dict | None = None, colorbar: bool = True, cax=None):
     """``values`` [m/s] on ``data``'s sky grid, shown in ``unit``, with a
     colour bar saying the unit.
 
@@ -265,6 +347,7 @@ def show_map(ax, data, values, unit: str = "m/s", vmin=None, vmax=None,
         cb_label: colour-bar label; ``'[unit]'`` is added if it has no unit;
             ``''`` draws no colour bar.
         imshow_kwargs: more arguments for ``imshow`` (``cmap``, ...).
+        cax: the colour bar's axes (default: taken from ``ax``).
 
     Returns:
         The image.
@@ -284,7 +367,8 @@ def show_map(ax, data, values, unit: str = "m/s", vmin=None, vmax=None,
         text = r"$v_0$" if cb_label is None else cb_label
         if unit not in text and "s^{-1}" not in text:
             text = f"{text} [{unit}]"
-        ax.figure.colorbar(im, ax=ax, label=text, shrink=0.9, extend="both")
+        where = {"cax": cax} if cax is not None else {"ax": ax, "shrink": 0.9}
+        ax.figure.colorbar(im, label=text, extend="both", **where)
     return im
 
 
@@ -295,7 +379,7 @@ def residual_image(data, model, mask=None) -> np.ndarray:
 
 
 def show_residual(ax, data, model, mask=None, imshow_kwargs=None,
-                  colorbar: bool = True, unit: str = "m/s"):
+                  colorbar: bool = True, unit: str = "m/s", cax=None):
     """data - model on a colour scale symmetric about zero, as astro-eddy:
     the larger of |2nd| and |98th| percentile over the fitted pixels."""
     resid = residual_image(data, model, mask)
@@ -306,7 +390,7 @@ def show_residual(ax, data, model, mask=None, imshow_kwargs=None,
         rlim *= VELOCITY_UNITS[unit]
     return show_map(ax, data, resid, unit, -rlim, rlim,
                     r"$v_0 - v_{0,\rm model}$" if colorbar else "",
-                    imshow_kwargs=imshow_kwargs)
+                    imshow_kwargs=imshow_kwargs, cax=cax)
 
 
 def shade_unfitted(ax, data, mask) -> None:
@@ -337,14 +421,30 @@ def _residual_title(mask):
     return "data - model (fitted pixels)" if mask is not None else "data - model"
 
 
+def _map_panels(data, n: int, panel: float = 3.4):
+    """A figure of ``n`` maps of ``data``'s shape side by side and a colour
+    bar's axes right of them, at fixed margins [inches]: no layout engine
+    measuring every label again at each draw."""
+    x0, x1, y0, y1 = data.extent
+    left, gap, bottom, top, bar, right = 0.75, 0.8, 0.55, 0.35, 0.15, 0.95
+    height = panel * abs(y1 - y0) / abs(x1 - x0)
+    w, h = left + n * panel + (n - 1) * gap + 0.12 + bar + right, bottom + height + top
+    fig = plt.figure(figsize=(w, h))
+    axes = [fig.add_axes(((left + i * (panel + gap)) / w, bottom / h, panel / w,
+                          height / h)) for i in range(n)]
+    cax = fig.add_axes(((w - right - bar) / w, (bottom + 0.05 * height) / h, bar / w,
+                        0.9 * height / h), label="<colorbar>")
+    return fig, axes, cax
+
+
 def plot_bestfit(data, model, mask=None):
     """The best-fit model map beside the data, on one colour scale [m/s]; a
     line around the fitted pixels."""
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0), constrained_layout=True)
+    fig, axes, cax = _map_panels(data, 2)
     shown = np.where(np.isfinite(data.data), model, np.nan)
     lo, hi = velocity_limits(data.data)
     for ax, values in zip(axes, [data.data, shown]):
-        show_map(ax, data, values, "m/s", lo, hi, colorbar=ax is axes[1])
+        show_map(ax, data, values, "m/s", lo, hi, colorbar=ax is axes[1], cax=cax)
     if mask is not None:
         axes[1].contour(data.xaxis, data.yaxis, np.asarray(mask, float), [0.5],
                         colors="k", linewidths=0.7)
@@ -356,8 +456,8 @@ def plot_bestfit(data, model, mask=None):
 
 def plot_residual(data, model, mask=None):
     """Residual map data - model [m/s] on a scale symmetric about zero."""
-    fig, ax = plt.subplots(figsize=(5.4, 4.4), constrained_layout=True)
-    show_residual(ax, data, model, mask)
+    fig, (ax,), cax = _map_panels(data, 1)
+    show_residual(ax, data, model, mask, cax=cax)
     ax.set_title(_residual_title(mask), fontsize=10)
     return fig
 

@@ -33,7 +33,8 @@ def test_astro_eddy_tutorial_runs_unchanged(capsys, example):
     assert samples.shape == (200, 9)
     assert percentiles.shape == (3, 9)
     cube = namespace["cube"]
-    assert set(cube.figures) == {"walkers", "corner", "bestfit", "residual"}
+    assert list(cube.figures) == [*(f"walkers_{n}" for n in FREE), "corner",
+                                  "bestfit", "residual"]
     # Even 200 draws land on the truths.
     truth = np.array([example.truths[n] for n in FREE])
     width = 0.5 * (percentiles[2] - percentiles[0])

@@ -229,3 +229,142 @@ def test_decimals_follow_the_width():
     assert P.decimals_for(1.5) == 1
     assert P.decimals_for(150.0) == -1
     assert P.decimals_for(math.nan) == 3
+
+
+# -- fit_map's figures in astro-eddy's layout (issue 20, item 5) ----------------------
+
+#: The tutorial's plots list.
+TUTORIAL_PLOTS = ["walkers", "corner", "bestfit", "residual"]
+
+
+@pytest.fixture(scope="module")
+def short_run(small_cube):
+    """A short emcee run on the small map: 20 walkers x (5 burn-in + 10 steps)."""
+    from helpers import P0
+
+    small_cube.fit_map(P0, tutorial_params(small_cube), nwalkers=20, nburnin=5,
+                       nsteps=10, mcmc_kwargs={"progress": False, "seed": 0},
+                       plots="none", returns="none", verdict=False)
+    return small_cube.last_run
+
+
+def open_figures():
+    """The open pyplot figures by number, as a script's ``plt.figure(n)``."""
+    import matplotlib.pyplot as plt
+
+    return [plt.figure(n) for n in plt.get_fignums()]
+
+
+def test_tutorial_plots_open_astro_eddys_twelve_figures_in_its_order(small_cube,
+                                                                     short_run):
+    """astro-eddy 3.2 opens, for the tutorial's plots list, one walker figure
+    per free parameter (in p0's order), then the corner plot, the model and
+    the residual: 12 figures for 9 parameters. A script that saves figure n
+    gets the same plot."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    figures = small_cube.fit_figures(short_run, TUTORIAL_PLOTS)
+    names = [f"walkers_{n}" for n in FREE] + ["corner", "bestfit", "residual"]
+    assert list(figures) == names
+    shown = open_figures()
+    assert len(shown) == 12
+    assert [fig.get_label() for fig in shown] == names
+    assert shown == list(figures.values())
+    # The walker figures come in p0's order: figure 3 is PA's.
+    assert "PA" in shown[2].axes[0].get_title()
+
+
+def test_each_walker_figure_is_titled_by_its_parameter(small_cube, short_run):
+    from matplotlib.collections import LineCollection
+
+    from eddy_widgets.parameters import label, label_with_unit
+
+    figures = small_cube.fit_figures(short_run, ["walkers"])
+    assert len(figures) == len(FREE)
+    result = short_run.result
+    for i, (name, fig) in enumerate(zip(FREE, figures.values())):
+        main, hist = fig.axes
+        assert main.get_title().startswith(label(name)), (name, main.get_title())
+        assert "20 walkers" in main.get_title()
+        assert main.get_ylabel() == label_with_unit(name)
+        # Every walker over every step, burn-in included.
+        (walkers,) = [c for c in main.collections if isinstance(c, LineCollection)]
+        paths = walkers.get_paths()
+        assert len(paths) == 20 and all(len(p.vertices) == 15 for p in paths)
+        np.testing.assert_allclose(paths[3].vertices[:, 1],
+                                   np.concatenate([result.chains["warmup"][3, :, i],
+                                                   result.chains["sampling"][3, :, i]]))
+        # Beside it, the histogram of the 20 x 10 post-burn-in draws.
+        (bars,) = hist.patches
+        assert hist.get_ylim() == main.get_ylim()
+        assert bars.get_path().vertices[:, 0].max() > 0
+
+
+def test_model_colour_bar_in_kms_and_residual_in_ms(small_cube, short_run):
+    """As astro-eddy: the model in km/s, the residual in m/s, both on sky axes
+    with the beam and the pixels the fit left out shaded."""
+    figures = small_cube.fit_figures(short_run, TUTORIAL_PLOTS)
+    for name, unit in (("bestfit", "[km/s]"), ("residual", "[m/s]")):
+        fig = figures[name]
+        (ax,) = map_axes(fig)
+        assert_sky_map(ax, small_cube)
+        (cb,) = colorbar_labels(fig)
+        assert unit in cb and "km/s" not in cb.replace(unit, ""), (name, cb)
+        assert len(ax.collections) >= 2                   # the fitted pixels' outline
+    model = small_cube.median_model(short_run)
+    image = map_axes(figures["bestfit"])[0].images[0].get_array()
+    np.testing.assert_allclose(image, model / 1e3)       # km/s, of the medians
+
+
+def test_the_mask_figure_comes_after_astro_eddys(small_cube, short_run):
+    """astro-eddy 3.2 accepts 'mask' and draws nothing for it: ours is drawn
+    last, so that the others keep astro-eddy's numbers."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    figures = small_cube.fit_figures(short_run, ["mask", "walkers"])
+    assert list(figures) == [f"walkers_{n}" for n in FREE] + ["mask"]
+    assert open_figures()[-1] is figures["mask"]
+    (cb,) = colorbar_labels(figures["mask"])
+    assert "[km/s]" in cb
+    assert small_cube.fit_figures(short_run, ["none"]) == {}
+
+
+def test_corner_contours_use_every_draw_and_thin_only_the_points():
+    """The corner plot's histograms and quantile lines are those of every
+    draw; of the points outside the contours at most CORNER_POINTS are
+    drawn (they cost most of the figure)."""
+    result = fake_result(nchains=4, nwarm=10, n=5000)     # 20,000 draws
+    fig = P.plot_corner(result)
+    samples = P.display_samples(result)
+    axes = {(round(ax.get_position().x0, 3), round(ax.get_position().y0, 3)): ax
+            for ax in fig.axes}
+    assert len(axes) == 6                                  # 3 x 3, lower triangle
+    diagonal = [ax for ax in fig.axes if ax.get_title()]
+    for i, ax in enumerate(diagonal):
+        counts = ax.patches[0].get_path().vertices[:, 1]
+        lo, hi = ax.get_xlim()
+        inside = np.sum((samples[:, i] >= lo) & (samples[:, i] <= hi))
+        # histtype='step' outlines the bars: each count appears twice.
+        assert counts.max() > 0 and abs(counts[1:-1:2].sum() - inside) <= 1
+        dashed = sorted(line.get_xdata()[0] for line in ax.lines
+                        if line.get_linestyle() == "--")
+        np.testing.assert_allclose(dashed, np.percentile(samples[:, i], [16, 50, 84]))
+    points = [line for ax in fig.axes for line in ax.lines if line.get_marker() == "o"]
+    assert len(points) == 3
+    assert all(len(line.get_xdata()) <= P.CORNER_POINTS for line in points)
+
+
+def test_fit_map_opens_astro_eddys_figures(small_cube):
+    import matplotlib.pyplot as plt
+
+    from helpers import P0
+
+    plt.close("all")
+    small_cube.fit_map(P0, tutorial_params(small_cube), nwalkers=20, nburnin=5,
+                       nsteps=10, mcmc_kwargs={"progress": False, "seed": 0},
+                       plots=TUTORIAL_PLOTS, returns="none", verdict=False)
+    assert len(plt.get_fignums()) == 12
+    assert list(small_cube.figures) == [f"walkers_{n}" for n in FREE] + [
+        "corner", "bestfit", "residual"]

@@ -97,14 +97,12 @@ def main(argv=None) -> int:
           f"pixels) with {args.mcmc}: " + ", ".join(
               f"{backend.counts[a]}={counts[a]}" for a in COUNT_ARGS))
     result = cube.fit_map(p0=TUTORIAL_P0, params=params, optimize=True, mcmc=args.mcmc,
-                          mcmc_kwargs=mcmc_kwargs, plots=["walkers", "corner",
-                                                          "bestfit", "residual"],
-                          returns="result", checkpoint=checkpoint, verdict=False,
+                          mcmc_kwargs=mcmc_kwargs, plots="none", returns="result", checkpoint=checkpoint, verdict=False,
                           checkpoint_interval=args.checkpoint_interval, **counts)
     wall = time.perf_counter() - t0
     # The truths are known for the bundled example: draw them.
-    cube.figures.update(cube.make_plots(cube.last_run, ["walkers", "corner"],
-                                        truths=example.truths))
+    cube.figures = cube.make_plots(cube.last_run, ["walkers", "corner", "bestfit",
+                                                   "residual"], truths=example.truths)
     # The main job's folder is reused from run to run: it replaces its files.
     written = write_products(cube, result, out, overwrite=True)
     print()

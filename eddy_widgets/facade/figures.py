@@ -10,6 +10,11 @@ said on it: v0 in km/s (``plot_data``, ``plot_model``, as astro-eddy),
 residuals in m/s. Where astro-eddy takes ``ax``, so do these; with
 ``return_fig=True`` they return the figure (also when drawn on a given
 ``ax``, where astro-eddy would fail).
+
+:meth:`FigureMethods.fit_figures` makes the figures of ``fit_map(plots=...)``
+in astro-eddy 3.2's layout: a walker figure per free parameter, the corner
+plot, the model (km/s) and the residual (m/s), opened in that order, so that
+a script that takes figures by number gets the same plots.
 """
 
 from __future__ import annotations
@@ -23,13 +28,71 @@ from .. import plots as P
 from ..analysis.export import map_header, output_paths, write_map
 from ..inference.diagnostics import sample_medians
 from ..inference.spec import FitSpec
+from ..parameters import label, label_with_unit
 
 #: ``plot_surface(fill=...)``: what may be shown under the contours.
 SURFACE_FILLS = ("data", "rvals", "tvals", "zvals")
 
 
+#: ``fit_map``'s figures when ``plots`` is not given (astro-eddy's).
+FIT_PLOTS = ("walkers", "corner", "bestfit", "residual")
+
+
 class FigureMethods:
     """Figures and FITS export (astro-eddy's names)."""
+
+    # -- The figures of a fit ---------------------------------------------------------
+
+    def fit_figures(self, run, plots=FIT_PLOTS, truths: dict | None = None) -> dict:
+        """The figures of ``fit_map(plots=...)`` by name, in astro-eddy 3.2's
+        layout and order, each a pyplot figure (numbered in that order):
+
+        - ``'walkers'``: one figure per free parameter, in the order of
+          ``p0`` (``'walkers_x0'``, ``'walkers_PA'``, ...), each titled by
+          its parameter: every walker or chain against step, burn-in /
+          warmup shaded, and the histogram of the post-burn-in draws beside;
+        - ``'corner'``: :func:`eddy_widgets.plots.plot_corner`;
+        - ``'bestfit'``: :meth:`plot_model`, v0 in km/s, the unfitted
+          pixels shaded;
+        - ``'residual'``: :meth:`plot_model_residual`, in m/s, likewise;
+        - ``'mask'`` (which astro-eddy 3.2 accepts and does not draw): last,
+          so that the others keep astro-eddy's numbers: :meth:`plot_data`
+          with the unfitted pixels shaded.
+
+        One model map (at the posterior medians, as ``returns='model'``)
+        serves both maps; astro-eddy averages 10 random draws for each.
+        Without post-warmup draws (a stopped run) only the walkers and the
+        mask are drawn. ``truths`` (``{name: value}``) draws true values on
+        the walkers and the corner plot.
+        """
+        plots = list(FIT_PLOTS if plots is None else np.atleast_1d(plots))
+        figures = {}
+        if "none" in plots:
+            return figures
+        result = run.result
+        sampled = result.n_draws("sampling") > 0
+        if "walkers" in plots:
+            for i, name in enumerate(result.names):
+                figures[f"walkers_{name}"] = walker_figure(
+                    result, i, None if not truths else truths.get(name))
+        if sampled and "corner" in plots:
+            figures["corner"] = P.plot_corner(result, truths)
+        mask = run.posterior.mask
+        if sampled and ("bestfit" in plots or "residual" in plots):
+            model = self.median_model(run)
+            if "bestfit" in plots:
+                fig = self.plot_model(model=model, mask=mask, return_fig=True)
+                fig.axes[0].set_title("model at the posterior medians", fontsize=10)
+                figures["bestfit"] = fig
+            if "residual" in plots:
+                fig = self.plot_model_residual(model=model, mask=mask, return_fig=True)
+                fig.axes[0].set_title("data - model (fitted pixels)", fontsize=10)
+                figures["residual"] = fig
+        if "mask" in plots:
+            figures["mask"] = self.plot_data(ivar=mask.astype(float), return_fig=True)
+        for name, fig in figures.items():
+            fig.set_label(name)
+        return figures
 
     # -- Maps -------------------------------------------------------------------
 
@@ -274,3 +337,42 @@ class FigureMethods:
         if ax is not None:
             return ax
         return plt.subplots(figsize=(5.6, 4.6), constrained_layout=True)[1]
+
+
+def walker_figure(result, index: int, truth: float | None = None):
+    """astro-eddy's walker figure of one free parameter (``result.names
+    [index]``), titled by it: every walker or chain against step with the
+    burn-in / warmup shaded and the true value (if given) in red, and on the
+    right the histogram of the post-burn-in draws on the same y axis (10
+    to 40 bins over their range, sqrt of their number)."""
+    name = result.names[index]
+    width, height = 7.0, 3.0
+    left, bottom, right, top, gap, side = 0.95, 0.5, 0.15, 0.35, 0.05, 1.4
+    fig = plt.figure(figsize=(width, height))
+    main = fig.add_axes([left / width, bottom / height,
+                         (width - left - right - gap - side) / width,
+                         (height - bottom - top) / height])
+    hist = fig.add_axes([(width - right - side) / width, bottom / height,
+                         side / width, (height - bottom - top) / height], sharey=main)
+    chains = np.concatenate([result.chains["warmup"][:, :, index],
+                             result.chains["sampling"][:, :, index]], axis=1)
+    P.draw_chains(main, chains, result.chains["warmup"].shape[1], truth)
+    main.set_ylabel(label_with_unit(name))
+    main.set_xlabel("step (shaded: burn-in / warmup)")
+    word = result.backend_spec.unit
+    main.set_title(f"{label(name)}: {P.plural(result.nchains, word)} ({result.backend})",
+                   fontsize=10)
+    post = result.chains["sampling"][:, :, index].ravel()
+    post = post[np.isfinite(post)]
+    if post.size:
+        lo, hi = post.min(), post.max()
+        bins = int(np.clip(np.sqrt(post.size), 10, 40))
+        edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+        hist.hist(post, bins=edges, orientation="horizontal", histtype="stepfilled",
+                  color="0.6", lw=0)
+    hist.set_xlim(left=0)
+    hist.set_ylim(main.get_ylim())
+    hist.tick_params(left=False, labelleft=False, bottom=False, labelbottom=False)
+    for spine in ("top", "right", "bottom"):
+        hist.spines[spine].set_visible(False)
+    return fig

@@ -358,7 +358,7 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
                 callbacks)
         if verdict and result.n_draws("sampling"):
             print(result.verdict_text())
-        self.figures = self.make_plots(run, plots)
+        self.figures = self.fit_figures(run, plots)
         return self._returns(run, returns)
 
     def _fit_iterations(self, p0, params, r_min, r_max, optimize, counts, niter, mcmc,
