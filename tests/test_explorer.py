@@ -9,7 +9,7 @@ import pytest
 from eddy_widgets.data import load_example
 from eddy_widgets.parameters import PARAMETERS
 from eddy_widgets.rotationmap import rotationmap
-from eddy_widgets.widgets.explorer import SURFACE_COLOUR, ModelExplorer
+from eddy_widgets.widgets.explorer import SURFACE_COLOUR, ModelExplorer, slider_range
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,13 @@ def test_sliders_follow_the_parameter_table(explorer, example):
         assert slider.tooltip == p.description
         assert slider.value == pytest.approx(example.truths[name])
         assert slider.min <= slider.value <= slider.max
-    assert (explorer.sliders["inc"].min, explorer.sliders["inc"].max) == (-90.0, 90.0)
+    # the prior's range (-90, 90), the grid through the value (46.7 + k 0.2)
+    assert (explorer.sliders["inc"].min, explorer.sliders["inc"].max) == (-90.1, 90.1)
     # An infinite prior bound stops at the map's largest radius (~5.6 arcsec).
-    assert explorer.sliders["r_taper"].max == 6.0
+    assert explorer.sliders["r_taper"].max == pytest.approx(6.0, abs=0.01)
     # Colours span the disk's speeds, not its few fast central pixels.
-    assert explorer.maps["model"].limits == (-3.0, 3.0)   # 13 km/s at the centre
-    assert explorer.maps["model"].colorbar.label == "km/s"
+    assert explorer.maps["model"].limits == (-3000.0, 3000.0)  # 13,000 m/s at the centre
+    assert explorer.maps["model"].colorbar.label == "m/s"
 
 
 def test_slider_change_shows_the_model_of_those_values(explorer, cube, example):
@@ -57,8 +58,8 @@ def test_slider_change_shows_the_model_of_those_values(explorer, cube, example):
     expected = cube.evaluate_models(params=dict(example.truths, inc=30.0, mstar=1.5))
     np.testing.assert_allclose(explorer.model_map, expected, rtol=0, atol=1e-6)
     vlsr = example.truths["vlsr"]
-    np.testing.assert_allclose(shown(explorer.maps["model"]), (expected - vlsr) / 1e3,
-                               atol=1e-6)
+    np.testing.assert_allclose(shown(explorer.maps["model"]), expected - vlsr,
+                               atol=5e-3)
     inside = np.isfinite(cube.data)
     np.testing.assert_allclose(shown(explorer.maps["residual"])[inside],
                                (cube.data - expected)[inside], atol=1e-6)
@@ -116,7 +117,7 @@ def test_fit_map_params_with_p0_and_one_slider(cube, example):
     inside = np.isfinite(cube.data)
     vlsr = example.truths["vlsr"]
     np.testing.assert_allclose(shown(explorer.maps["data"])[inside],
-                               (cube.data[inside] - vlsr) / 1e3, atol=1e-6)
+                               cube.data[inside] - vlsr, atol=5e-3)
     with pytest.raises(ValueError, match="p0"):
         ModelExplorer(cube, params)
     with pytest.raises(ValueError, match="z0"):
@@ -142,7 +143,7 @@ def test_titles_name_the_quantity_and_timing_says_python_side(cube, example):
     explorer = ModelExplorer(cube, dict(example.truths), sliders=["inc"],
                              panels=("data", "model", "residual"))
     titles = {k: m.figure.title for k, m in explorer.maps.items()}
-    assert titles == {"data": "data: v0 - vlsr [km/s]", "model": "model: v0 - vlsr [km/s]",
+    assert titles == {"data": "data: v0 - vlsr [m/s]", "model": "model: v0 - vlsr [m/s]",
                       "residual": "residual: data - model [m/s]"}
     assert "Python side" in explorer.timing.value
     assert "Python side" in ModelExplorer.redraw.__doc__
@@ -166,3 +167,77 @@ def test_velocity_terms_get_sliders_in_the_tables_groups(cube, example):
     expected = cube.evaluate_models(params=dict(example.truths, vr_100=100.0,
                                                 vr_q=-0.5))
     np.testing.assert_allclose(explorer.model_map, expected, rtol=0, atol=1e-6)
+
+
+# -- Issue 21: the disk's shape, the values given, one unit --------------------
+
+
+def on_grid(value: float, start: float, step: float) -> bool:
+    """Whether ``value`` is ``start + k step`` for an integer k (as the
+    browser's slider snaps it)."""
+    k = (value - start) / step
+    return abs(k - round(k)) < 1e-6
+
+
+@pytest.mark.parametrize("values", [
+    {},                                        # the example's own: inc 46.7, PA 312
+    {"inc": 46.73, "mstar": 2.0213, "x0": 0.0123, "PA": 311.97, "vlsr": 5762.5},
+])
+def test_each_given_value_lies_on_its_sliders_grid(cube, example, values):
+    # The browser snaps a slider to min + k * step: a grid that does not run
+    # through the value shows (and moves to) another number (46.6 for 46.7).
+    given = dict(example.truths, **values)
+    explorer = ModelExplorer(cube, given, sliders=list(set(given) - {"dist"}))
+    for name, slider in explorer.sliders.items():
+        assert slider.value == given[name], name        # never changed
+        assert on_grid(slider.value, slider.min, slider.step), (
+            name, slider.value, slider.min, slider.step)
+        assert on_grid(slider.max, slider.min, slider.step), name
+        # the range still covers the table's prior (or the map) and the value
+        lo, hi, _ = slider_range(name, given[name], 5.7)
+        assert slider.min <= lo + 1e-9 and slider.max >= hi - 1e-9, name
+        assert slider.min <= slider.value <= slider.max
+        # the readout shows the value itself, not a rounding of it
+        assert float(format(slider.value, slider.readout_format.lstrip(":"))) == \
+            pytest.approx(slider.value, abs=1e-12), (name, slider.readout_format)
+    explorer.set(inc=47.1)
+    assert on_grid(explorer.sliders["inc"].value, explorer.sliders["inc"].min,
+                   explorer.sliders["inc"].step)
+    explorer.reset()
+    assert explorer.sliders["inc"].value == given["inc"]
+
+
+def test_maps_keep_the_disks_shape_and_wrap_instead_of_squeezing(explorer):
+    # Equal arcsec per screen pixel: the plot area's width / height is the
+    # ratio of the spans it shows (-4..4 arcsec both ways: 1).
+    for kind, panel in explorer.maps.items():
+        fig = panel.figure
+        assert fig.min_aspect_ratio == fig.max_aspect_ratio == pytest.approx(1.0), kind
+        assert fig.auto_layout, kind   # the ratio holds for the plot area
+    row = explorer.children[1]
+    assert row.layout.flex_flow == "row wrap"
+    for child in row.children:
+        # a panel has a width it keeps (it wraps to the next row below it)
+        assert child.layout.min_width is not None and int(
+            child.layout.min_width.rstrip("px")) >= 300, child
+    # No hover toolbar over the titles.
+    figures = [p.figure for p in explorer.maps.values()] + [explorer.surface_figure]
+    assert not any(f.display_toolbar for f in figures)
+
+
+def test_velocities_in_m_per_s_like_the_dashboard(cube, example):
+    explorer = ModelExplorer(cube, dict(example.truths), sliders=["inc"],
+                             panels=("data", "model", "residual"))
+    for kind, panel in explorer.maps.items():
+        assert panel.colorbar.label == "m/s", kind
+        assert "[m/s]" in panel.figure.title and "km/s" not in panel.figure.title
+    # the 95th percentile of |v0 - vlsr|, rounded up to 100 m/s
+    lo, hi = explorer.maps["model"].limits
+    assert (lo, hi) == (-explorer.model_limit, explorer.model_limit)
+    assert 2000.0 < explorer.model_limit < 4000.0 and explorer.model_limit % 100 == 0
+    vlsr = example.truths["vlsr"]
+    inside = np.isfinite(cube.data)
+    np.testing.assert_allclose(shown(explorer.maps["model"])[inside],
+                               (explorer.model_map - vlsr)[inside], atol=5e-3)
+    np.testing.assert_allclose(shown(explorer.maps["data"])[inside],
+                               (cube.data - vlsr)[inside], atol=5e-3)

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ..analysis import annuli, deprojection, profiles
+from ..analysis import annuli, colour_limits, deprojection, profiles
 from ..analysis.deprojection import DiskGeometry
 from ..inference.diagnostics import sample_medians
 from ..inference.spec import FitSpec
@@ -146,6 +146,22 @@ class AfterFitMethods:
         values, model = self._fitted(samples, params)
         _, phi, z = DiskGeometry.from_params(values).coords(self.xaxis, self.yaxis)
         return profiles.deproject_residual(self.data - model, phi, z, values["inc"])
+
+    def residual_limits(self, residual, phi=None, preset=colour_limits.DEFAULT_PRESET,
+                        min_abs_cos=colour_limits.MIN_ABS_COS_PHI):
+        """Colour limits ``(-v, v)`` for a residual map [its unit], as the
+        dashboard's maps set them: ``v`` is the ``preset`` percentile
+        (``'99.5%'``, ``'98%'``, ``'95%'``, ``'min/max'`` or a number) of
+        ``|residual|``; with ``phi`` (the pixels' azimuth [rad], as
+        :meth:`disk_coords` gives it) the pixels with ``|cos(phi)| <
+        min_abs_cos`` are left out, for the v_phi map of
+        :meth:`deproject_model_residuals`, which blows up near the minor
+        axis (:func:`eddy_widgets.analysis.colour_limits.mask_minor_axis`
+        blanks them for display). E.g.
+        ``plt.imshow(v_p, vmin=lo, vmax=hi)`` with
+        ``lo, hi = cube.residual_limits(v_p, phi=phi)``."""
+        return colour_limits.colour_limits(residual, preset, symmetric=True, phi=phi,
+                                           min_abs_cos=min_abs_cos)
 
     def polar_residual(self, samples, params):
         """The residual ``data - model`` of the posterior-median model on a

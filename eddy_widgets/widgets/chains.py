@@ -273,7 +273,7 @@ class ChainView(W.VBox):
             panels[key] = panel
         if list(panels) != list(self.panels):
             self.panels = panels
-            self.grid.children = [p.figure for p in panels.values()]
+            self.grid.children = [p.widget for p in panels.values()]
         self._set_title()
 
     def _set_title(self) -> None:

@@ -16,9 +16,15 @@ The Python side of every redraw (evaluate the model + hand the arrays to the
 widgets; not the browser's drawing) is timed: :attr:`ModelExplorer.redraw_ms`
 and the small grey line under the maps.
 
-The maps here show ``v0 - vlsr`` in km/s (their titles say so), the residual
-in m/s; the map panel (:mod:`eddy_widgets.widgets.maps`) shows absolute v0 in
-m/s.
+The maps here show ``v0 - vlsr`` and the residual in m/s (their titles say
+so), as the dashboard does; the map panel (:mod:`eddy_widgets.widgets.maps`)
+shows absolute v0. Each map keeps equal arcsec per screen pixel on both axes
+(:class:`~eddy_widgets.widgets.mapview.MapFigure`), and the panels wrap to a
+new row rather than squeeze in a narrow notebook.
+
+The explorer never changes a value it is given: a browser slider snaps to
+``min + k * step``, so each slider's grid is laid through the starting value
+(:func:`slider_range`), and its readout shows that value's digits.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from ..parameters import (
 )
 from .mapview import MapFigure
 
-__all__ = ["ModelExplorer", "SURFACE_COLOUR", "slider_range"]
+__all__ = ["ModelExplorer", "SURFACE_COLOUR", "readout_format", "slider_range"]
 
 #: Settings of the likelihood, not of the model: the explorer draws the
 #: model, so it neither shows nor passes them (the noise parameters and the
@@ -77,14 +83,32 @@ def slider_range(name: str, value: float, map_radius: float) -> tuple[float, flo
     The range is the table's default flat prior; radii in arcsec (including an
     infinite taper radius) stop at ``map_radius`` [arcsec], the largest radius
     on the map, beyond which they change nothing one can see. The range always
-    holds ``value``.
+    holds ``value``, and its grid ``min + k * step`` runs through ``value``
+    (``min = value - k * step``, just below the prior's bound; ``max``
+    likewise): the browser's slider snaps to that grid, which would
+    otherwise show and move to another number (46.6 for 46.7 on a grid of
+    -90 + k * 0.2).
     """
     p = PARAMETERS[name]
     lo, hi = p.prior[1]
     if p.unit == "arcsec" and (not math.isfinite(hi) or hi > map_radius):
         hi = float(math.ceil(map_radius))
     lo, hi = min(lo, value), max(hi, value)
-    return float(lo), float(hi), _nice_step(hi - lo)
+    step = _nice_step(hi - lo)
+    below = math.ceil((value - lo) / step - 1e-9)
+    above = math.ceil((hi - value) / step - 1e-9)
+    # rounded off float noise (-90.10000000000001), far below the step
+    return (round(value - below * step, 10), round(value + above * step, 10), step)
+
+
+def readout_format(value: float, step: float) -> str:
+    """A slider readout format that shows ``value`` and every grid point
+    ``value + k * step`` with their own digits (at least 4 significant)."""
+    decimals = 0
+    while decimals < 10 and (abs(round(value, decimals) - value) > 1e-9 * max(1.0, abs(value))
+                             or abs(round(step, decimals) - step) > 1e-12):
+        decimals += 1
+    return f".{decimals}f" if abs(value) >= 1e-3 or value == 0 else ".4g"
 
 
 def _start_values(params: dict | None, p0) -> dict:
@@ -121,9 +145,9 @@ class ModelExplorer(W.VBox):
         panels: which of ``'data'``, ``'model'``, ``'residual'`` and
             ``'surface'`` to show, in order.
         model_limit: colour limit of the data and model maps, ``v0 - vlsr``
-            [km/s] (default: the 95th percentile of ``|v0 - vlsr|`` of the
-            starting model on the data's pixels, rounded up; the fast centre
-            saturates).
+            [m/s] (default: the 95th percentile of ``|v0 - vlsr|`` of the
+            starting model on the data's pixels, rounded up to 1000 m/s; the
+            fast centre saturates).
         residual_limit: colour limit of the residual [m/s] (default: five
             times the median uncertainty, or 300 m/s).
 
@@ -153,6 +177,7 @@ class ModelExplorer(W.VBox):
                 if k in MASK_SETTINGS and k not in LIKELIHOOD_ONLY}
         xaxis, yaxis = np.asarray(cube.xaxis), np.asarray(cube.yaxis)
         map_radius = float(np.hypot(np.abs(xaxis).max(), np.abs(yaxis).max()))
+        self._map_radius = map_radius
         if sliders is None:
             # Every parameter with a finite starting value; the rare ones
             # (velocity terms, self-gravity) only when given a value of
@@ -182,17 +207,20 @@ class ModelExplorer(W.VBox):
         for name in self.names:
             p = PARAMETERS[name]
             lo, hi, step = slider_range(name, float(self.start[name]), map_radius)
+            value = float(self.start[name])
             self.sliders[name] = W.FloatSlider(
-                value=float(self.start[name]), min=lo, max=hi, step=step,
+                value=value, min=lo, max=hi, step=step,
                 description=f"{name} [{p.unit}]" if p.unit else name,
-                tooltip=p.description, continuous_update=True, readout_format=".4g",
+                tooltip=p.description, continuous_update=True,
+                readout_format=readout_format(value, step),
                 style={"description_width": "95px"}, layout=W.Layout(width="340px"))
 
         self.model_map = self._model(self._theta())
         vlsr = float(self.values["vlsr"])
         if model_limit is None:
-            dv = np.abs(self.model_map - vlsr)[self.inside] / 1e3
-            model_limit = float(np.ceil(np.percentile(dv, 95))) if dv.size else 5.0
+            dv = np.abs(self.model_map - vlsr)[self.inside]
+            model_limit = (float(1e3 * np.ceil(np.percentile(dv, 95) / 1e3))
+                           if dv.size else 5000.0)
         if residual_limit is None:
             error = getattr(cube, "error", None)
             noise = np.nanmedian(error) if error is not None else np.nan
@@ -206,8 +234,8 @@ class ModelExplorer(W.VBox):
             if kind == "surface":
                 continue
             title, unit, limit = {
-                "data": ("data: v0 - vlsr [km/s]", "km/s", model_limit),
-                "model": ("model: v0 - vlsr [km/s]", "km/s", model_limit),
+                "data": ("data: v0 - vlsr [m/s]", "m/s", model_limit),
+                "model": ("model: v0 - vlsr [m/s]", "m/s", model_limit),
                 "residual": ("residual: data - model [m/s]", "m/s", residual_limit)}[kind]
             panel = MapFigure(xaxis, yaxis, title=title, unit=unit, scheme="RdBu_r",
                               symmetric=True, beam=beam, scale_x=scale_x,
@@ -216,8 +244,7 @@ class ModelExplorer(W.VBox):
             panel.set_limits(-limit, limit)
             self.maps[kind] = panel
         if "data" in self.maps:
-            self.maps["data"].set_image(np.where(self.inside, (self.data - vlsr) / 1e3,
-                                                 np.nan))
+            self.maps["data"].set_image(np.where(self.inside, self.data - vlsr, np.nan))
 
         self.surface_r = np.linspace(0.0, float(np.ceil(map_radius)), 300)
         r_scale = bq.LinearScale(min=0.0, max=float(self.surface_r[-1]))
@@ -227,12 +254,14 @@ class ModelExplorer(W.VBox):
                                      colors=[SURFACE_COLOUR], stroke_width=2.5)
         self.surface_figure = bq.Figure(
             marks=[self.surface_line], title="emission surface z(r)",
-            axes=[bq.Axis(scale=r_scale, label="r [arcsec]"),
+            axes=[bq.Axis(scale=r_scale, label="r [arcsec]", tick_format=".3~g"),
                   bq.Axis(scale=self._z_scale, orientation="vertical",
-                          label="z [arcsec]")],
-            animation_duration=0,
+                          label="z [arcsec]", tick_format=".3~g")],
+            animation_duration=0, display_toolbar=False,
+            title_style={"font-size": "13px"},
             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15},
-            layout=W.Layout(width="330px", height="330px"))
+            layout=W.Layout(width="auto", height="300px", min_width="300px",
+                            max_width="480px", flex="1 1 300px"))
 
         self.readout = W.HTML()
         self.timing = W.HTML()
@@ -257,7 +286,10 @@ class ModelExplorer(W.VBox):
         figures = [self.surface_figure if kind == "surface" else self.maps[kind]
                    for kind in panels]
         self.children = [W.HBox([controls, self.reset_button]),
-                         W.HBox(figures, layout=W.Layout(flex_flow="row wrap")),
+                         # each panel keeps its width (min 300 px): a
+                         # narrow notebook wraps them to a second row
+                         W.HBox(figures, layout=W.Layout(flex_flow="row wrap",
+                                                         width="100%")),
                          self.readout, self.timing]
         for slider in self.sliders.values():
             slider.observe(self._on_slider, names="value")
@@ -289,10 +321,22 @@ class ModelExplorer(W.VBox):
         self._hold = True
         try:
             for name, value in values.items():
-                self.sliders[name].value = float(value)
+                self._place(name, float(value))
         finally:
             self._hold = False
         self.redraw()
+
+    def _place(self, name: str, value: float) -> None:
+        """Set slider ``name`` to ``value`` exactly, its grid laid through it
+        (the browser would snap an off-grid value to its neighbour)."""
+        slider = self.sliders[name]
+        lo, hi, step = slider_range(name, value, self._map_radius)
+        with slider.hold_sync():
+            # widen first: the slider clamps its value into [min, max]
+            slider.min, slider.max = min(lo, slider.min), max(hi, slider.max)
+            slider.value = value
+            slider.min, slider.max, slider.step = lo, hi, step
+            slider.readout_format = readout_format(value, step)
 
     def reset(self) -> None:
         """Back to the starting values."""
@@ -320,7 +364,7 @@ class ModelExplorer(W.VBox):
                                     values["r_taper"], values["q_taper"]))
         self.model_map, self.residual_map, self.surface_z = model, residual, z
         if "model" in self.maps:
-            self.maps["model"].set_image((model - float(values["vlsr"])) / 1e3)
+            self.maps["model"].set_image(model - float(values["vlsr"]))
         if "residual" in self.maps:
             self.maps["residual"].set_image(residual)
         self._z_scale.max = max(1.0, float(np.ceil(2 * z.max()) / 2))

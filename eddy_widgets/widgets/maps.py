@@ -28,7 +28,11 @@ model from the fit's posterior (``posterior.model_map``) or
 ``cube.evaluate_models``,
 the coordinates from ``cube.evaluate_models(coords_only=True)``, the mask
 from ``cube.fit_mask`` and the rotation residual from
-``analysis.profiles.deproject_residual``.
+``analysis.profiles.deproject_residual``, blank near the minor axis where
+dividing by cos(phi) blows up, with its colour limits by the package's one
+rule (``analysis.colour_limits``; a note under the map states the cut). Each
+map keeps equal arcsec per screen pixel; the grid has as many columns of at
+least 300 px as the notebook's width allows.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from bqplot_image_gl.interacts import MouseInteraction
 import ipywidgets as W
 import numpy as np
 
+from ..analysis.colour_limits import mask_minor_axis, minor_axis_note
 from ..analysis.profiles import deproject_residual
 from ..inference.spec import FitSpec
 from ..model import FLARED_NITER
@@ -153,6 +158,7 @@ class MapPanel(W.VBox):
                                   scales={"x": fig.scale_x, "y": fig.scale_y})
             fig.figure.marks = [*fig.figure.marks, fig.outline]
             self.figures[name] = fig
+        self.figures["rotation"].set_note(html.escape(minor_axis_note()))
         self.pan_zoom = bq.interacts.PanZoom(scales={"x": [self.scale_x],
                                                      "y": [self.scale_y]})
         for fig in self.figures.values():
@@ -234,9 +240,9 @@ class MapPanel(W.VBox):
         self.figures["residual"].set_image(residual)
         if posterior:
             inc = spec.model_params(theta)["inc"]
-            v_phi = deproject_residual(residual, self.coords[1], self.coords[2],
-                                       float(inc))[0]
-            self.figures["rotation"].set_image(v_phi)
+            phi = self.coords[1]
+            v_phi = deproject_residual(residual, phi, self.coords[2], float(inc))[0]
+            self.figures["rotation"].set_image(mask_minor_axis(v_phi, phi))
             self.figures["rotation"].figure.title = TITLES["rotation"]
         else:
             self.figures["rotation"].set_image(np.full_like(residual, np.nan))

@@ -18,6 +18,16 @@ Axes are offsets from the image centre in arcsec, east to the left (the x
 scale is reversed) and north up. The stretch is applied to the colour list of
 the scale (the colour map sampled through astropy's stretch), so a stretch
 change recolours in the browser without re-sending the image.
+
+The plot area keeps the map's shape: bqplot's auto layout with
+``min_aspect_ratio = max_aspect_ratio`` = the ratio of the spans in arcsec,
+so an arcsec is as long across the screen as up it, whatever the panel's
+width (a round disk stays round, an inclined one shows its true axis ratio).
+The colour bar is an HTML strip beside the figure (:class:`ColourBar`), as
+tall as the map: bqplot's own ``ColorAxis`` is 200 px shorter than the plot
+area, ~40 px on a map of this size, too short for its labels. Automatic
+colour limits follow one rule with presets,
+:func:`eddy_widgets.analysis.colour_limits.colour_limits`.
 """
 
 from __future__ import annotations
@@ -30,8 +40,13 @@ import ipywidgets as W
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 import numpy as np
+import traitlets
 
-__all__ = ["MapFigure", "STRETCHES", "beam_outline", "mask_outline", "stretched_colours"]
+from ..analysis.colour_limits import DEFAULT_PRESET, PRESETS, colour_limits
+from .trace_panel import nice_ticks, tick_format
+
+__all__ = ["ColourBar", "MapFigure", "STRETCHES", "beam_outline", "mask_outline",
+           "stretched_colours"]
 
 #: Stretches offered for the colour scale (astropy.visualization's names).
 STRETCHES = ("linear", "sqrt", "asinh")
@@ -100,16 +115,85 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+#: Height of a map figure [px] and its margins around the plot area, besides
+#: the axes' own room (bqplot's auto layout adds the tick labels' and axis
+#: labels' sizes): the title above, nothing on the right (the colour bar is
+#: beside the figure).
+FIGURE_HEIGHT = 300
+FIG_MARGIN = {"top": 30, "bottom": 4, "left": 4, "right": 8}
+#: Length of the colour bar [px]: about the plot area's height.
+COLOURBAR_LENGTH = 210
+
+
+class ColourBar(W.HTML):
+    """A vertical colour bar in HTML beside a map: the colours of ``scale``
+    (a bqplot ``ColorScale``) bottom to top over ``length`` px, four to
+    seven round ticks between its ``min`` and ``max`` with as many digits as
+    tell them apart, and ``label`` (the unit) on top. It redraws itself when the
+    scale's limits or colours change (a stretch, new limits).
+
+    Attributes:
+        ticks: the tick values; labels: their texts.
+    """
+
+    label = traitlets.Unicode("")
+
+    def __init__(self, scale: bq.ColorScale, label: str = "",
+                 length: int = COLOURBAR_LENGTH):
+        super().__init__(layout=W.Layout(flex="0 0 auto", width="64px",
+                                         margin="0 0 0 2px"))
+        self.scale = scale
+        self.length = int(length)
+        self.ticks: list[float] = []
+        self.labels: list[str] = []
+        self.add_class("eddy-colourbar")
+        self.observe(self._draw, "label")
+        scale.observe(self._draw, ["min", "max", "colors"])
+        self.label = label
+        self._draw()
+
+    def _draw(self, change=None) -> None:
+        lo, hi = self.scale.min, self.scale.max
+        colours = list(self.scale.colors or [])
+        if lo is None or hi is None or not hi > lo:
+            self.ticks, self.labels = [], []
+        else:
+            ticks = nice_ticks(float(lo), float(hi), 7, least=4, target=5)
+            fmt = tick_format(ticks)
+            self.ticks = [float(t) for t in ticks]
+            self.labels = [format(t, fmt) for t in self.ticks]
+        gradient = ", ".join(colours) if len(colours) > 1 else "#ccc, #ccc"
+        marks = []
+        for t, text in zip(self.ticks, self.labels):
+            pct = 100.0 * (t - lo) / (hi - lo)
+            marks.append(
+                f"<div style='position:absolute;left:13px;bottom:{pct:.2f}%;width:4px;"
+                f"border-top:1px solid currentColor'></div>"
+                f"<span style='position:absolute;left:19px;bottom:{pct:.2f}%;"
+                f"transform:translateY(50%);white-space:nowrap'>{html.escape(text)}"
+                f"</span>")
+        self.value = (
+            "<div style='font-size:11px;line-height:1.1;padding-top:26px'>"
+            f"<div style='height:16px;white-space:nowrap'>{html.escape(self.label)}</div>"
+            f"<div style='position:relative;height:{self.length}px;width:60px'>"
+            "<div style='position:absolute;left:0;top:0;bottom:0;width:12px;"
+            f"box-sizing:border-box;border:1px solid #888;"
+            f"background:linear-gradient(to top, {gradient})'></div>"
+            + "".join(marks) + "</div></div>")
+
+
 class MapFigure(W.VBox):
     """One sky map: ImageGL on Delta RA / Delta Dec axes in arcsec (east to
-    the left, as astronomers draw it), a colour bar with its unit, the beam
-    ellipse in a corner, colour limits (min/max) and stretch (linear / sqrt /
-    asinh) controls, and a readout line under the figure.
+    the left, as astronomers draw it) with equal arcsec per screen pixel on
+    both axes, a colour bar with its unit beside it (:class:`ColourBar`), the
+    beam ellipse in a corner, colour limits (min/max, or automatic from a
+    percentile preset) and stretch (linear / sqrt / asinh) controls, an
+    optional note and a readout line under the figure.
 
     ``x_arcsec``, ``y_arcsec``: pixel centres [arcsec] of the image's columns
     and rows (as ``cube.xaxis`` and ``cube.yaxis``; a decreasing ``x_arcsec``
     is flipped). ``scheme``: a matplotlib colour map name. ``symmetric``:
-    automatic limits are +/- the largest absolute value (residuals).
+    automatic limits are symmetric about zero (residuals).
     ``beam``: (bmaj, bmin, bpa) in arcsec, arcsec, degrees, or None.
     ``scale_x``/``scale_y``: bqplot LinearScales shared with other maps for
     linked pan and zoom (new ones if None).
@@ -144,37 +228,64 @@ class MapFigure(W.VBox):
                                   visible=beam is not None)
         if beam is not None:
             self.set_beam(*beam)
-        axis_x = bq.Axis(scale=self.scale_x, label="Delta RA [arcsec]",
-                         num_ticks=5)
-        axis_y = bq.Axis(scale=self.scale_y, side="left",
-                         label="Delta Dec [arcsec]", num_ticks=5)
-        self.colorbar = bq.ColorAxis(scale=self.colour_scale, side="right", label=unit, num_ticks=5,
-                                     tick_format=".4~g")
+        # Round ticks (bqplot's num_ticks splits the span evenly: 4.02, 2.01,
+        # -0.0125), renewed when a pan or zoom moves the scales; an explicit
+        # format (bqplot's guess fails, "invalid format: .undefinedg", while
+        # the auto layout measures the axes).
+        self.axis_x = axis_x = bq.Axis(scale=self.scale_x, label="Delta RA [arcsec]",
+                                       tick_format=".3~g")
+        self.axis_y = axis_y = bq.Axis(scale=self.scale_y, side="left",
+                                       label="Delta Dec [arcsec]", tick_format=".3~g")
+        for scale in (self.scale_x, self.scale_y):
+            scale.observe(self._axis_ticks, ["min", "max"])
+        self._axis_ticks()
+        # Equal arcsec per pixel: the plot area's width / height is fixed to
+        # the ratio of the spans (bqplot's auto layout applies the ratio to
+        # the plot area, without it to the whole element).
+        aspect = (x_edges[1] - x_edges[0]) / (y_edges[1] - y_edges[0])
         self.figure = bq.Figure(
             title=title, marks=[self.image, self.beam_mark],
-            axes=[axis_x, axis_y, self.colorbar],
-            fig_margin={"top": 36, "bottom": 44, "left": 56, "right": 96},
-            padding_x=0.0, padding_y=0.0,
-            layout=W.Layout(width="100%", height="320px", min_width="240px"))
+            axes=[axis_x, axis_y], auto_layout=True,
+            min_aspect_ratio=aspect, max_aspect_ratio=aspect,
+            fig_margin=dict(FIG_MARGIN), padding_x=0.0, padding_y=0.0,
+            # no hover toolbar: it covered the title (pan and zoom are the
+            # mouse's, see MapPanel)
+            display_toolbar=False,
+            title_style={"font-size": "13px"},
+            layout=W.Layout(width="auto", height=f"{FIGURE_HEIGHT}px",
+                            min_width="220px", flex="1 1 auto"))
+        self.colorbar = ColourBar(self.colour_scale, unit)
+        self.preset = W.Dropdown(options=list(PRESETS), value=DEFAULT_PRESET,
+                                 description="auto",
+                                 tooltip="automatic limits: the share of the map's "
+                                         "pixels inside them",
+                                 layout=W.Layout(width="132px"),
+                                 style={"description_width": "32px"})
         self.auto_limits = W.Checkbox(value=True, description="auto limits",
                                       indent=False, layout=W.Layout(width="auto"))
-        self.vmin = W.FloatText(description="min", layout=W.Layout(width="130px"),
-                                style={"description_width": "28px"})
-        self.vmax = W.FloatText(description="max", layout=W.Layout(width="130px"),
-                                style={"description_width": "28px"})
+        self.vmin = W.FloatText(description="min", layout=W.Layout(width="124px"),
+                                style={"description_width": "34px"})
+        self.vmax = W.FloatText(description="max", layout=W.Layout(width="124px"),
+                                style={"description_width": "34px"})
         self.stretch = W.Dropdown(options=list(STRETCHES), value="linear",
-                                  description="stretch", layout=W.Layout(width="150px"),
+                                  description="stretch", layout=W.Layout(width="140px"),
                                   style={"description_width": "48px"})
+        self.note = W.HTML(layout=W.Layout(display="none"))
         self.readout = W.HTML(value="&nbsp;", layout=W.Layout(min_height="1.4em"))
         self._syncing = False
         self.vmin.observe(self._limits_typed, "value")
         self.vmax.observe(self._limits_typed, "value")
         self.auto_limits.observe(self._auto_changed, "value")
+        self.preset.observe(self._preset_changed, "value")
         self.stretch.observe(self._stretch_changed, "value")
-        controls = W.HBox([self.vmin, self.vmax, self.auto_limits, self.stretch],
+        controls = W.HBox([self.vmin, self.vmax, self.preset, self.auto_limits,
+                           self.stretch],
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__([self.figure, controls, self.readout],
-                         layout=W.Layout(min_width="240px", flex="1 1 0"))
+        body = W.HBox([self.figure, self.colorbar],
+                      layout=W.Layout(align_items="flex-start", width="100%"))
+        super().__init__([body, controls, self.note, self.readout],
+                         layout=W.Layout(min_width="300px", flex="1 1 300px"))
+        self.add_class("eddy-map")
         self.data = None
 
     # -- public -----------------------------------------------------------
@@ -210,18 +321,19 @@ class MapFigure(W.VBox):
         return float(self.colour_scale.min), float(self.colour_scale.max)
 
     def automatic_limits(self) -> tuple[float, float]:
-        """Limits from the image: the 1st-99th percentile of finite values
-        (+/- the 99th percentile of |values| for a symmetric map)."""
-        values = self.data[np.isfinite(self.data)] if self.data is not None else []
-        if len(values) == 0:
+        """Limits from the image by the package's one rule
+        (:func:`~eddy_widgets.analysis.colour_limits.colour_limits`) with the
+        chosen preset: the central share of the finite values, or for a
+        symmetric map +/- that percentile of |values|."""
+        if self.data is None:
             return -1.0, 1.0
-        if self.symmetric:
-            top = float(np.percentile(np.abs(values), 99.0)) or 1.0
-            return -top, top
-        lo, hi = (float(v) for v in np.percentile(values, [1.0, 99.0]))
-        if hi <= lo:
-            lo, hi = lo - 1.0, hi + 1.0
-        return lo, hi
+        return colour_limits(self.data, self.preset.value, symmetric=self.symmetric)
+
+    def set_note(self, html_text: str) -> None:
+        """A small grey line under the controls (hidden when empty)."""
+        self.note.value = (f"<div style='font-size:smaller;color:gray;"
+                           f"line-height:1.3'>{html_text}</div>" if html_text else "")
+        self.note.layout.display = None if html_text else "none"
 
     def set_beam(self, bmaj: float, bmin: float, bpa: float) -> None:
         """Draw the beam in the lower left corner of the image (east side)."""
@@ -267,6 +379,24 @@ class MapFigure(W.VBox):
             return
         if change["new"]:
             self._apply_limits(*self.automatic_limits())
+
+    def _axis_ticks(self, change=None) -> None:
+        for axis, scale in ((self.axis_x, self.scale_x), (self.axis_y, self.scale_y)):
+            if scale.min is None or scale.max is None:
+                continue
+            lo, hi = sorted((float(scale.min), float(scale.max)))
+            # not at the very edges (bqplot drops those labels, and they
+            # would crowd the corner)
+            inset = 0.03 * (hi - lo)
+            ticks = nice_ticks(lo + inset, hi - inset, 6, least=3, target=5)
+            if not np.array_equal(axis.tick_values, ticks):
+                axis.tick_values = ticks
+
+    def _preset_changed(self, change) -> None:
+        if self.auto_limits.value:
+            self._apply_limits(*self.automatic_limits())
+        else:
+            self.auto_limits.value = True       # a preset is a choice of auto
 
     def _stretch_changed(self, change) -> None:
         self.colour_scale.colors = stretched_colours(self.scheme, change["new"],

@@ -58,10 +58,11 @@ print(f"{inside.sum()} pixels with data")
 # ## Part 1: by eye
 #
 # The slider below sets the inclination of a model disk with all those values.
-# The left map is the model, the middle one the data, the right one the
-# **residual** `data - model`. When the inclination is right, the residual is
-# only noise: no red or blue halves, no pattern. The number under the maps is
-# the root-mean-square residual in m/s.
+# The first map is the model, the second the data, the third the **residual**
+# `data - model` (on a narrow screen it wraps below the other two); each
+# keeps the sky's proportions, an arcsec as long across as up. When the
+# inclination is right, the residual is only noise: no red or blue halves, no
+# pattern. The number under the maps is the root-mean-square residual in m/s.
 
 # %%
 from eddy_widgets.widgets.explorer import ModelExplorer
@@ -69,7 +70,7 @@ from eddy_widgets.widgets.explorer import ModelExplorer
 KNOWN = {"x0": 0.02, "y0": -0.015, "PA": 312.0, "mstar": 2.0, "dist": 101.0,
          "vlsr": 5763.0, "z0": 0.26, "psi": 1.7, "r_taper": 3.0, "q_taper": 2.0}
 explorer = ModelExplorer(cube, KNOWN | {"inc": 20.0}, sliders=["inc"],
-                         panels=("model", "data", "residual"), model_limit=5.0,
+                         panels=("model", "data", "residual"), model_limit=5000.0,
                          residual_limit=500.0)
 
 
