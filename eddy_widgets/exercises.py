@@ -10,7 +10,14 @@ prints one verdict and returns nothing:
   for more;
 - ``Not quite: ...`` with a hint otherwise (also for unit slips: radians for
   degrees, kilograms or Jupiter masses for solar masses, per cent for a
-  fraction).
+  fraction), naming every wrong part of the answer at once (a median with
+  too few digits and a wrong uncertainty are both said).
+
+In a notebook the verdict shows as a coloured box (:func:`feedback_html`:
+green "Correct", amber "Close", red "Not quite", grey "Not answered yet")
+with normal word wrapping; elsewhere (a terminal, a test) it is printed as
+text. Parameter names are matched whatever their case, and a misspelt one
+gets a "did you mean".
 
 Answers about a fit are compared with *that* fit's own posterior (passed in
 as ``result``), so they stay right whatever the seed or chain length; answers
@@ -29,9 +36,12 @@ numbers: the last cell of each exercise, for the student and the teacher.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
+import html
 import io
 import math
+import re
 
 import numpy as np
 
@@ -42,7 +52,8 @@ __all__ = [
     "check_correlated_parameter", "check_stellar_mass", "check_total_uncertainty",
     "check_dominant_term", "KINK_RADIUS", "KINK_AZIMUTH", "KINK_SKY_DISTANCE",
     "KINK_SKY_PA", "KINK_DIST", "KINK_DISK_PA", "check_kink_radius",
-    "check_kink_azimuth", "asked_decimals", "answers_so_far",
+    "check_kink_azimuth", "asked_decimals", "answers_so_far", "feedback_html",
+    "Feedback",
 ]
 
 #: The verdict of each check run in this session, in the order first run.
@@ -50,8 +61,80 @@ _VERDICTS: dict[str, str] = {}
 _VERDICT_WORDS = ("Correct", "Close", "Not quite", "Not answered yet")
 
 
+#: The look of each verdict word: (colour, mark); the box's background is
+#: the colour at 10% over the page (it reads on a light and a dark theme).
+_LOOK = {"Correct": ("#2e7d32", "&#10004;"), "Close": ("#b26a00", "&#8776;"),
+         "Not quite": ("#c62828", "&#10008;"), "Not answered yet": ("#757575", "&#8230;")}
+
+
+def _inline(text: str) -> str:
+    """Plain text as HTML: escaped, with `code` in backticks as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def feedback_html(text: str) -> str:
+    """A check's verdict ``text`` as a coloured HTML box: the verdict word
+    in bold and colour with a mark, the rest in the notebook's own font with
+    normal word wrapping (never broken inside a word); the parts of a
+    several-part answer ("(1) ...; (2) ...") as a list."""
+    word = next((w for w in _VERDICT_WORDS if text.startswith(w)), "")
+    colour, mark = _LOOK.get(word, ("#757575", ""))
+    rest = text[len(word):].lstrip(":").strip() if word else text.strip()
+    head, sep, tail = rest.partition(" (1) ")
+    if sep:
+        items = re.split(r";? \(\d\) ", " (1) " + tail)[1:]
+        body = (_inline(head) + "<ul style='margin:4px 0 0 0; padding-left:20px'>"
+                + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+    else:
+        body = _inline(rest)
+    title = f"<b style='color:{colour}'>{mark} {word}</b>: " if word else ""
+    return (f"<div class='eddy-feedback' data-verdict='{html.escape(word)}' "
+            f"style='border:1px solid {colour}; border-left:6px solid {colour}; "
+            f"background:{colour}1a; border-radius:4px; padding:6px 10px; "
+            f"margin:4px 0; font-family:var(--jp-content-font-family, sans-serif); "
+            f"font-size:var(--jp-content-font-size1, 14px); line-height:1.45; "
+            f"white-space:normal; word-break:normal; overflow-wrap:normal; "
+            f"max-width:60em'>{title}{body}</div>")
+
+
+class Feedback:
+    """A check's verdict as IPython shows it: the HTML box
+    (:func:`feedback_html`) in a notebook, the text elsewhere."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return feedback_html(self.text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def _in_notebook() -> bool:
+    """Whether output goes to a Jupyter kernel's front-end (which draws HTML)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _show(text: str) -> None:
+    """A verdict: the coloured box in a notebook, the text elsewhere."""
+    if _in_notebook():
+        from IPython.display import display
+
+        display(Feedback(text.rstrip("\n")))
+    else:
+        print(text, end="")
+
+
 def _recorded(check):
-    """Print what ``check`` prints and record its verdict for
+    """Show what ``check`` prints (:func:`_show`) and record its verdict for
     :func:`answers_so_far`."""
 
     @functools.wraps(check)
@@ -62,7 +145,7 @@ def _recorded(check):
                 check(*args, **kwargs)
         finally:
             text = buffer.getvalue()
-            print(text, end="")
+            _show(text)
             word = next((w for w in _VERDICT_WORDS if text.startswith(w)), "?")
             _VERDICTS[check.__name__] = word
 
@@ -138,11 +221,30 @@ def _median_verdict(value: float, median: float, sd: float) -> str:
 
 
 def _more_digits(value: float, median: float, sd: float, name: str, unit: str) -> str:
+    """The "more digits" sentence (without its verdict word)."""
     asked = asked_decimals(sd)
-    return (f"Close: {value:g} {unit} is the median rounded to "
+    return (f"{value:g} {unit} is the median rounded to "
             f"{_decimals_given(value)} decimals, but the posterior is narrower than "
             f"that (1 sigma = {sd:.2g} {unit}). Give more digits: {asked} decimals, "
-            f"e.g. {name} = round(np.median(...), {asked}).")
+            f"e.g. {name} = round(np.median(...), {asked})")
+
+
+def _say(problems: list[tuple[str, str]]) -> bool:
+    """Print the verdict of an answer with several parts: every problem at
+    once, as ``(kind, sentence)`` with kind ``'close'`` (right to the digits
+    given) or ``'wrong'``. "Close" when every problem is close, else "Not
+    quite"; several problems are numbered. Returns whether anything was
+    said (``False``: no problem, the caller says "Correct")."""
+    if not problems:
+        return False
+    word = "Close" if all(kind == "close" for kind, _ in problems) else "Not quite"
+    sentences = [text.rstrip(".") for _, text in problems]
+    if len(sentences) == 1:
+        print(f"{word}: {sentences[0]}.")
+    else:
+        parts = "; ".join(f"({i}) {t}" for i, t in enumerate(sentences, 1))
+        print(f"{word}: {len(sentences)} things to fix: {parts}.")
+    return True
 
 
 def _read_median_and_error(my_median, my_error, result, parameter: str, name: str,
@@ -151,10 +253,10 @@ def _read_median_and_error(my_median, my_error, result, parameter: str, name: st
     ``parameter`` (answered in variables ``name`` and ``name + '_err'``, in
     ``unit``) against the posterior of ``result``.
 
-    Returns ``(value, error, median, sd, verdict)`` with ``verdict`` ``'right'``
-    or ``'wrong'`` (see :func:`_median_verdict`), or ``None`` once it has printed
-    the verdict itself: not answered yet, not a number, ``parameter`` not free
-    in the fit, or right but with fewer digits than asked ("Close: ...").
+    Returns ``(value, error, median, sd, verdict)`` with ``verdict`` ``'right'``,
+    ``'more digits'`` or ``'wrong'`` (see :func:`_median_verdict`), or ``None``
+    once it has printed the verdict itself: not answered yet, not a number,
+    or ``parameter`` not free in the fit.
     """
     value, message = _number(my_median, name, unit_words)
     if message:
@@ -169,11 +271,7 @@ def _read_median_and_error(my_median, my_error, result, parameter: str, name: st
               "free (an integer index in params) and run the fit again.")
         return None
     median, sd = _posterior(result, parameter)
-    verdict = _median_verdict(value, median, sd)
-    if verdict == "more digits":
-        print(_more_digits(value, median, sd, name, unit))
-        return None
-    return value, error, median, sd, verdict
+    return value, error, median, sd, _median_verdict(value, median, sd)
 
 
 def _is_one_sigma(error: float, sd: float) -> bool:
@@ -239,15 +337,19 @@ def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
     if answer is None:
         return
     value, err, median, sd, verdict = answer
-    if verdict == "wrong":
+    problems = []
+    if verdict == "more digits":
+        problems.append(("close", _more_digits(value, median, sd, "my_fit_inclination",
+                                               "deg")))
+    elif verdict == "wrong":
         if _looks_like_radians(value, median, max(3 * sd, 0.5)):
-            print(f"Not quite: {value:g} looks like radians ({math.degrees(value):.2f} "
-                  "deg). Give the inclination in degrees, as the fit does "
-                  "(np.degrees converts).")
-            return
-        print(f"Not quite: your inclination {value:g} deg is not the posterior median. "
-              "Hint: i = result.names.index('inc'); np.median(samples[:, i]).")
-        return
+            problems.append(("wrong", f"{value:g} looks like radians "
+                             f"({math.degrees(value):.2f} deg). Give the inclination "
+                             f"in degrees, as the fit does (np.degrees converts)"))
+        else:
+            problems.append(("wrong", f"your inclination {value:g} deg is not the "
+                             f"posterior median. Hint: i = result.names.index('inc'); "
+                             f"np.median(samples[:, i])"))
     if not _is_one_sigma(err, sd):
         if abs(math.degrees(err) - sd) < 0.3 * sd:
             hint = (f"{err:g} looks like radians ({math.degrees(err):.2g} deg); "
@@ -257,8 +359,9 @@ def check_fitted_inclination(my_fit_inclination, my_fit_inclination_err, result)
         else:
             hint = ("use half the distance between the 16th and 84th percentiles: "
                     "np.percentile(samples[:, i], [16, 84])")
-        print(f"Not quite: the uncertainty {err:g} deg does not match the posterior's "
-              f"1-sigma width; {hint}.")
+        problems.append(("wrong", f"the uncertainty {err:g} deg does not match the "
+                         f"posterior's 1-sigma width; {hint}"))
+    if _say(problems):
         return
     z = (value - TRUE_INCLINATION) / sd
     asked = asked_decimals(sd)
@@ -276,25 +379,36 @@ def check_correlated_parameter(my_correlated_parameter, result) -> None:
         print("Not answered yet: set `my_correlated_parameter` to a parameter name, "
               "e.g. 'PA'.")
         return
-    name = str(my_correlated_parameter).strip()
+    typed = str(my_correlated_parameter).strip()
     names = list(result.names)
-    if name not in names or name == "inc":
-        print(f"Not quite: choose one of the other free parameters: "
-              f"{', '.join(n for n in names if n != 'inc')}.")
+    others = [n for n in names if n != "inc"]
+    name = _parameter_name(typed, names)
+    if name == "inc":
+        print(f"Not quite: inc is the parameter the question is about; choose one of "
+              f"the other free parameters: {', '.join(others)}.")
         return
+    if name is None:
+        guess = _did_you_mean(typed, others)
+        print(f"Not quite: {typed!r} is not a free parameter of this fit"
+              + (f" (did you mean {guess!r}?)" if guess else "")
+              + f"; choose one of the other free parameters: {', '.join(others)}.")
+        return
+    # Matched whatever the case ('Mstar'); code wants the name as it is.
+    spelling = (f" (In code it is written {name!r}: names are case-sensitive "
+                f"there.)" if typed != name else "")
     corr = np.corrcoef(result.samples.T)
     i = names.index("inc")
-    others = [(abs(corr[i, j]), n) for j, n in enumerate(names) if n != "inc"]
-    best = max(others)[1]
+    ranked = [(abs(corr[i, j]), n) for j, n in enumerate(names) if n != "inc"]
+    best = max(ranked)[1]
     r = corr[i, names.index(name)]
     if name == best:
         print(f"Correct: {name} (correlation coefficient {r:+.1f}). The rotation speed "
               "on the sky is v_kep sin(i) with v_kep ~ sqrt(M): a larger inclination and "
               "a smaller mass give almost the same map. Only the shape of the "
-              "iso-velocity contours (set by cos i) tells them apart.")
+              "iso-velocity contours (set by cos i) tells them apart." + spelling)
     else:
         print(f"Not quite: {name} has correlation {r:+.1f} with inc. Look at the corner "
-              "plot for the panel whose contours are the most tilted ellipse.")
+              "plot for the panel whose contours are the most tilted ellipse." + spelling)
 
 
 # ----------------------------------------------------------------------------
@@ -310,26 +424,33 @@ def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
     if answer is None:
         return
     value, err, median, sd, verdict = answer
-    if verdict == "wrong":
+    problems = []
+    if verdict == "more digits":
+        problems.append(("close", _more_digits(value, median, sd, "my_mstar", "Msun")))
+    elif verdict == "wrong":
         slip = _mass_unit_slip(value, median, sd)
         if slip:
-            hint = slip
+            # The unit is the whole story: "is not the posterior median" of a
+            # number in kilograms says nothing more.
+            problems.append(("wrong", slip))
         elif abs(value - median) <= 3 * sd:
-            hint = (f"it is {abs(value - median) / sd:.1f} sigma from it: take the "
-                    "median (np.median), not the mean or the maximum, of the mstar "
-                    "column, from all of samples")
+            problems.append(("wrong", f"{value:g} Msun is not the posterior median; it "
+                             f"is {abs(value - median) / sd:.1f} sigma from it: take "
+                             f"the median (np.median), not the mean or the maximum, "
+                             f"of the mstar column, from all of samples"))
         else:
-            hint = ("take the median of the mstar column: "
-                    "np.median(samples[:, result.names.index('mstar')])")
-        print(f"Not quite: {value:g} Msun is not the posterior median; {hint}.")
-        return
-    if not _is_one_sigma(err, sd):
-        if abs(err - 100 * sd / median) < 0.3 * 100 * sd / median:
-            hint = (f"{err:g} looks like per cent of the mass; give the uncertainty "
-                    "in solar masses")
-        elif _mass_unit_slip(err, sd, 0.3 * sd):
-            hint = _mass_unit_slip(err, sd, 0.3 * sd)
-        elif abs(err - 2 * sd) < 0.3 * sd:
+            problems.append(("wrong", f"{value:g} Msun is not the posterior median; "
+                             f"take the median of the mstar column: "
+                             f"np.median(samples[:, result.names.index('mstar')])"))
+    slip = _mass_unit_slip(err, sd, 0.3 * sd)
+    if not _is_one_sigma(err, sd) and abs(err - 100 * sd / median) < 30 * sd / median:
+        # A unit slip is the whole story (as for the median).
+        problems.append(("wrong", f"the uncertainty {err:g} looks like per cent of "
+                         f"the mass; give it in solar masses"))
+    elif not _is_one_sigma(err, sd) and slip:
+        problems.append(("wrong", f"the uncertainty {slip}"))
+    elif not _is_one_sigma(err, sd):
+        if abs(err - 2 * sd) < 0.3 * sd:
             hint = ("that is the full 16-84 range; the 1-sigma uncertainty is half "
                     "of it")
         elif err < 0.2 * sd:
@@ -338,13 +459,28 @@ def check_stellar_mass(my_mstar, my_mstar_err, result) -> None:
         else:
             hint = ("use half the distance between the 16th and 84th percentiles of "
                     "the mstar samples")
-        print(f"Not quite: {err:g} Msun is not the 1-sigma width of the posterior; "
-              f"{hint}.")
+        problems.append(("wrong", f"{err:g} Msun is not the 1-sigma width of the "
+                         f"posterior; {hint}"))
+    if _say(problems):
         return
     asked = asked_decimals(sd)
     print(f"Correct: M* = {value:.{asked}f} +/- {err:.{asked}f} Msun, the posterior's "
           f"median and 1-sigma width. The fit alone pins the mass down to "
           f"{100 * err / value:.1f} per cent (its statistical uncertainty).")
+
+
+def _parameter_name(typed: str, names) -> str | None:
+    """The parameter of ``names`` that ``typed`` names, whatever its case
+    ('Mstar', 'MSTAR' -> 'mstar'); ``None`` if none."""
+    folded = {n.casefold(): n for n in names}
+    return folded.get(typed.casefold())
+
+
+def _did_you_mean(typed: str, names) -> str | None:
+    """The name of ``names`` closest to a misspelt ``typed``, if one is close."""
+    folded = {n.casefold(): n for n in names}
+    close = difflib.get_close_matches(typed.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
 
 
 def _mass_unit_slip(value: float, msun: float, sd: float) -> str:
@@ -356,7 +492,7 @@ def _mass_unit_slip(value: float, msun: float, sd: float) -> str:
             return (f"{value:g} looks like {unit}; give it in solar masses, as the "
                     f"fit does ({value:g} / {factor:g} = {value / factor:.4g})")
     if value > 1e20:
-        return "give it in solar masses, as the fit does"
+        return f"{value:g} is not in solar masses: give it in solar masses, as the fit does"
     return ""
 
 

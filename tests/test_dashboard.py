@@ -111,3 +111,64 @@ def test_a_correlated_run_shows_its_noise_in_the_results(cube, tmp_path, monkeyp
     assert results.noise.value == "" and results.noise.layout.display == "none"
     assert "noise_scale" not in results.table.value
     assert "(want near 1)" in results.table.value
+
+
+# -- Issue 21: one table of NUTS defaults (7), a header that stays in view (8),
+# -- a sentence where the widget cannot be drawn (12) ---------------------------
+
+def test_the_dashboard_and_the_command_line_take_nuts_counts_from_one_table(cube):
+    from eddy_widgets.cli import fit as cli_fit
+    from eddy_widgets.data.example import DEFAULT_COUNTS, RUN_DEFAULTS
+    from eddy_widgets.inference.backends import BACKENDS
+
+    nuts = RUN_DEFAULTS["numpyro"]
+    assert tuple(nuts.values()) == DEFAULT_COUNTS["numpyro"]
+    # Converges on the bundled example (measured): more than one chain, so
+    # that R-hat compares chains, and far more than fit_map's 1 x (300 + 100).
+    assert nuts["nwalkers"] >= 2 and nuts["nsteps"] >= 500
+    assert BACKENDS["numpyro"].count_defaults == {"nwalkers": 1, "nburnin": 300,
+                                                  "nsteps": 100}   # fit_map's own
+    dash = FitDashboard(cube)
+    assert dash.session.counts_of("numpyro") == nuts
+    dash.backend.backend.value = "numpyro"
+    assert [w.value for w in dash.backend.counts.values()] == list(nuts.values())
+    # A dashboard made from an emcee call: its NUTS counts from the table too;
+    # a NUTS call keeps its own counts, as fit_map would run them.
+    emcee = FitDashboard.from_fit_kwargs(cube, p0=[2.0], params={"mstar": 0, "inc": 46.7},
+                                         mcmc="emcee", nwalkers=8)
+    assert emcee.session.counts_of("numpyro") == nuts
+    assert emcee.session.counts_of("emcee")["nwalkers"] == 8
+    call = FitDashboard.from_fit_kwargs(cube, p0=[2.0], params={"mstar": 0, "inc": 46.7},
+                                        mcmc="numpyro", nwalkers=3, nburnin=40, nsteps=50)
+    assert call.session.counts_of("numpyro") == {"nwalkers": 3, "nburnin": 40,
+                                                 "nsteps": 50}
+    # The command line: the example with --mcmc numpyro, and any map with NUTS
+    # and no counts given.
+    config = cli_fit.example_config("numpyro")
+    assert config["fit"]["mcmc"] == "numpyro" and "moves" not in config["fit"]
+    assert {k: config["fit"][k] for k in nuts} == nuts
+    setup = cli_fit.prepare(config | {"fit": {"mcmc": "numpyro"}})
+    assert setup.counts == nuts
+
+
+def test_the_header_stays_in_view_and_the_editor_flows_into_columns(cube):
+    dash = FitDashboard(cube)
+    header = dash.children[0]
+    assert header is dash.header and "eddy-header" in header._dom_classes
+    assert dash.controls in header.children and dash.chains.progress in header.children
+    style = dash.stylesheet.value
+    assert style.startswith("<style>") and dash.stylesheet.layout.display == "none"
+    assert "position: sticky" in style and ".eddy-header" in style
+    assert "overflow: visible" in style          # nothing between clips it
+    assert "eddy-editor" in dash.editor._dom_classes and "columns: 720px 2" in style
+    # The mask fields show "0.208" and "no limit" whole (cut at 150 px).
+    assert all(int(getattr(dash.editor, name).layout.width.rstrip("px")) >= 200
+               for name in ("r_min", "r_max", "phi_min", "phi_max"))
+
+
+def test_where_the_widget_cannot_be_drawn_it_reads_as_a_sentence(cube):
+    dash = FitDashboard(cube)
+    text = dash._repr_mimebundle_()["text/plain"]
+    assert text == repr(dash) == ("FitDashboard: run this cell in JupyterLab (with "
+                                  "ipywidgets) to see the dashboard")
+    assert "children" not in text and len(text) < 110

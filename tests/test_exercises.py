@@ -97,3 +97,72 @@ def test_a_parameter_the_fit_held_fixed_is_named_not_raised(mass_fit):
     mass_only = fake_fit(mstar=mass_fit.samples[:, 1])
     said = say(X.check_fitted_inclination, 46.83, 0.11, mass_only)
     assert said.startswith("Not quite") and "`inc` is not a free parameter" in said
+
+
+# -- Issue 21 (10): feedback that reads well, every wrong part at once ----------
+
+def test_feedback_is_a_coloured_box_with_normal_wrapping():
+    boxes = {word: X.feedback_html(f"{word}: the model rotates too slowly.")
+             for word in ("Correct", "Close", "Not quite", "Not answered yet")}
+    colours = set()
+    for word, box in boxes.items():
+        assert box.startswith("<div class='eddy-feedback'") and f">{word}</b>" in \
+            box.replace("&#10004; ", "").replace("&#8776; ", "").replace(
+                "&#10008; ", "").replace("&#8230; ", "")
+        assert "white-space:normal" in box and "word-break:normal" in box
+        assert "monospace" not in box and "<pre" not in box
+        colours.add(box.split("border-left:6px solid ")[1][:7])
+    assert len(colours) == 4                      # each verdict its own colour
+    # Several problems: a list; `code` as code.
+    box = X.feedback_html("Not quite: 2 things to fix: (1) give `my_x` more digits; "
+                          "(2) the uncertainty is a variance.")
+    assert box.count("<li>") == 2 and "<code>my_x</code>" in box
+
+
+def test_in_a_notebook_the_check_shows_the_box(mass_fit, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(X, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    median, sd = _posterior(mass_fit, 1)
+    assert say(X.check_stellar_mass, median, sd, mass_fit) == ""
+    (feedback,) = shown
+    assert feedback.text.startswith("Correct: M* = ")
+    assert feedback._repr_html_() == X.feedback_html(feedback.text)
+    assert repr(feedback) == feedback.text
+
+
+def test_a_kilogram_answer_is_told_only_that_it_is_in_kilograms(mass_fit):
+    median, sd = _posterior(mass_fit, 1)
+    value = median * 1.98847e30
+    said = say(X.check_stellar_mass, value, sd, mass_fit)
+    assert said.startswith("Not quite: ") and "looks like kilograms" in said
+    # Said once, with its conversion: not "... is not the posterior median" too.
+    assert "not the posterior median" not in said and said.count(f"{value:g}") == 2
+
+
+def test_digits_and_a_wrong_error_are_both_reported(mass_fit):
+    said = say(X.check_fitted_inclination, 47.0, 0.3, mass_fit)     # true 46.83 +- 0.11
+    assert said.startswith("Not quite: 2 things to fix: (1) ")
+    assert "more digits" in said and "2 decimals" in said
+    assert "(2) the uncertainty 0.3 deg does not match" in said
+    median, sd = _posterior(mass_fit, 1)
+    said = say(X.check_stellar_mass, round(median, 2), 3 * sd, mass_fit)
+    assert "(1) " in said and "more digits" in said and "(2) " in said
+    assert "1-sigma width" in said
+    # Fewer digits alone is still "Close".
+    said = say(X.check_fitted_inclination, 47.0, 0.11, mass_fit)
+    assert said.startswith("Close: ") and "(2)" not in said
+
+
+def test_parameter_names_are_matched_whatever_the_case(mass_fit):
+    fit = fake_fit(inc=mass_fit.samples[:, 0],
+                   mstar=2.0 - 0.04 * (mass_fit.samples[:, 0] - 46.83)
+                   + 0.001 * np.random.default_rng(2).standard_normal(20000),
+                   PA=312.0 + 0.05 * np.random.default_rng(3).standard_normal(20000))
+    said = say(X.check_correlated_parameter, "Mstar", fit)
+    assert said.startswith("Correct: mstar") and "written 'mstar'" in said
+    said = say(X.check_correlated_parameter, "msatr", fit)
+    assert said.startswith("Not quite") and "did you mean 'mstar'?" in said
+    assert say(X.check_correlated_parameter, "PA", fit).startswith("Not quite")

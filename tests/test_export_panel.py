@@ -141,3 +141,64 @@ def test_permission_and_full_disk_in_words(finished, monkeypatch, code, strerror
     panel.export.click()
     assert said in panel.error.value
     assert panel.written.value == ""
+
+
+# -- Issue 21: a sign of work while exporting (11), a list that names its run
+# -- and gives way to a later run (2) ----------------------------------------------
+
+def test_export_is_disabled_and_shows_its_progress_while_it_writes(finished,
+                                                                   monkeypatch):
+    import eddy_widgets.widgets.export as export_module
+
+    panel = ExportPanel(finished)
+    seen = []
+    real = export_module.write_products
+
+    def watched(*args, **kwargs):
+        seen.append((panel.export.disabled, panel.exporting,
+                     panel.progress.layout.display, panel.progress.description,
+                     panel.progress.value, panel.export.description))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "write_products", watched)
+    panel.figures.value = False          # quick: result, FITS and script
+    panel.export.click()
+    assert seen, "write_products was not called"
+    for disabled, exporting, display, words, _, label in seen:
+        assert disabled and exporting and display is None
+        assert words.startswith("Exporting: ") and label == "Exporting..."
+    assert [value for *_, value, _ in seen] == sorted(value for *_, value, _ in seen)
+    assert "writing the result file (1 of 3)" in seen[0][3]
+    # Done: enabled again, no progress, the files listed with their run.
+    assert not panel.export.disabled and not panel.exporting
+    assert panel.progress.layout.display == "none" and panel.export.description == "Export"
+    assert "Wrote 4 files of run 1 (emcee, 8 walkers" in panel.written.value
+
+
+def test_the_list_of_files_gives_way_when_a_later_run_starts(cube, example, tmp_path,
+                                                            monkeypatch):
+    import threading
+
+    session = quick_session(cube, example)
+    session.start()
+    assert session.wait(WAIT) and session.status == "done", session.error
+    panel = ExportPanel(session)
+    panel.figures.value = False
+    panel.write()
+    assert "Wrote 4 files of run 1" in panel.written.value
+    go = threading.Event()
+
+    def held(*args, **kwargs):
+        go.wait(30)
+        raise RuntimeError("the map went away")
+
+    monkeypatch.setattr(type(session), "_work_new", held)
+    session.start()
+    try:
+        text = panel.written.value
+        assert "Wrote" not in text and "<li>" not in text
+        assert "eddy-export-earlier" in text and "of run 1 (emcee" in text
+    finally:
+        go.set()
+    assert session.wait(30) and session.status == "error"
+    assert "Wrote" not in panel.written.value

@@ -5,6 +5,7 @@ figures that read on a light and on a dark JupyterLab theme."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -115,3 +116,139 @@ def test_figures_have_no_white_slab_and_grey_text_for_dark_themes():
     # its widget state).
     png = _png(panel.corner_output.outputs[0])
     assert png.mode == "P" and len(png.getpalette()) <= 3 * 256
+
+
+# -- Whose results (issue 21: 2), figures that fail (4), "1 chain" (7) ---------
+
+def _quick_session(cube, example):
+    from eddy_widgets.inference.priors import Prior
+
+    t = example.truths
+    return FitSession.from_fit_kwargs(
+        cube=cube, p0=[t["PA"], 2.0, t["vlsr"]],
+        params={"PA": 0, "mstar": 1, "vlsr": 2, "inc": t["inc"], "dist": t["dist"],
+                "x0": t["x0"], "y0": t["y0"]},
+        priors={"PA": Prior("flat", 300.0, 330.0)}, optimize=False, nwalkers=8,
+        nburnin=10, nsteps=20, mcmc="emcee", mcmc_kwargs={"seed": 2})
+
+
+def _held_start(session, monkeypatch):
+    """Start a run whose work waits (status 'optimising') until the returned
+    event is set, and then fails before it has a run of its own."""
+    import threading
+
+    go = threading.Event()
+
+    def held(*args, **kwargs):
+        go.wait(30)
+        raise RuntimeError("the map went away")
+
+    monkeypatch.setattr(type(session), "_work_new", held)
+    session.start()
+    return go
+
+
+def test_a_new_run_shows_the_last_runs_results_under_a_banner(cube, example,
+                                                              monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    session = _quick_session(cube, example)
+    panel = ResultsPanel(session, corner=False, maps=False)
+    session.start()
+    assert session.wait(120) and session.status == "done", session.error
+    assert "PA" in panel.table.value and "eddy-stale" not in panel.verdict.value
+    # A new run is prepared: the results are still on screen, named.
+    go = _held_start(session, monkeypatch)
+    try:
+        assert session.status == "optimising"
+        banner = panel.verdict.value.split("</div>")[0]
+        assert "eddy-stale" in banner and "previous run" in banner and panel.stale
+        first = html.unescape(banner).split("these are the results of ")[1].split(". ")[0]
+        assert first.startswith("run 1 (emcee, 8 walkers, 10 warm-up + 20 draws per "
+                                "walker, started ")
+        assert "the current run is being prepared" in banner
+        session.status = "running"            # as the run's thread would
+        assert "the current run is still sampling" in panel.verdict.value
+        assert panel.verdict.value.index("eddy-stale") < \
+            panel.verdict.value.index("onverged")
+    finally:
+        session.status = "optimising"
+        go.set()
+    # It fails before it has a run: the session holds the earlier run again,
+    # and the banner says so.
+    assert session.wait(30) and session.status == "error" and session.start_failed
+    text = html.unescape(panel.verdict.value)
+    assert "The last run failed</b> before it started" in text
+    assert "holds the earlier run again" in text and first in text
+    assert "PA" in panel.table.value
+
+
+def test_continue_marks_the_results_so_far_until_it_ends(cube, example, monkeypatch,
+                                                          tmp_path):
+    monkeypatch.chdir(tmp_path)
+    session = _quick_session(cube, example)
+    panel = ResultsPanel(session, corner=False, maps=False)
+    session.start()
+    assert session.wait(120) and session.status == "done", session.error
+    session.extend_steps = 10
+    session.resume()
+    assert panel.stale and "before Continue" in panel.verdict.value
+    assert "at 30 draws per walker" in panel.verdict.value
+    assert session.wait(120) and session.status == "done", session.error
+    assert not panel.stale and "eddy-stale" not in panel.verdict.value
+
+
+def test_a_figure_that_fails_is_drawn_again_or_says_what_to_press(monkeypatch):
+    from eddy_widgets import plots
+
+    real = plots.plot_corner
+    calls = []
+
+    def once_broken(result, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise AttributeError("'FigureCanvasBase' object has no attribute "
+                                 "'get_renderer'")
+        return real(result, *args, **kwargs)
+
+    session = FitSession()
+    session.result = _nuts_result(n=200)
+    monkeypatch.setattr(plots, "plot_corner", once_broken)
+    panel = ResultsPanel(session, maps=False)
+    panel.refresh()
+    assert len(calls) == 2 and panel.figure_errors == {}
+    assert "image/png" in panel.corner_output.outputs[0]["data"]
+    assert panel.note.value == "" and "Could not" not in panel.note.value
+
+    def broken(result, *args, **kwargs):
+        raise AttributeError("'FigureCanvasBase' object has no attribute 'get_renderer'")
+
+    monkeypatch.setattr(plots, "plot_corner", broken)
+    panel.refresh()
+    message = panel.figure_errors["corner"]
+    assert "Press Refresh" in message and "get_renderer" in message
+    assert "Press Refresh" in panel.note.value
+    shown = panel.corner_output.outputs[0]["data"]
+    assert "Press Refresh" in shown["text/plain"] and "image/png" not in shown
+    # The verdict and the table are complete all the same.
+    assert "onverged" in panel.verdict.value and "<b>mstar</b>" in panel.table.value
+
+
+def test_a_figure_is_rendered_on_an_explicit_agg_canvas():
+    """A figure whose canvas cannot render (a bare FigureCanvasBase, as a
+    figure made from the fit's thread once had) still becomes a PNG."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.figure import Figure
+
+    from eddy_widgets.widgets.results import figure_output
+
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0])
+    assert type(fig.canvas) is FigureCanvasBase
+    png = _png(figure_output(fig))
+    assert png.size[0] > 100
+
+
+def test_one_chain_is_worded_one_chain():
+    table = posterior_table(_nuts_result(nchains=1))
+    assert "numpyro, 1 chain, " in table and "1 chains" not in table
+    assert "numpyro, 2 chains, " in posterior_table(_nuts_result(nchains=2))

@@ -45,6 +45,10 @@ read or a set-up the fit would refuse is one ``eddy-widgets-fit: ...`` line
 naming the file, section, key and value (:mod:`.config`), before anything is
 created.
 
+Counts not given: for NUTS (``--mcmc numpyro``) those of the one table of
+run defaults, ``eddy_widgets.data.example.RUN_DEFAULTS`` (the dashboard's;
+they converge on the bundled example), for emcee ``fit_map``'s.
+
 Without a map it fits the bundled example with the tutorial's set-up. Every
 run writes into a new folder (``fit-<map>-<n>`` unless ``--out`` names one;
 an existing, non-empty ``--out`` is an error, never overwritten): the result
@@ -245,6 +249,7 @@ def prepare(config: dict) -> FitSetup:
     import matplotlib
 
     matplotlib.use("Agg")
+    from eddy_widgets.data.example import RUN_DEFAULTS
     from eddy_widgets.facade.rotationmap import rotationmap
     from eddy_widgets.inference.backends import (
         check_count_values,
@@ -278,6 +283,11 @@ def prepare(config: dict) -> FitSetup:
     params.update(config["mask"])
     mcmc = fit.pop("mcmc", "emcee")
     counts = {a: fit.pop(a, None) for a in COUNT_ARGS}
+    # Counts not given: the one table of run defaults (the dashboard's) for
+    # the backends it holds (NUTS), else fit_map's own.
+    for arg, value in RUN_DEFAULTS.get(mcmc, {}).items():
+        if counts[arg] is None:
+            counts[arg] = value
     interval = fit.pop("checkpoint_interval", DEFAULT_CHECKPOINT_INTERVAL)
     try:
         backend = get_backend(mcmc)
@@ -322,11 +332,15 @@ def new_folder(out, map_path) -> Path:
     return folder
 
 
-def example_config() -> dict:
-    """The bundled example with the tutorial's set-up (the main job's)."""
+def example_config(mcmc: str = "emcee") -> dict:
+    """The bundled example with the tutorial's set-up (the main job's):
+    emcee with its moves and counts; NUTS (``mcmc='numpyro'``) with the
+    counts of the one table of run defaults
+    (:data:`~eddy_widgets.data.example.RUN_DEFAULTS`, the dashboard's)."""
     from eddy_widgets.data.example import (
         DEFAULT_COUNTS,
         MAIN_JOB_MOVES,
+        RUN_DEFAULTS,
         TUTORIAL_P0,
         TUTORIAL_PARAMS,
         load_example,
@@ -335,14 +349,17 @@ def example_config() -> dict:
     example = load_example()
     free = {k: TUTORIAL_P0[v] for k, v in TUTORIAL_PARAMS.items() if isinstance(v, int)}
     fixed = {k: v for k, v in TUTORIAL_PARAMS.items() if not isinstance(v, int)}
-    counts = dict(zip(COUNT_ARGS, DEFAULT_COUNTS["emcee"]))
+    if mcmc in RUN_DEFAULTS:
+        fit = {"mcmc": mcmc, "seed": 0, **RUN_DEFAULTS[mcmc]}
+    else:
+        fit = {"mcmc": "emcee", "moves": MAIN_JOB_MOVES, "seed": 0,
+               **dict(zip(COUNT_ARGS, DEFAULT_COUNTS["emcee"]))}
     return {"map": {"path": example.v0, "uncertainty": example.dv0, "FOV": 8.0,
                     "downsample": 4},
             "free": free, "fixed": fixed,
             "priors": {"r_taper": ["flat", 0.0, 50.0]},
             "mask": {"r_min": 2 * 0.104},  # 2 beams, as the main job
-            "fit": {"mcmc": "emcee", "moves": MAIN_JOB_MOVES,
-                                              "seed": 0, **counts}}
+            "fit": fit}
 
 
 def main(argv=None) -> int:
@@ -350,7 +367,7 @@ def main(argv=None) -> int:
     try:
         config = merge(args)
         if not config["map"].get("path"):
-            base = example_config()
+            base = example_config(config["fit"].get("mcmc", "emcee"))
             for section in SECTIONS:
                 base[section].update(config[section])
             config = base

@@ -79,8 +79,10 @@ class FitSession(SetupState, FitMapCall, FitThread):
     ends, ``result.converged``, ``result.warnings`` and
     ``result.verdict_text()`` give its verdict), ``info`` (its
     :class:`~eddy_widgets.inference.samplers.RunInfo`), ``run_id`` (bumped
-    for every new run), ``extend_steps`` (draws that :meth:`resume` adds to a
-    finished run). ``fit_run`` is the engine's ``FitRun``.
+    for every new run; :meth:`run_label` names the run in words, as the
+    dashboard's panels do above results that are not the current run's),
+    ``extend_steps`` (draws that :meth:`resume` adds to a finished run).
+    ``fit_run`` is the engine's ``FitRun``.
 
     Checkpoints: ``checkpoint`` is the file each new run writes its result
     (with the sampler's state) to, every ``checkpoint_interval`` seconds and

@@ -112,6 +112,8 @@ class FitThread(HasTraits):
         #: Whether the last start failed before it had a run of its own (the
         #: session's run is then the earlier one, if any).
         self.start_failed = False
+        #: When each run began ({run_id: datetime}), for :meth:`run_label`.
+        self._run_started: dict[int, datetime.datetime] = {}
 
     @property
     def busy(self) -> bool:
@@ -143,6 +145,23 @@ class FitThread(HasTraits):
         unit = BACKENDS[info.backend].unit
         return (f"Continue {info.backend} run ({n} {unit}{'s' if n != 1 else ''}, "
                 f"{info.done} draws per {unit} so far)")
+
+    def run_label(self) -> str:
+        """The session's run in a few words, to name it where its results
+        are shown, e.g. ``'run 2 (emcee, 32 walkers, 500 warm-up + 3000
+        draws per walker, started 14:02:11)'``; ``''`` when there is none.
+        After a start that failed before it had a run, it names the earlier
+        run, which the session then holds again."""
+        run = self.fit_run
+        if run is None:
+            return ""
+        info = run.info
+        n = info.nchains
+        unit = BACKENDS[info.backend].unit
+        started = self._run_started.get(self.run_id)
+        when = f", started {started:%H:%M:%S}" if started is not None else ""
+        return (f"run {self.run_id} ({info.backend}, {n} {unit}{'s' if n != 1 else ''}, "
+                f"{info.n_warmup} warm-up + {info.n_samples} draws per {unit}{when})")
 
     def continue_plan(self) -> str:
         """What Continue will add to the last run, in words (``''`` if none)."""
@@ -428,6 +447,7 @@ class FitThread(HasTraits):
             cube.last_run = run
         self.info = run.info
         self.result = run.result
+        self._run_started[self.run_id + 1] = datetime.datetime.now()
         self.run_id += 1
 
     def _sync_messages(self) -> None:

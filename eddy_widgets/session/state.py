@@ -232,6 +232,23 @@ class SetupState(HasTraits):
             return {arg: getattr(self, arg) for arg in COUNT_ARGS}
         return dict(self._counts[backend])
 
+    def use_count_defaults(self, table: dict, keep=()) -> None:
+        """Start the backends of ``table`` (``{backend: {nwalkers, nburnin,
+        nsteps}}``, e.g. the dashboard's
+        :data:`~eddy_widgets.data.example.RUN_DEFAULTS`) at its counts
+        instead of ``fit_map``'s, except those in ``keep`` (the backend whose
+        counts a loaded ``fit_map`` call gave). The selected backend's counts
+        change now, the others' when it is chosen."""
+        with self._batch():
+            for backend, counts in table.items():
+                if backend in keep or backend not in self._counts:
+                    continue
+                if backend == self.mcmc:
+                    for arg in COUNT_ARGS:
+                        setattr(self, arg, int(counts[arg]))
+                else:
+                    self._counts[backend] = {arg: int(counts[arg]) for arg in COUNT_ARGS}
+
     @observe("mcmc")
     def _swap_counts(self, change) -> None:
         """Keep the counts of the backend left, show those of the one chosen

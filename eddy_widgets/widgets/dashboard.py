@@ -1,8 +1,12 @@
 """All panels of a fit in one notebook cell, laid out for a laptop screen.
 
-The run's controls, its status and its progress line stay at the top; the
-panels sit below in tabs (set-up, chains, maps, results, export), so that the dashboard is
-as tall as one panel, not as all of them. A tab layout rather than a grid: at
+The run's controls, its status and its progress line stay at the top: the
+header is pinned (CSS ``position: sticky``), so that Run, Stop and the
+progress line stay in view while a tall tab scrolls under them on a laptop's
+screen; the panels sit below in tabs (set-up, chains, maps, results, export),
+so that the dashboard is as tall as one panel, not as all of them. The
+editor's rows flow into two columns where the notebook is wide enough
+(CSS multi-column, one column on a laptop). A tab layout rather than a grid: at
 1280 x 720 with JupyterLab's file browser open the notebook is ~950 px wide
 and ~600 px tall, too small for the editor and the chains side by side
 (they wrapped, and the chains fell ~900 px below Run). Run opens the chains
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..data.example import RUN_DEFAULTS
 from ..session import FitSession
 from ..session.runner import BUSY
 from .backend import BackendSelector
@@ -24,10 +29,39 @@ from .export import ExportPanel
 from .maps import MapPanel
 from .results import ResultsPanel
 
-__all__ = ["FitDashboard"]
+__all__ = ["FitDashboard", "with_run_defaults"]
 
 #: The tabs' titles, in order.
 TABS = ("Set-up", "Chains", "Maps", "Results", "Export")
+
+#: The dashboard's style sheet (one ``<style>`` in a hidden HTML widget).
+#: The header is pinned to the top of the notebook's scrolling area while
+#: the dashboard is in view: ``position: sticky`` works only if no box
+#: between it and that area clips overflow, so the dashboard and the output
+#: area holding it let it out (ipywidgets' boxes and JupyterLab's output
+#: area set ``overflow: auto``); what the browser scrolls into view in the
+#: tabs (a focused field) stops below the header (``scroll-margin-top``, the
+#: header's usual height). The editor (class ``eddy-editor``) flows
+#: into columns at least 720 px wide: two where the notebook is ~1450 px
+#: wide, one on a laptop.
+STYLE = """<style>
+.eddy-dashboard, .eddy-dashboard > .eddy-header,
+.jp-OutputArea-output:has(> .eddy-dashboard),
+.jp-OutputArea-child:has(.eddy-dashboard),
+.jp-OutputArea:has(.eddy-dashboard),
+.jp-Cell-outputWrapper:has(.eddy-dashboard),
+.jp-Cell-outputArea:has(.eddy-dashboard) { overflow: visible !important; }
+.eddy-dashboard > .eddy-header {
+  position: sticky; top: 0; z-index: 20;
+  background: var(--jp-layout-color1, #fff);
+  border-bottom: 1px solid var(--jp-border-color2, #e0e0e0);
+  padding-bottom: 2px;
+}
+.eddy-dashboard > :not(.eddy-header) * { scroll-margin-top: 190px; }
+.eddy-dashboard .eddy-editor { display: block !important; columns: 720px 2;
+  column-gap: 24px; }
+.eddy-dashboard .eddy-editor > * { break-inside: avoid; }
+</style>"""
 
 
 class FitDashboard(W.VBox):
@@ -55,8 +89,9 @@ class FitDashboard(W.VBox):
             if fit_kwargs:
                 fit_kwargs.setdefault("priors", getattr(cube, "priors", None))
                 session = FitSession.from_fit_kwargs(cube=cube, **fit_kwargs)
+                with_run_defaults(session, loaded=fit_kwargs.get("mcmc", "emcee"))
             else:
-                session = FitSession(cube=cube)
+                session = with_run_defaults(FitSession(cube=cube))
         elif fit_kwargs:
             raise TypeError("Give either a session or fit_map arguments, not both.")
         if cube is not None:
@@ -76,8 +111,11 @@ class FitDashboard(W.VBox):
         self.results = ResultsPanel(session)
         self.export = ExportPanel(session)
         self.chains.progress.add_class("eddy-progress")
-        header = W.VBox([self.controls, self.chains.progress],
-                        layout=W.Layout(flex="0 0 auto"))
+        self.stylesheet = W.HTML(STYLE, layout=W.Layout(display="none"))
+        self.header = W.VBox([self.controls, self.chains.progress, self.stylesheet],
+                             layout=W.Layout(flex="0 0 auto"))
+        self.header.add_class("eddy-header")
+        header = self.header
         setup = W.VBox([self.backend, self.editor])
         self.tabs = W.Tab([setup, self.chains, self.maps, self.results, self.export],
                           titles=list(TABS))
@@ -85,6 +123,13 @@ class FitDashboard(W.VBox):
         super().__init__([header, self.tabs], layout=W.Layout(width="100%"))
         self.add_class("eddy-dashboard")
         session.observe(self._on_status, names=["status"])
+
+    def __repr__(self) -> str:
+        # What a notebook shows where the widget cannot be drawn (before the
+        # cell runs, without the widget front-end): a sentence, not the
+        # trait dump of every child.
+        return ("FitDashboard: run this cell in JupyterLab (with ipywidgets) to see "
+                "the dashboard")
 
     def show(self, title: str) -> None:
         """Open the tab called ``title`` (one of :data:`TABS`)."""
@@ -114,4 +159,16 @@ class FitDashboard(W.VBox):
             priors = getattr(cube, "priors", None)
         session = FitSession.from_fit_kwargs(p0, params, priors=priors, cube=cube,
                                              **kwargs)
+        with_run_defaults(session, loaded=kwargs.get("mcmc", "emcee"))
         return cls(cube, session=session)
+
+
+def with_run_defaults(session: FitSession, loaded: str | None = None) -> FitSession:
+    """``session`` with the dashboard's counts for the backends its set-up
+    gave none for: the one table of run defaults,
+    :data:`~eddy_widgets.data.example.RUN_DEFAULTS` (NUTS: counts that
+    converge on the bundled example; the command line takes them too). The
+    backend of a loaded ``fit_map`` call (``loaded``) keeps that call's
+    counts, as ``fit_map`` would run them."""
+    session.use_count_defaults(RUN_DEFAULTS, keep=(loaded,) if loaded else ())
+    return session

@@ -341,10 +341,12 @@ class ParameterEditor(W.VBox):
                                 selected_index=None)
         if rare:
             sections.append(self.more)
-        self.r_min = _text("0", width="150px", description="r_min [arcsec]")
-        self.r_max = _text("no limit", width="150px", description="r_max [arcsec]")
-        self.phi_min = _text(width="150px", description="phi_min [deg]")
-        self.phi_max = _text(width="150px", description="phi_max [deg]")
+        # 210 px: the label takes ~95, and the field shows "0.208" and
+        # "no limit" whole (at 150 px they read "0.20" and "no li").
+        self.r_min = _text("0", width="210px", description="r_min [arcsec]")
+        self.r_max = _text("no limit", width="210px", description="r_max [arcsec]")
+        self.phi_min = _text(width="210px", description="phi_min [deg]")
+        self.phi_max = _text(width="210px", description="phi_max [deg]")
         self.exclude_phi = W.Checkbox(description="exclude phi range", indent=False,
                                       layout=W.Layout(width="150px"))
         for field in (self.phi_min, self.phi_max):
@@ -368,6 +370,9 @@ class ParameterEditor(W.VBox):
         self.noise_note, self.noise_message = section.noise_note, section.noise_message
         self.noise_rows = section.noise_rows
         super().__init__([self.summary, *sections, *mask, section], **kwargs)
+        # The dashboard's style sheet flows this class into two columns
+        # where the notebook is wide enough.
+        self.add_class("eddy-editor")
         self._phi_typed: dict[str, str] = {}   # field text that is not a number
         self._show_phi()
         for name in PHI_FIELDS:

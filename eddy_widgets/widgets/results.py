@@ -9,9 +9,19 @@ columns fit the sampler: for emcee the effective sample size and the chain
 length in autocorrelation times (R-hat over walkers is not a valid
 diagnostic); for NUTS bulk and tail ESS and rank-normalised R-hat.
 
-Figures are drawn with :mod:`eddy_widgets.plots`, rendered to PNG and placed
-in ``ipywidgets.Output`` widgets by setting their outputs (which works from the
-fit's thread, where the refresh runs; nothing is printed).
+Figures are drawn with :mod:`eddy_widgets.plots`, rendered to PNG on an
+explicit Agg canvas (never the canvas pyplot's backend gave the figure: drawn
+from the fit's thread it was once a bare ``FigureCanvasBase``) and placed in
+``ipywidgets.Output`` widgets by setting their outputs (which works from the
+fit's thread, where the refresh runs; nothing is printed). A figure that fails
+is drawn again once; if it fails again, its place says so and to press
+Refresh, and the verdict, the table and the other figure are shown all the
+same.
+
+Results on screen are always those of a named run: while a new run is
+prepared or sampling, after a failed run, or after a start that failed (the
+session then holds the earlier run again), a banner above them names the run
+they belong to (:attr:`ResultsPanel.banner`).
 """
 
 from __future__ import annotations
@@ -34,10 +44,22 @@ from ..inference.noise import noise_sentence
 from ..parameters import PARAMETERS
 from ..session import FitSession
 
-__all__ = ["ResultsPanel", "posterior_table", "verdict_html", "noise_html", "COLOURS"]
+__all__ = ["ResultsPanel", "posterior_table", "verdict_html", "noise_html", "COLOURS",
+           "banner_html", "figure_output"]
 
 #: Colours of the panel: good, problem (a run that did not converge), advice.
 COLOURS = {"good": "#2e7d32", "bad": "#c62828", "advice": "#b26a00"}
+
+#: What a figure is called in the panel's messages.
+FIGURE_NAMES = {"corner": "the corner plot", "maps": "the residual maps"}
+
+
+def banner_html(text: str, colour: str = COLOURS["advice"]) -> str:
+    """A banner above results that are not the current run's (HTML ``text``):
+    a coloured bar on the left, normal wrapping."""
+    return (f"<div class='eddy-stale' style='border-left:4px solid {colour}; "
+            f"padding:2px 8px; margin:2px 0; line-height:1.4; color:{colour}'>"
+            f"{text}</div>")
 
 
 def _fmt(value: float, decimals: int) -> str:
@@ -177,8 +199,9 @@ def _facts(result) -> list[str]:
     """The run in a few words: sampler, counts, acceptance or tree sizes,
     divergences, reduced chi2."""
     summary = result.sampler_summary()
-    facts = [f"{summary['backend']}, {summary['nchains']} "
-             f"{result.backend_spec.unit}s, "
+    n = summary["nchains"]
+    facts = [f"{summary['backend']}, {n} "
+             f"{result.backend_spec.unit}{'s' if n != 1 else ''}, "
              f"{summary['warmup']} warmup + {summary['samples']} draws"]
     if "acceptance_fraction" in summary:
         facts.append(f"acceptance fraction {summary['acceptance_fraction']:.2f}")
@@ -206,12 +229,17 @@ def figure_output(fig) -> dict:
     The PNG has a palette of 256 colours (with transparency): a corner plot
     of nine parameters is ~0.3 MB instead of ~1.4 MB, which the browser
     receives and a notebook stores with its widget state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     import matplotlib.pyplot as plt
     from PIL import Image
 
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        # An explicit Agg canvas: whatever canvas the figure was made with
+        # (pyplot's backend, or a bare FigureCanvasBase), this one can render
+        # and has get_renderer, from any thread.
+        FigureCanvasAgg(fig).print_figure(buffer, format="png", dpi=80,
+                                          bbox_inches="tight")
     finally:
         plt.close(fig)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA")
@@ -258,13 +286,24 @@ class ResultsPanel(W.VBox):
 
     Attributes:
         verdict: HTML at the top: converged or not in words, then the
-            warnings (``result.converged`` and ``result.warnings``).
+            warnings (``result.converged`` and ``result.warnings``); above
+            them, when the results shown are not the current run's, a banner
+            (class ``eddy-stale``, :meth:`banner_text`) naming the run they
+            belong to (its number, backend, counts and start time,
+            :meth:`FitSession.run_label`) and why (a new run is being
+            prepared or sampling, Continue is sampling, the last run failed,
+            or a start failed and the session holds the earlier run again).
+        stale: whether that banner shows.
+        shown_run: the ``run_id`` of the results shown (``None`` before any).
+        shown_label: that run in words, as it was when drawn.
         noise: under ``noise='correlated'`` the noise model in one sentence
             (:func:`noise_html`); empty and hidden for independent pixels.
         converged: the last drawn result's verdict (``None`` before any).
         warnings: its warning sentences.
         table: HTML posterior table.
         corner_output, maps_output: ``ipywidgets.Output`` with the figures.
+        figure_errors: ``{'corner' | 'maps': message}`` of figures that
+            could not be drawn (twice) at the last refresh.
         refreshes: how many times it was refreshed.
     """
 
@@ -276,6 +315,14 @@ class ResultsPanel(W.VBox):
         self.truths = dict(truths) if truths else None
         self.converged: bool | None = None
         self.warnings: list[str] = []
+        self.shown_run: int | None = None
+        self.shown_label = ""
+        self._shown_fit = None
+        self._shown_draws = 0
+        self._shown_unit = "chain"
+        self.figure_errors: dict[str, str] = {}
+        self._banner = ""
+        self._verdict = ""
         self.verdict = W.HTML()
         self.noise = W.HTML(layout=W.Layout(display="none"))
         self.note = W.HTML("<i>Results appear when a run stops or ends.</i>")
@@ -293,9 +340,11 @@ class ResultsPanel(W.VBox):
         tabs = W.Tab([self.corner_output, self.maps_output],
                      titles=["corner", "residual maps"])
         super().__init__([W.HTML("<h4 style='margin:4px 0'>Results</h4>"), self.verdict,
-                          self.noise, W.HBox([self.note, self.refresh_button]),
+                          self.noise,
+                          W.HBox([self.note, self.refresh_button]),
                           self.table, tabs],
                          **kwargs)
+        self.add_class("eddy-results")
         session.observe(self._on_status, names=["status"])
         if session.status in ("stopped", "done"):
             self.refresh()
@@ -304,12 +353,68 @@ class ResultsPanel(W.VBox):
         self.refresh_button.disabled = self.session.busy
         if change.new in ("stopped", "done"):
             self.refresh()
-        elif change.new == "error" and self.table.value:
-            # The results on screen are an earlier run's: say so above them.
-            self.verdict.value = (f"<div class='eddy-stale' style='color:{COLOURS['bad']}'>"
-                                  f"<b>The last run failed</b> (its error is at the "
-                                  f"top): the results below are those of the run "
-                                  f"before it.</div>{self.verdict.value}")
+        self._show_banner()
+
+    # -- whose results these are -------------------------------------------------
+
+    @property
+    def stale(self) -> bool:
+        """Whether results are shown that are not the session's current
+        run as it stands (the banner says whose they are)."""
+        return bool(self._banner)
+
+    def banner_text(self) -> str:
+        """The banner's HTML for the session as it is now (``''``: the results
+        shown are the current run's, or none are shown)."""
+        s = self.session
+        if self.shown_run is None or not self.table.value:
+            return ""
+        label = html.escape(self.shown_label or f"run {self.shown_run}")
+        same = s.fit_run is not None and s.fit_run is self._shown_fit
+        unit = self._shown_unit
+        if s.busy:
+            doing = ("is being prepared" if s.status == "optimising" else
+                     "is stopping" if s.status == "stopping" else "is still sampling")
+            if same:
+                return banner_html(
+                    f"<b>Results so far</b>: these are {label} at "
+                    f"{self._shown_draws} draws per {html.escape(unit)}, before "
+                    f"Continue; the run {doing}: they are redrawn when it stops or "
+                    f"ends.")
+            return banner_html(
+                f"<b>Previous run</b>: these are the results of {label}. This is "
+                f"the previous run; the current run {doing}: its results replace "
+                f"these when it stops or ends.")
+        if s.status == "error":
+            if same and s.start_failed:
+                return banner_html(
+                    f"<b>The last run failed</b> before it started (its error is at "
+                    f"the top), so the session holds the earlier run again: these "
+                    f"are its results, {label}. Continue goes on with it.",
+                    COLOURS["bad"])
+            if same:
+                return banner_html(
+                    f"<b>The last run failed</b> while continuing (its error is at "
+                    f"the top): these are its results before Continue, {label} at "
+                    f"{self._shown_draws} draws per {html.escape(unit)}.",
+                    COLOURS["bad"])
+            return banner_html(
+                f"<b>The last run failed</b> (its error is at the top): these are "
+                f"the results of the run before it, {label}.", COLOURS["bad"])
+        if not same:
+            # e.g. a session whose run was replaced from code: never unnamed.
+            return banner_html(f"<b>Another run</b>: these are the results of "
+                               f"{label}, not of the session's current run.")
+        return ""
+
+    def _show_banner(self) -> None:
+        """The verdict with the banner (if any) above it."""
+        self._banner = self.banner_text()
+        value = self._banner + self._verdict
+        if self.verdict.value != value:
+            self.verdict.value = value
+
+    # -- drawing -------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Redraw from the session's result (not while it is growing)."""
@@ -317,6 +422,7 @@ class ResultsPanel(W.VBox):
         result, run = s.result, s.fit_run
         if s.busy:
             self.note.value = "<i>The fit is running; results appear when it stops.</i>"
+            self._show_banner()
             return
         with self._lock:
             self.refreshes += 1
@@ -326,17 +432,27 @@ class ResultsPanel(W.VBox):
                 self.table.value = ""
                 self.corner_output.outputs = ()
                 self.maps_output.outputs = ()
+                self.shown_run, self.shown_label, self._shown_fit = None, "", None
+                self._show_banner()
                 return
+            self.shown_run, self.shown_label = s.run_id, s.run_label()
+            self._shown_fit = run
+            self._shown_draws = result.n_draws("sampling") + result.n_draws("warmup")
+            self._shown_unit = getattr(result.backend_spec, "unit", "chain")
             try:
                 with quiet():
                     self._draw(result, run)
             except Exception as exc:  # noqa: BLE001 - shown, never printed
                 self.note.value = (f"<span style='color:{COLOURS['bad']}'>Could not draw the "
                                    f"results: {html.escape(type(exc).__name__)}: "
-                                   f"{html.escape(str(exc))}</span>")
+                                   f"{html.escape(str(exc))}. Press Refresh to try "
+                                   f"again.</span>")
+            self._show_banner()
 
     def _clear_verdict(self) -> None:
         self.converged, self.warnings = None, []
+        self._verdict = ""
+        self._banner = ""
         self.verdict.value = ""
         self._show_noise(None)
 
@@ -348,14 +464,46 @@ class ResultsPanel(W.VBox):
         self._clear_verdict()
         converged, notes = result.converged, result.warnings
         self.converged, self.warnings = converged, list(notes)
-        self.verdict.value = verdict_html(converged, notes)
+        self._verdict = verdict_html(converged, notes)
+        self.verdict.value = self._verdict
         self._show_noise(result)
         self.table.value = posterior_table(result, self.truths)
         self.note.value = ""
+        self.figure_errors = {}
         if self.show_corner:
-            self._draw_corner(result)
+            self._figure("corner", lambda: self._draw_corner(result))
         if self.show_maps and run is not None:
-            self._draw_maps(result, run)
+            self._figure("maps", lambda: self._draw_maps(result, run))
+        if self.figure_errors:
+            self.note.value = "".join(
+                f"<div style='color:{COLOURS['bad']}'>{html.escape(m)}</div>"
+                for m in self.figure_errors.values())
+
+    def _figure(self, key: str, draw) -> None:
+        """Draw one figure; again once if it fails (a figure made in the
+        fit's thread once came with a canvas that cannot render); if it
+        fails again, its output says so and what to press."""
+        import matplotlib.pyplot as plt
+
+        for _attempt in (1, 2):
+            before = set(plt.get_fignums())
+            try:
+                draw()
+                return
+            except Exception as exc:  # noqa: BLE001 - shown, never printed
+                for num in set(plt.get_fignums()) - before:
+                    plt.close(num)
+                error = f"{type(exc).__name__}: {exc}"
+        what = FIGURE_NAMES[key]
+        message = (f"Could not draw {what} ({error}). Press Refresh (above the "
+                   f"table) to draw it again; the verdict and the table are "
+                   f"complete.")
+        self.figure_errors[key] = message
+        output = self.corner_output if key == "corner" else self.maps_output
+        output.outputs = ({"output_type": "display_data", "metadata": {},
+                           "data": {"text/plain": message,
+                                    "text/html": f"<div style='color:{COLOURS['bad']}'>"
+                                                 f"{html.escape(message)}</div>"}},)
 
     def _draw_corner(self, result) -> None:
         from .. import plots

@@ -62,10 +62,14 @@ plt.show()
 # %% [markdown]
 # ## 3. Open the dashboard
 #
-# The dashboard holds a fit's whole set-up: which parameters are free, their
-# start values and priors (left), the sampler and its counts, and Run / Stop /
-# Continue. While a fit runs, the chains grow live on the right; when it ends,
-# the posterior table, corner plot and residual maps appear below.
+# The dashboard holds a fit's whole set-up and its run. At the top, and pinned
+# there while you scroll: **Run**, **Stop** and **Continue**, the run's status
+# and its progress line. Below them, tabs: **Set-up** (the sampler and its
+# counts; which parameters are free, their start values and priors; the fitted
+# region), **Chains** (the chains, growing live while a fit runs), **Maps**
+# (data, model and residual), **Results** (the verdict first, then the
+# posterior table, corner plot and residual maps) and **Export**. Run opens
+# the Chains tab, and the end of a run the Results.
 #
 # We start it from the set-up of astro-eddy's tutorial fit: nine free
 # parameters (`params` maps a name to its index in `p0`), the inclination and
@@ -149,8 +153,8 @@ print("the same draws as the run:", saved == session.result)
 # %% [markdown]
 # ## 5. Results
 #
-# The dashboard now shows the verdict, the posterior table, corner plot and
-# residuals. The same numbers are on `session.result`, a `FitResult`. Below,
+# The dashboard's Results tab now shows the verdict, the posterior table,
+# corner plot and residuals. The same numbers are on `session.result`, a `FitResult`. Below,
 # each median with the offsets of its 16th and 84th percentiles (the 1σ
 # interval). The bundled map was made with known parameters, so we can check
 # the fit found them: the *pull* is how many posterior widths the median lies

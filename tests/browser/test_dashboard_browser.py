@@ -14,6 +14,18 @@ residual map was drawn. After the second run JupyterLab is switched to its
 dark theme for screenshots of every tab. Everything is read from the page;
 screenshots of each stage go to ``test-artifacts/browser/``.
 
+After the warm run, :func:`laptop_pass` (issue 21) exports (the button is
+disabled with a progress bar while it writes), starts a second run in the same
+kernel and, while it samples and after it is stopped, opens every tab with the
+dashboard scrolled to the top of the notebook: Run, Stop, the status line, the
+progress line and the tab's main control must lie inside the notebook's
+visible box at 1280 x 720, and the header must stay in view (sticky) when a
+tall tab is scrolled; the Results tab names the previous run in a banner while
+the new one samples, and Export's list of files gives way. Every tab is
+screenshot during and after the run (``warm-*-during-*``, ``warm-*-after-*``),
+and texts cut short in the header, the editor, the results and the export
+panel are listed (and must be none).
+
 :func:`exercise_dashboard` gives a :class:`Verdict` instead of asserting, so
 that the same check can be shown to fail when JupyterLab lacks the widget
 front-end extensions (:func:`test_check_fails_without_widget_extensions`).
@@ -54,6 +66,7 @@ import re
 import time
 
 from eddy_widgets.cli import TUTORIAL_PARAMS
+from eddy_widgets.widgets.dashboard import TABS
 
 #: Free parameters of the notebook's fit: the table must list them all.
 FREE = [name for name, value in TUTORIAL_PARAMS.items() if isinstance(value, int)]
@@ -515,6 +528,132 @@ def explore_maps(page, shots: Shots, v: Verdict) -> str:
     return ""
 
 
+#: Each tab's main control (the first shown element of the selector): it
+#: must lie inside the notebook's visible box with the dashboard at the top.
+MAIN_CONTROL = {"Set-up": ".eddy-dashboard .widget-toggle-buttons",
+                "Chains": ".eddy-chains .bqplot",
+                "Maps": ".eddy-maps .bqplot",
+                "Results": ".eddy-results .eddy-verdict",
+                "Export": ".eddy-export-button"}
+
+#: Bounding boxes of the header's parts and of a tab's main control, and
+#: whether each lies inside the notebook's visible box.
+LAYOUT_JS = """(main) => {
+  const box = (%s)();
+  const shown = (sel) => [...document.querySelectorAll(sel)]
+    .find(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
+  const buttons = [...document.querySelectorAll('.eddy-header button.jupyter-button')];
+  const parts = {run: buttons.find(b => b.textContent.trim() === 'Run'),
+                 stop: buttons.find(b => b.textContent.trim() === 'Stop'),
+                 status: shown('.eddy-status'), progress: shown('.eddy-progress'),
+                 main: shown(main)};
+  const out = {};
+  for (const [name, el] of Object.entries(parts)) {
+    if (!el) { out[name] = null; continue; }
+    const r = el.getBoundingClientRect();
+    out[name] = {top: Math.round(r.top), bottom: Math.round(r.bottom),
+                 inside: r.top >= box.top - 1 && r.bottom <= box.bottom + 1
+                         && r.left >= box.left - 1 && r.right <= box.right + 1};
+  }
+  return out;
+}""" % NOTEBOOK_BOX_JS
+
+#: Texts cut short in our panels: inputs whose value (or placeholder) is
+#: wider than the field, and text clipped with an ellipsis.
+CUT_JS = """() => {
+  const out = [];
+  const roots = document.querySelectorAll(
+    '.eddy-header, .eddy-editor, .eddy-results, .eddy-export');
+  for (const root of roots) for (const el of root.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (el.tagName === 'INPUT' && el.type === 'text') {
+      if (el.scrollWidth > el.clientWidth + 1) out.push(el.value || el.placeholder);
+    } else if (el.children.length === 0 && el.scrollWidth > el.clientWidth + 1
+               && getComputedStyle(el).textOverflow === 'ellipsis') {
+      out.push(el.textContent.trim().slice(0, 60));
+    }
+  }
+  return out;
+}"""
+
+
+def tab_views(page, shots: Shots, when: str, layout: dict) -> None:
+    """Every tab with the dashboard scrolled to the top of the notebook: a
+    screenshot, the header's and the main control's boxes, cut texts."""
+    for title in TABS:
+        tab(page, title)
+        scroll_to(page, ".eddy-dashboard")
+        page.wait_for_timeout(700)
+        shots.take(f"{when}-{title.lower()}")
+        layout[f"{when} {title}"] = page.evaluate(LAYOUT_JS, MAIN_CONTROL[title])
+        cut = page.evaluate(CUT_JS)
+        if cut:
+            layout.setdefault("cut", []).extend(f"{when} {title}: {c!r}" for c in cut)
+
+
+def laptop_pass(page, shots: Shots) -> dict:
+    """After a stopped run: Export (disabled, with progress, while it
+    writes), a second Run in the same kernel, every tab during and after it
+    (:func:`tab_views`), the header kept in view while a tall tab scrolls,
+    the Results banner naming the previous run and Export's list giving way.
+    Returns what it saw; the test asserts."""
+    seen: dict = {}
+    # 1. Export: a sign of work while it writes.
+    tab(page, "Export")
+    scroll_to(page, ".eddy-dashboard")
+    page.locator(".eddy-export-button").click()
+    busy = page.wait_for_function(
+        "() => { const b = document.querySelector('.eddy-export-button');"
+        " const p = document.querySelector('.eddy-export-progress');"
+        " return b && b.disabled && p && p.getBoundingClientRect().height > 0"
+        " ? p.textContent + ' | ' + b.textContent : false; }",
+        timeout=30_000, polling=50)
+    seen["exporting"] = busy.json_value()
+    shots.take("exporting")
+    page.wait_for_function("() => document.querySelector('.eddy-export')"
+                           ".textContent.includes('Wrote ')", timeout=120_000)
+    seen["exported"] = page.evaluate(
+        "() => !document.querySelector('.eddy-export-button').disabled")
+    shots.take("exported")
+    # 2. A second run: the first one's results are named while it samples.
+    tab(page, "Chains")
+    button(page, "Run").click()
+    page.wait_for_function(f"() => ({TEXT_JS})('Status').includes('sampling')",
+                           timeout=120_000, polling=100)
+    page.wait_for_timeout(1500)
+    layout: dict = {}
+    tab_views(page, shots, "during", layout)
+    tab(page, "Results")
+    seen["banner"] = page.evaluate(
+        "() => { const e = document.querySelector('.eddy-results .eddy-stale');"
+        " return e && e.getBoundingClientRect().height > 0 ? e.textContent : ''; }")
+    seen["export during"] = page.locator(".eddy-export").inner_text()
+    # The header stays in view while a tall tab scrolls under it.
+    tab(page, "Set-up")
+    scroll_to(page, ".eddy-dashboard")
+    page.evaluate("() => document.querySelector('.jp-WindowedPanel-outer')"
+                  ".scrollBy(0, 600)")
+    page.wait_for_timeout(700)
+    layout["scrolled Set-up"] = page.evaluate(LAYOUT_JS, MAIN_CONTROL["Set-up"])
+    shots.take("during-set-up-scrolled")
+    # 3. Stop from the chains (so that the end opens the results), then
+    # every tab again.
+    tab(page, "Chains")
+    button(page, "Stop").click()
+    page.wait_for_function(f"() => ({TEXT_JS})('Status').includes('stopped')",
+                           timeout=60_000, polling=100)
+    page.locator("table.eddy-posterior").wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1000)
+    tab_views(page, shots, "after", layout)
+    tab(page, "Results")
+    seen["banner after"] = page.evaluate(
+        "() => { const e = document.querySelector('.eddy-results .eddy-stale');"
+        " return e && e.getBoundingClientRect().height > 0 ? e.textContent : ''; }")
+    seen["layout"] = layout
+    return seen
+
+
 def dark_screenshots(page, shots: Shots) -> None:
     """Every tab of the dashboard under JupyterLab Dark."""
     dark_theme(page)
@@ -550,6 +689,7 @@ def test_dashboard_runs_draws_and_stops(lab_factory, browser, artifacts, tmp_pat
         warm = exercise_dashboard(page, shots)
         print(f"[browser] warm compilation cache, new kernel: {warm}")
         assert warm.ok, f"{warm}\n{lab.log_tail()}"
+        laptop = laptop_pass(page, shots)
         dark_screenshots(page, shots)
         assert page.evaluate("() => document.body.dataset.jpThemeLight") == "false"
     finally:
@@ -562,6 +702,22 @@ def test_dashboard_runs_draws_and_stops(lab_factory, browser, artifacts, tmp_pat
     for name, v in (("cold", cold), ("warm", warm)):
         assert v.first_point_s < FIRST_POINT_LIMIT[name], v
         print(f"[browser] {name}: readout over the data map: {v.readout!r}")
+    print(f"[browser] laptop pass (1280 x 720): {laptop}")
+    # Export: disabled, with its progress, while it writes; enabled after.
+    assert "Exporting" in laptop["exporting"] and laptop["exported"], laptop
+    # Whose results: named while the next run samples, unmarked after.
+    assert "previous run" in laptop["banner"] and "run 1 (" in laptop["banner"], laptop
+    assert laptop["banner after"] == "", laptop
+    assert "Wrote " not in laptop["export during"], laptop
+    # Run, Stop, the status and progress lines and each tab's main control
+    # on screen with the dashboard at the top; the header in view when
+    # scrolled.
+    outside = [f"{when}: {part}" for when, parts in laptop["layout"].items()
+               if when != "cut" for part, box in parts.items()
+               if (part != "main" or not when.startswith("scrolled"))
+               and (box is None or not box["inside"])]
+    assert not outside, laptop["layout"]
+    assert not laptop["layout"].get("cut"), laptop["layout"]["cut"]
     assert not errors, errors
 
 
@@ -583,7 +739,7 @@ def test_check_fails_without_widget_extensions(lab_factory, browser, artifacts):
     assert verdict.stage == "dashboard"
     assert verdict.first_point_s is None
     # What a person sees instead: the widget's text form (or a placeholder).
-    assert re.search(r"FitDashboard\(|Loading widget", verdict.output_text), verdict
+    assert re.search(r"FitDashboard[(:]|Loading widget", verdict.output_text), verdict
 
 
 def test_ipykernel_is_not_the_one_that_drops_thread_output():
