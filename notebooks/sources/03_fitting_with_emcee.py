@@ -151,8 +151,9 @@ for ax, (title, settings) in zip(axes, masks.items()):
 # options: a `seed` makes the run repeatable, `scatter` sets the size of the
 # starting ball (relative, default 1e-3), `progress` the progress bar.
 #
-# `plots` picks the figures to draw (`'walkers'`, `'corner'`, `'bestfit'`,
-# `'residual'`, or `'none'`), `returns` what to hand back (in astro-eddy's
+# `plots` picks the figures to draw (`'walkers'`: one figure per parameter,
+# as astro-eddy draws them; `'corner'`, `'bestfit'`, `'residual'`, or
+# `'none'`), `returns` what to hand back (in astro-eddy's
 # fixed order: samples, sampler, lnprob, percentiles, dict, model, residual,
 # whatever the order of the list).
 #
@@ -177,8 +178,8 @@ samples, percentiles, medians, result = cube.fit_map(
     plots=["walkers", "corner", "bestfit", "residual"],
     returns=["samples", "percentiles", "dict", "result"],
 )
-for name in ("walkers", "corner"):
-    cube.figures[name].set_dpi(60)   # lighter images in the stored notebook
+for figure in cube.figures.values():
+    figure.set_dpi(60)   # lighter images in the stored notebook
 
 # %% [markdown]
 # ### What came back
