@@ -283,6 +283,7 @@ def _continue(cube, fit: dict, checkpoint: Path, interval: float):
     """The run saved in ``checkpoint`` continued to the job's counts, and the
     draws per chain it had. Raises ``ValueError`` naming every way in which
     the job differs from the run the checkpoint was made with."""
+    from .facade.returns import with_fit_map_defaults
     from .facade.rotationmap import rotationmap
     from .inference.backends import get_backend
     from .inference.result import FitResult
@@ -321,6 +322,8 @@ def _continue(cube, fit: dict, checkpoint: Path, interval: float):
         diffs.append(f"nsteps: {saved.n_samples_target} in the checkpoint, "
                      f"{counts['nsteps']} now (it can only grow)")
     params, p0 = with_noise(want["params"], want["p0"], want["noise"])
+    # The job runs through fit_map, with astro-eddy's mask defaults.
+    params = with_fit_map_defaults(params, want["r_max"])
     spec = rotationmap._spec(params, p0, want["r_min"], want["r_max"]).to_json()
     diffs += _spec_differences(spec, saved.settings.get("params") or {})
     if diffs:

@@ -26,7 +26,7 @@ from eddy_widgets.inference.samplers import Chunk
 from eddy_widgets.inference.spec import FitInputError
 from eddy_widgets.model.velocity import AU, MSUN, G
 
-from helpers import P0, tutorial_params
+from helpers import FREE, P0, tutorial_params
 
 #: The example's disk (its truths) as astro-eddy geometry keywords.
 GEOMETRY = dict(x0=0.02, y0=-0.015, inc=46.7, PA=312.0, z0=0.26, psi=1.7,
@@ -58,7 +58,8 @@ def test_astro_eddy_script_with_positional_arguments(example):
     np.testing.assert_array_equal(samples, sampler.get_chain(discard=3, flat=True))
     assert medians["inc"] == 46.7 and abs(medians["mstar"] - 2.02) < 0.05
     # The mask figure: the data with the pixels the fit left out shaded.
-    assert set(cube.figures) == {"mask", "walkers"}
+    # astro-eddy's figures: a walker figure per parameter, the mask last.
+    assert list(cube.figures) == [*(f"walkers_{n}" for n in FREE), "mask"]
     ax = cube.figures["mask"].axes[0]
     assert ax.images and len(ax.collections) >= 2
     # ivar is now the fitted pixels' inverse variance, as astro-eddy sets it.

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from ..atomic import write_atomic
+from ..formatting import plural
 from ..parameters import PARAMETERS
 from . import diagnostics as D
 from .backends import get_backend
@@ -443,7 +444,7 @@ class FitResult:
         return True
 
     def __repr__(self) -> str:
-        return (f"FitResult({self.backend}, {self.nchains} chains, "
+        return (f"FitResult({self.backend}, {plural(self.nchains, 'chain')}, "
                 f"{self.n_draws('warmup')} warmup + {self.n_draws('sampling')} draws, "
                 f"free: {', '.join(self.names)}{', stopped' if self.stopped else ''})")
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...formatting import plural
 from .. import diagnostics as D
 from ..optimize import hessian_fd
 from ..posterior import Posterior
@@ -193,7 +194,7 @@ def nuts_notes(result, diag) -> tuple[list[str], list[str], bool]:
                   f"fix a parameter the map cannot constrain, or look for a hard "
                   f"edge of the posterior (a prior bound) in the trace plot")
         efficiency.append(
-            f"{div} divergent draws after warmup ({100 * div / total:.2g}% of "
+            f"{plural(div, 'divergent draw')} after warmup ({100 * div / total:.2g}% of "
             f"{total}): {advice}. Where they cluster (red in the trace plot) the "
             f"sampler could not follow the posterior, which may be biased there.")
     hits = summary.get("max_tree_depth_hits", 0)
