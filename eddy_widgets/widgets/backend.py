@@ -88,6 +88,7 @@ class BackendSelector(W.VBox):
         self.backend = W.ToggleButtons(options=available_backends(),
                                        tooltips=[BACKENDS[name].description
                                                  for name in available_backends()])
+        self.backend.add_class("eddy-backend")
         self.description = W.HTML()
         self.counts = {arg: W.IntText(style=_STYLE, layout=W.Layout(width="190px"))
                        for arg in COUNT_ARGS}

@@ -530,7 +530,7 @@ def explore_maps(page, shots: Shots, v: Verdict) -> str:
 
 #: Each tab's main control (the first shown element of the selector): it
 #: must lie inside the notebook's visible box with the dashboard at the top.
-MAIN_CONTROL = {"Set-up": ".eddy-dashboard .widget-toggle-buttons",
+MAIN_CONTROL = {"Set-up": ".eddy-dashboard .eddy-backend",
                 "Chains": ".eddy-chains .bqplot",
                 "Maps": ".eddy-maps .bqplot",
                 "Results": ".eddy-results .eddy-verdict",
@@ -557,6 +557,24 @@ LAYOUT_JS = """(main) => {
   }
   return out;
 }""" % NOTEBOOK_BOX_JS
+
+#: Scrolls the notebook down by up to ``by`` pixels while the dashboard's
+#: bottom stays below its header (a sticky header leaves with the box that
+#: holds it); returns the dashboard's and the header's heights, the scroll
+#: asked for and the scroll done, and the tab open.
+SCROLL_JS = """(by) => {
+  const outer = document.querySelector('.jp-WindowedPanel-outer');
+  const dash = document.querySelector('.eddy-dashboard').getBoundingClientRect();
+  const head = document.querySelector('.eddy-dashboard > .eddy-header')
+    .getBoundingClientRect();
+  const want = Math.min(by, Math.round(dash.height - head.height - 150));
+  const before = outer.scrollTop;
+  outer.scrollBy(0, want);
+  const tab = document.querySelector('.eddy-dashboard .lm-TabBar-tab.lm-mod-current');
+  return {tab: tab ? tab.textContent.trim() : null,
+          dashboard: Math.round(dash.height), header: Math.round(head.height),
+          asked: want, done: Math.round(outer.scrollTop - before)};
+}"""
 
 #: Texts cut short in our panels: inputs whose value (or placeholder) is
 #: wider than the field, and text clipped with an ellipsis.
@@ -631,9 +649,11 @@ def laptop_pass(page, shots: Shots) -> dict:
     seen["export during"] = page.locator(".eddy-export").inner_text()
     # The header stays in view while a tall tab scrolls under it.
     tab(page, "Set-up")
+    page.locator(MAIN_CONTROL["Set-up"]).first.wait_for(state="visible",
+                                                         timeout=30_000)
     scroll_to(page, ".eddy-dashboard")
-    page.evaluate("() => document.querySelector('.jp-WindowedPanel-outer')"
-                  ".scrollBy(0, 600)")
+    page.wait_for_timeout(700)
+    seen["scroll"] = page.evaluate(SCROLL_JS, 600)
     page.wait_for_timeout(700)
     layout["scrolled Set-up"] = page.evaluate(LAYOUT_JS, MAIN_CONTROL["Set-up"])
     shots.take("during-set-up-scrolled")
@@ -712,11 +732,14 @@ def test_dashboard_runs_draws_and_stops(lab_factory, browser, artifacts, tmp_pat
     # Run, Stop, the status and progress lines and each tab's main control
     # on screen with the dashboard at the top; the header in view when
     # scrolled.
+    # The scroll is long enough that a header that is not pinned leaves.
+    assert laptop["scroll"]["done"] >= 300 and laptop["scroll"]["tab"] == "Set-up", \
+        laptop["scroll"]
     outside = [f"{when}: {part}" for when, parts in laptop["layout"].items()
                if when != "cut" for part, box in parts.items()
                if (part != "main" or not when.startswith("scrolled"))
                and (box is None or not box["inside"])]
-    assert not outside, laptop["layout"]
+    assert not outside, (laptop["scroll"], laptop["layout"])
     assert not laptop["layout"].get("cut"), laptop["layout"]["cut"]
     assert not errors, errors
 
