@@ -210,6 +210,9 @@ class rotationmap(MapMethods, AfterFitMethods, FigureMethods):  # noqa: N801 - a
             if optimize:
                 estimate = find_map(post, theta, options=options)
                 theta = estimate.theta
+                # The run's posterior at its own start, which is what a saved
+                # run is rebuilt at: its mask follows the start's geometry.
+                post = Posterior(self.map, spec, priors, theta)
             if verbose:
                 print(noise_sentence(noise_info))
             if not optimize and noise_info["estimated"]:
