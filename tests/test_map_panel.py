@@ -99,6 +99,24 @@ def test_no_beam_hidden_and_shared_scales():
     assert b.image.scales["x"] is a.image.scales["x"]
     a.set_readout("<b>r</b> = 1")
     assert "r</b> = 1" in a.readout.value
+    # Above the image, where a laptop screen still shows it while the cursor
+    # is on the map.
+    assert a.children[0] is a.readout
+
+
+def test_the_readout_never_wraps_between_a_number_and_its_unit():
+    import re
+
+    from eddy_widgets.widgets.maps import readout_text
+
+    text = readout_text(-1.2345, 0.5, 1.4, -35.0, 0.2, 5123.4, 5100.0, unit="m/s")
+    pieces = re.findall(r"<span style='white-space:nowrap'>(.*?)</span>", text)
+    assert len(pieces) == 8
+    assert pieces[0].startswith("&Delta;RA -1.23") and pieces[0].endswith(" arcsec")
+    assert pieces[-1] == "residual 23.4 m/s"
+    # Between the pieces, and only there, the line may break.
+    outside = re.sub(r"<span style='white-space:nowrap'>.*?</span>", "", text)
+    assert re.sub(r"<[^>]+>", "", outside).replace("&nbsp;", "").strip() == ""
 
 
 def test_mask_outline_runs_between_the_pixels_inside_and_outside():

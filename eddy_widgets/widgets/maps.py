@@ -93,7 +93,10 @@ def readout_text(x: float, y: float, r: float, phi_deg: float, z: float,
              f"<b>r</b> {r:.3f} arcsec", f"<b>&phi;</b> {phi_deg:+.1f}&deg;",
              f"z {z:.3f} arcsec", f"v0 {v(data)}", f"model {v(model)}",
              f"residual {v(residual)}"]
-    return "<span style='font-family:monospace'>" + " &nbsp; ".join(parts) + "</span>"
+    # Each quantity in one piece (a narrow panel wraps between them, never
+    # between a number and its unit).
+    return "<span style='font-family:monospace'>" + " &nbsp; ".join(
+        f"<span style='white-space:nowrap'>{part}</span>" for part in parts) + "</span>"
 
 
 class MapPanel(W.VBox):
