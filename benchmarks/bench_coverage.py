@@ -150,7 +150,9 @@ def summarise(records: list[dict], n_boot: int = 2000, seed: int = 0) -> dict:
             "scatter_over_width": float(np.sqrt(np.mean(scatter ** 2))),
             "bias_vs_truth": dict(zip(FREE, np.median(bias, axis=0).round(2).tolist())),
             "width_vs_beam": float(np.median(ratio)) if ratio else None,
-            "wall_s": float(np.median([r["wall_s"] for r in rows])),
+            # (None for fits reused from --work: their times are not kept.)
+            "wall_s": float(np.median([r["wall_s"] for r in rows
+                                       if r["wall_s"] is not None] or [np.nan])),
             "noise_scale": (float(np.median([r["median"]["noise_scale"] for r in rows]))
                             if "noise_scale" in rows[0]["median"] else None),
             "correlated_pixels": (float(np.median([r["correlated_pixels"] for r in rows]))
