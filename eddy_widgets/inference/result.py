@@ -18,6 +18,7 @@ from . import diagnostics as D
 from .backends import get_backend
 from .result_file import FORMAT, PHASES, ResultFileError, read_result_file
 from .samplers import Chunk, RunInfo
+from .sandwich import Sandwich, sandwich_line
 
 __all__ = ["FORMAT", "PHASES", "FitResult", "ResultFileError", "result_path"]
 
@@ -119,11 +120,30 @@ class FitResult:
         ``MCMC.get_samples()``); for zeus ``fit_map``'s returns reorder them
         walker-major, as zeus flattens its chain. PA is wrapped into [0, 360)
         as astro-eddy does."""
-        flat = self.get_chain(discard=self.n_draws("warmup"), flat=True).copy()
+        flat = self.raw_samples
+        adjustment = self.sandwich
+        if adjustment is not None:
+            flat = adjustment.apply(flat, self.names)
         for i, name in enumerate(self.names):
             if name in D.CIRCULAR:
                 flat[:, i] %= 360.0
         return flat
+
+    @property
+    def raw_samples(self) -> np.ndarray:
+        """Post-warmup draws as the sampler made them, flat, in the order of
+        :attr:`samples`, not moved by the sandwich adjustment nor wrapped."""
+        return self.get_chain(discard=self.n_draws("warmup"), flat=True).copy()
+
+    @property
+    def sandwich(self):
+        """The run's block sandwich adjustment
+        (:class:`~eddy_widgets.inference.sandwich.Sandwich`; ``noise=
+        'correlated'`` fits), or None: :attr:`samples` are the draws it moved."""
+        found = (self.settings.get("noise") or {}).get("sandwich")
+        if not found or "omega" not in found:
+            return None
+        return Sandwich.from_json(found)
 
     def percentiles(self, q=(16, 50, 84)) -> np.ndarray:
         """``(len(q), ndim)`` percentiles of the samples (astro-eddy's layout).
@@ -243,6 +263,18 @@ class FitResult:
         else:
             lines.append("ESS_bulk, ESS_tail and rank-normalised split R-hat "
                          "from ArviZ.")
+        adjustment = self.sandwich
+        noise = self.settings.get("noise") or {}
+        if adjustment is not None:
+            lines.append(sandwich_line(adjustment))
+        elif noise.get("sandwich"):
+            lines.append("The intervals are NOT widened for the noise's correlation "
+                         "on large scales (" + noise["sandwich"]["error"] + "): read "
+                         "them as ~2x too narrow.")
+        elif noise:
+            lines.append("The intervals are not yet widened for the noise's "
+                         "correlation on large scales (that is done when the run "
+                         "ends): read them as ~2x too narrow.")
         if truths:
             lines.append("(med-true)/sd: how many posterior widths the median "
                          "lies above the true value.")

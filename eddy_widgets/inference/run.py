@@ -17,9 +17,11 @@ from .backends import get_backend, options_to_json, sampler_kwargs, split_option
 from .backends.nuts import unconstrained_hessian  # noqa: F401  (public here too)
 from .interrupt import deferred_interrupt, pause_point, pause_requested
 from .noise import beam_metric, estimate_kernel
+from .optimize import find_map
 from .posterior import Posterior
 from .result import FitResult
 from .samplers import RunInfo, drive
+from .sandwich import block_sandwich
 
 
 class FitRun:
@@ -149,6 +151,7 @@ class FitRun:
                 self.result.stopped = not finished
                 self.result.sampler_state = self._export_state()
                 self.record_fit_quality()
+                self.record_sandwich()
                 if saver is not None:
                     saver.save()
                     self.saved = not saver.failed
@@ -186,6 +189,22 @@ class FitRun:
             # pixels sees it, blind to a minority of outliers.
             "robust_reduced_chi2": float((1.4826 * np.median(np.sqrt(z2))) ** 2),
             "at": "posterior median"}
+
+    def record_sandwich(self) -> None:
+        """Under ``noise='correlated'``: the block sandwich adjustment
+        (:mod:`eddy_widgets.inference.sandwich`) at the posterior's mode
+        nearest the draws' median, in ``settings['noise']['sandwich']``
+        (``{'error': ...}`` where it cannot be made; the draws then stay as
+        sampled and the summary says so). ``FitResult.samples`` reads it."""
+        noise = self.result.settings.get("noise")
+        if not noise or self.result.n_draws("sampling") == 0:
+            return
+        start = np.median(self.result.raw_samples, axis=0)
+        try:
+            theta = find_map(self.posterior, start).theta
+            noise["sandwich"] = block_sandwich(self.posterior, theta).to_json()
+        except (ValueError, np.linalg.LinAlgError) as err:
+            noise["sandwich"] = {"error": str(err)}
 
     def extend(self, nsteps: int, callbacks=(), target_seconds: float = 0.3) -> FitResult:
         """Add ``nsteps`` post-warmup draws to a finished (or stopped) run and
