@@ -52,9 +52,10 @@ MAX_LAG = 3
 WHITE_CHI2 = 13.8
 #: What the coverage benchmark measured (benchmarks/bench_coverage.py,
 #: docs/noise.md), said with every correlated fit.
-CALIBRATION_NOTE = ("On mock bettermoments maps the 68% intervals of this model "
-                    "held the truth ~40% of the time (docs/noise.md): read them "
-                    "as ~2x too narrow.")
+CALIBRATION_NOTE = ("When the run ends its intervals are widened by the block "
+                    "sandwich for the noise's correlation on large scales: on mock "
+                    "bettermoments maps the 68% / 95% intervals then held the truth "
+                    "71% / 96% of the time (~40% / ~70% before; docs/noise.md).")
 #: Tile side [pixels] and conditioning pixels per tile of the Vecchia factor
 #: (tests/test_noise.py: log-likelihood differences within 1% of the dense
 #: evaluation's, Laplace widths within 2%, for a 3 x 2.4 pixel beam).
