@@ -99,9 +99,9 @@ def test_no_beam_hidden_and_shared_scales():
     assert b.image.scales["x"] is a.image.scales["x"]
     a.set_readout("<b>r</b> = 1")
     assert "r</b> = 1" in a.readout.value
-    # Above the image, where a laptop screen still shows it while the cursor
-    # is on the map.
-    assert a.children[0] is a.readout
+    # Right under the image, above the colour controls: the nearest place
+    # that does not push the map down.
+    assert a.children[1] is a.readout
 
 
 def test_the_readout_never_wraps_between_a_number_and_its_unit():

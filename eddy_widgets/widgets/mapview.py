@@ -188,7 +188,7 @@ class MapFigure(W.VBox):
     both axes, a colour bar with its unit beside it (:class:`ColourBar`), the
     beam ellipse in a corner, colour limits (min/max, or automatic from a
     percentile preset) and stretch (linear / sqrt / asinh) controls, an
-    optional note and a readout line above the figure.
+    optional note and a readout line under the figure.
 
     ``x_arcsec``, ``y_arcsec``: pixel centres [arcsec] of the image's columns
     and rows (as ``cube.xaxis`` and ``cube.yaxis``; a decreasing ``x_arcsec``
@@ -283,9 +283,10 @@ class MapFigure(W.VBox):
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
         body = W.HBox([self.figure, self.colorbar],
                       layout=W.Layout(align_items="flex-start", width="100%"))
-        # The readout above the image: under it, it leaves the screen of a
-        # laptop while the cursor is on the map.
-        super().__init__([self.readout, body, controls, self.note],
+        # The readout under the image: above it, its two to four lines (the
+        # panels are ~400 px wide on a laptop) pushed the map itself below a
+        # 720 px screen (the browser test's layout check).
+        super().__init__([body, self.readout, controls, self.note],
                          layout=W.Layout(min_width="300px", flex="1 1 300px"))
         self.add_class("eddy-map")
         self.data = None
@@ -305,7 +306,7 @@ class MapFigure(W.VBox):
             self._apply_limits(*self.automatic_limits())
 
     def set_readout(self, html_text: str) -> None:
-        """Put ``html_text`` in the line above the figure."""
+        """Put ``html_text`` in the line under the figure."""
         self.readout.value = html_text or "&nbsp;"
 
     def set_limits(self, vmin: float, vmax: float) -> None:
