@@ -111,3 +111,28 @@ def test_a_correlated_fit_reports_widened_intervals_and_keeps_its_chains(tmp_pat
     del result.settings["noise"]["sandwich"]
     np.testing.assert_array_equal(result.samples, raw)
     assert "not yet widened" in result.summary_table()
+
+
+def test_white_noise_is_not_widened(small_cube):
+    """The bundled example's noise is white: its kernel is the identity and
+    the block sandwich leaves the widths as they are, never narrower (its
+    raw estimate falls to 0.74x for x0 and y0, whose information a few
+    central blocks hold), at most by the scatter of its estimate wider."""
+    from eddy_widgets.data.example import TUTORIAL_P0
+    from eddy_widgets.inference.optimize import find_map
+    from eddy_widgets.inference.posterior import Posterior, estimate_noise
+    from eddy_widgets.inference.sandwich import block_sandwich
+    from eddy_widgets.inference.spec import with_noise
+
+    from helpers import tutorial_params
+
+    p, p0 = with_noise(tutorial_params(small_cube), TUTORIAL_P0, "correlated")
+    post = small_cube.posterior(p, p0)
+    theta = find_map(post, p0).theta
+    spec, _ = estimate_noise(post, theta)
+    post = Posterior(small_cube.map, spec, small_cube.priors, theta)
+    theta = find_map(post, theta).theta
+    adjustment = block_sandwich(post, theta)
+    assert adjustment.blocks > 100
+    widening = np.asarray(adjustment.widening)
+    assert np.all((widening >= 1 - 1e-9) & (widening < 1.25)), widening
