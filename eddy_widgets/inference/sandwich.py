@@ -35,7 +35,7 @@ its mode (its draws are not moved): the sandwich does not depend on it.
 
 Blocks are :data:`BLOCK_BEAMS` beam FWHM on a side. Measured on the coverage
 benchmark's bettermoments maps (3-pixel beam, 12-pixel blocks): the 68% /
-95% intervals held the truth 71% / 96%, 72% / 98% and 71% / 96% of the time
+95% intervals held the truth 71% / 96%, 72% / 98% and 71% / 97% of the time
 in its three noise regimes (40 + 15 + 15 maps; 35-41% / 68-71% before).
 """
 
