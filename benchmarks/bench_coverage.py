@@ -6,7 +6,8 @@ at full resolution with NUTS on Dask (:func:`eddy_widgets.fit_many`), each
 map three ways:
 
 - ``correlated``: ``noise='correlated'`` (beam-shaped kernel estimated at the
-  start, free noise scale, dv0-based clip of low-S/N pixels);
+  start, free noise scale, clip of low-S/N pixels by the peak map, the draws
+  widened by the block sandwich when the run ends);
 - ``independent``: today's default (and astro-eddy's), every pixel independent;
 - ``beam``: the independent likelihood at ``downsample='beam'`` (about one
   pixel per beam, astro-eddy's remedy).
