@@ -296,7 +296,6 @@ def test_the_low_snr_clip_uses_bettermoments_peak_map(tmp_path, capsys):
     """The line centre jumps to noise spikes where the line is faint, and
     dv0 does not see it: the clip takes the peak S/N from X_Fnu / X_dFnu
     beside the map, and says when there is none."""
-    pytest.importorskip("bettermoments")
     from eddy_widgets import rotationmap
     from eddy_widgets.mock import mock_observation
 
@@ -345,7 +344,6 @@ def test_a_correlated_run_on_a_bettermoments_map_is_rebuilt_from_its_file(tmp_pa
     region follows the start's geometry: the run's posterior is the one at
     its final start, so that its saved file rebuilds it (same pixels, same
     log-probability) and can be continued."""
-    pytest.importorskip("bettermoments")
     from eddy_widgets import rotationmap
     from eddy_widgets.inference.result import FitResult
     from eddy_widgets.mock import mock_observation

@@ -73,7 +73,6 @@ def test_a_correlated_fit_reports_widened_intervals_and_keeps_its_chains(tmp_pat
     and summary are the adjusted draws, wider than the chains by the stored
     factors; the chains (diagnostics, traces) are the sampler's; a saved
     result reads back the same samples."""
-    pytest.importorskip("bettermoments")
     from eddy_widgets import rotationmap
     from eddy_widgets.inference.result import FitResult
     from eddy_widgets.mock import mock_observation

@@ -270,12 +270,20 @@ def _kernel_matrix(kernel: NoiseKernel, p, q=None) -> np.ndarray:
     return k
 
 
+def vecchia_whiten(u, factor: dict):
+    """The whitened residuals ``e`` ``(tiles, B)`` of ``u`` (the normalised
+    residuals in the likelihood's pixel order) by the factor of
+    :func:`vecchia_factor` (JAX): ``u^T K^-1 u = sum(e^2)``; element ``(b,
+    i)`` belongs to pixel ``factor['block'][b, i]`` (0 for the padding)."""
+    u = jnp.concatenate([u, jnp.zeros((1,), u.dtype)])
+    resid = u[factor["block"]] - jnp.einsum("bij,bj->bi", factor["a"], u[factor["cond"]])
+    return jnp.einsum("bij,bj->bi", factor["linv"], resid)
+
+
 def vecchia_quadratic(u, factor: dict):
     """``u^T K^-1 u`` by the factor of :func:`vecchia_factor` (JAX; ``u`` the
     normalised residuals in the likelihood's pixel order)."""
-    u = jnp.concatenate([u, jnp.zeros((1,), u.dtype)])
-    resid = u[factor["block"]] - jnp.einsum("bij,bj->bi", factor["a"], u[factor["cond"]])
-    e = jnp.einsum("bij,bj->bi", factor["linv"], resid)
+    e = vecchia_whiten(u, factor)
     return jnp.sum(e * e)
 
 

@@ -55,6 +55,7 @@ from .noise import (
     vecchia_factor,
     vecchia_quadratic,
     vecchia_quadratic_batch,
+    vecchia_whiten,
 )
 from .priors import Prior
 from .spec import FitInputError, FitSpec
@@ -336,6 +337,24 @@ class Posterior:
             return self._scaled(theta, self._blocked_log_likelihood(theta, a), a)
         resid = a["data"] - self.model_pixels(theta, value_only, a)
         return self._scaled(theta, -0.5 * jnp.sum(a["ivar"] * resid * resid), a)
+
+    def whitened_residuals(self, theta):
+        """The residuals whose squares the log-likelihood sums (before the
+        noise scale): ``(data - model) / dv0`` of each fitted pixel, or under
+        ``noise='correlated'`` their Vecchia-whitened values (flat, padding
+        included as zeros); :meth:`whitened_pixels` places them."""
+        a = self.arrays
+        u = (a["data"] - self.model_pixels(theta)) * jnp.sqrt(a["ivar"])
+        return vecchia_whiten(u, a["vecchia"]).ravel() if self.correlated else u
+
+    def whitened_pixels(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` of each element of :meth:`whitened_residuals`
+        (a padding element: its tile's first pixel)."""
+        if not self.correlated:
+            return self._rows, self._cols
+        tiles = np.asarray(self.arrays["vecchia"]["block"])
+        pixel = np.where(tiles < self.npix, tiles, tiles[:, :1]).ravel()
+        return self._rows[pixel], self._cols[pixel]
 
     def _scaled(self, theta, log_like, a):
         """``log_like / s^2 - N log s`` with the noise scale ``s``

@@ -195,9 +195,12 @@ class FitRun:
         (:mod:`eddy_widgets.inference.sandwich`) at the posterior's mode
         nearest the draws' median, in ``settings['noise']['sandwich']``
         (``{'error': ...}`` where it cannot be made; the draws then stay as
-        sampled and the summary says so). ``FitResult.samples`` reads it."""
+        sampled and the summary says so). ``FitResult.samples`` reads it.
+        It depends on the posterior alone, not on the draws: a run continued
+        (here or from its file, the same set-up) keeps the one it has."""
         noise = self.result.settings.get("noise")
-        if not noise or self.result.n_draws("sampling") == 0:
+        if not noise or self.result.n_draws("sampling") == 0 or \
+                "omega" in (noise.get("sandwich") or {}):
             return
         start = np.median(self.result.raw_samples, axis=0)
         try:

@@ -158,26 +158,7 @@ def block_sandwich(posterior, theta) -> Sandwich:
     names = [n for n in posterior.names if n != "noise_scale"]
     idx = jnp.asarray([posterior.names.index(n) for n in names])
     theta = jnp.asarray(theta, dtype=float)
-    a = posterior.arrays
-
-    if posterior.correlated:
-        factor = a["vecchia"]
-
-        def whitened(full):
-            u = (a["data"] - posterior.model_pixels(full)) * jnp.sqrt(a["ivar"])
-            u = jnp.concatenate([u, jnp.zeros((1,), u.dtype)])
-            resid = u[factor["block"]] - jnp.einsum("bij,bj->bi", factor["a"],
-                                                    u[factor["cond"]])
-            return jnp.einsum("bij,bj->bi", factor["linv"], resid).ravel()
-        # Each whitened element at its pixel (padding: the tile's first).
-        tiles = np.asarray(factor["block"])
-        pixel = np.where(tiles < posterior.npix, tiles, tiles[:, :1]).ravel()
-        rows, cols = posterior._rows[pixel], posterior._cols[pixel]
-    else:
-        def whitened(full):
-            return (a["data"] - posterior.model_pixels(full)) * jnp.sqrt(a["ivar"])
-        rows, cols = posterior._rows, posterior._cols
-
+    rows, cols = posterior.whitened_pixels()
     # Residuals in units of the noise the posterior assumes (dv0 x s), so
     # that H^-1 is the posterior's covariance (the draws' the adjustment
     # moves); V = H^-1 J H^-1 does not depend on s.
@@ -185,7 +166,7 @@ def block_sandwich(posterior, theta) -> Sandwich:
         if posterior.scaled else 1.0
 
     def of(sub):
-        return whitened(theta.at[idx].set(sub)) / scale
+        return posterior.whitened_residuals(theta.at[idx].set(sub)) / scale
 
     sub = theta[idx]
     residual = np.asarray(of(sub))
